@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs the Debian packages aha builds and tests with. Idempotent: packages already present
+# are skipped, and `apt-get update` runs at most once per invocation (and only if something is missing).
+# Usage: bash scripts/install-deps.sh        (root, Debian 12)
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build ccache pkg-config git
+  libcaf-dev libcaf-doc                       # actors (CAF 0.17)
+  libtorch-dev libopenblas0-openmp            # model (CPU LibTorch; OpenBLAS-openmp, not the reference BLAS)
+  libzmq3-dev cppzmq-dev libsodium-dev        # sandbox service (ZeroMQ + CURVE)
+  libmsgpack-cxx-dev                          # message schema
+  librocksdb-dev                              # replay buffer
+  catch2                                      # tests
+  libseccomp-dev                              # sandbox
+  libtomlplusplus-dev nlohmann-json3-dev      # config files, JSON in/out
+  libgmp-dev                                  # exact arithmetic in the math verifier
+  clang libclang-rt-14-dev                    # libFuzzer targets
+  bubblewrap                                  # the sandbox bench's baseline
+  python3                                     # the sandbox's interpreter (/usr/bin/python3)
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
