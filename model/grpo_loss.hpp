@@ -1,0 +1,49 @@
+// The GRPO policy loss with AReaL's decoupled off-policy correction, DAPO's clip-higher and an
+// optional k3 KL penalty; and the SFT (cross-entropy) loss. Pure tensor math: no model inside.
+// Letters: B = sequences in the micro-batch, T = completion positions (padded).
+// Tested by model/grpo_loss.test.cpp against hand-computed values.
+#pragma once
+
+#include <ATen/ATen.h>
+
+namespace aha::model {
+
+// How per-token losses become one number.
+enum class loss_aggregation {
+  token_mean,     // sum over every token / number of tokens (DAPO): long answers weigh more
+  sequence_mean,  // mean over sequences of each sequence's token mean (the original GRPO)
+};
+
+struct grpo_loss_config {
+  double clip_low = 0.2;            // ratio floor is 1 - clip_low
+  double clip_high = 0.28;          // ratio ceiling is 1 + clip_high (DAPO clip-higher)
+  double kl_beta = 0.0;             // weight of KL(pi_theta || pi_ref), k3 estimator; 0 = no reference
+  double behaviour_weight_cap = 5;  // truncation of pi_prox / pi_behaviour (AReaL); <= 0 disables the correction
+  loss_aggregation aggregation = loss_aggregation::token_mean;
+};
+
+struct grpo_loss_inputs {
+  at::Tensor logprobs;            // [B, T] log pi_theta(token), with autograd
+  at::Tensor proximal_logprobs;   // [B, T] log pi_prox: the learner's policy before this step, no grad
+  at::Tensor behaviour_logprobs;  // [B, T] log pi_behaviour recorded by the generator
+  at::Tensor reference_logprobs;  // [B, T] log pi_ref, or undefined when kl_beta == 0
+  at::Tensor advantages;          // [B] one advantage per sequence (outcome supervision)
+  at::Tensor mask;                // [B, T] 1 for completion tokens, 0 for padding
+};
+
+struct grpo_loss_output {
+  at::Tensor loss;             // [] scalar, differentiable
+  double clip_fraction = 0;    // share of tokens whose ratio was clipped
+  double kl = 0;               // mean k3 KL estimate over tokens (0 without a reference)
+  double importance_weight = 0;  // mean truncated pi_prox / pi_behaviour over tokens
+  double ratio_mean = 0;       // mean pi_theta / pi_prox over tokens
+};
+
+// loss_t = -w_t * min(r_t A, clip(r_t, 1-clip_low, 1+clip_high) A) + beta * k3_t,
+// r_t = pi_theta / pi_prox, w_t = min(pi_prox / pi_behaviour, cap) (no gradient through w).
+grpo_loss_output grpo_loss(const grpo_loss_inputs& in, const grpo_loss_config& config);
+
+// Mean negative log-likelihood of the masked tokens: the SFT (cold-start) loss.
+at::Tensor sft_loss(const at::Tensor& logprobs /* [B, T] */, const at::Tensor& mask /* [B, T] */);
+
+}  // namespace aha::model
