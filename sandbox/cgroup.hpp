@@ -1,0 +1,54 @@
+// Per-run control groups: memory limit and peak, task limit, CPU accounting across every thread
+// and child, and OOM detection. cgroup v1 (one hierarchy per controller, as on this VM) and v2.
+// aha only creates and removes groups under an "aha_sandbox" directory inside its own cgroup (or
+// a v2 directory delegated to it); it never writes to a group it did not create.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "core/result.hpp"
+#include "sandbox/sandbox_config.hpp"
+
+namespace aha::sandbox {
+
+enum class cgroup_kind { none, v1, v2 };
+
+struct cgroup_layout {
+  cgroup_kind kind = cgroup_kind::none;
+  std::string memory, pids, cpuacct;  // v1: the aha_sandbox parent directory in each hierarchy
+  std::string unified;                // v2: the aha_sandbox parent directory
+  std::string reason;                 // why cgroups are off, or what was found ("v1: ...")
+
+  // setting: sandbox_config::cgroups ("auto", "none", or a delegated v2 directory).
+  static cgroup_layout detect(const std::string& setting);
+};
+
+class run_cgroup {
+ public:
+  // Creates the group `name` under every controller and applies the limits.
+  static result<std::unique_ptr<run_cgroup>> create(const cgroup_layout& layout, const std::string& name,
+                                                    const run_limits& limits);
+  ~run_cgroup();  // kills anything left, then removes the directories
+  run_cgroup(const run_cgroup&) = delete;
+  run_cgroup& operator=(const run_cgroup&) = delete;
+
+  status attach(pid_t pid) const;        // moves a process (and its future children) in
+  std::uint64_t cpu_ns() const;          // CPU time of every task that ever ran in the group
+  std::uint64_t peak_memory_bytes() const;
+  bool oom_killed() const;               // the kernel's OOM killer struck inside the group
+  void kill_all() const;                 // SIGKILL to every task still in the group
+
+ private:
+  run_cgroup(const cgroup_layout& layout, const std::string& name);
+  cgroup_kind kind_;
+  std::string memory_, pids_, cpuacct_;  // v2: all three are the same directory
+};
+
+// Removes groups left by aha processes that died (names start with the dead owner's pid).
+void sweep_stale_cgroups(const cgroup_layout& layout);
+
+}  // namespace aha::sandbox

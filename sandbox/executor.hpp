@@ -1,0 +1,52 @@
+// aha::sandbox::executor — runs one untrusted program under full isolation and returns its
+// verdict. Thread-safe: run() may be called from many threads at once (each with its own slot).
+// How a run is isolated is written in sandbox/README.md (the threat model); the child's side is
+// sandbox/jail.cpp, the parent's (spawn, limits, verdict) is executor.cpp.
+//
+//   auto ex = aha::sandbox::executor::create({});
+//   protocol::sandbox_request req; req.source = "print(input())"; req.stdin_data = "hi\n";
+//   protocol::sandbox_reply rep = ex->run(req);   // rep.status == run_status::ok, stdout "hi\n"
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/result.hpp"
+#include "protocol/messages.hpp"
+#include "sandbox/cgroup.hpp"
+#include "sandbox/jail.hpp"
+#include "sandbox/sandbox_config.hpp"
+#include "sandbox/seccomp_filter.hpp"
+
+namespace aha::sandbox {
+
+// The limits a request gets: its non-zero fields over the configured defaults.
+run_limits effective_limits(const run_limits& defaults, const protocol::sandbox_request& request);
+
+class executor {
+ public:
+  // Builds the seccomp program and finds the cgroups; fails when not running as root.
+  static result<std::shared_ptr<executor>> create(const sandbox_config& config);
+
+  // One isolated run. `slot` (< 65536) picks the host uid (config.host_id_base + slot); give
+  // concurrent runs different slots. Never throws; problems of the sandbox itself come back as
+  // run_status::sandbox_error with `error` set.
+  protocol::sandbox_reply run(const protocol::sandbox_request& request, std::uint32_t slot = 0) const;
+
+  const sandbox_config& config() const { return config_; }
+  const cgroup_layout& cgroups() const { return cgroups_; }
+
+ private:
+  executor(sandbox_config config, seccomp_program filter, cgroup_layout cgroups);
+  sandbox_config config_;
+  seccomp_program filter_;
+  sock_fprog filter_view_;
+  cgroup_layout cgroups_;
+  std::vector<mount_step> system_steps_;  // the read-only host view, resolved once
+  mutable std::atomic<std::uint64_t> next_run_{0};
+};
+
+}  // namespace aha::sandbox

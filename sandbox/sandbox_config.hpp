@@ -1,0 +1,64 @@
+// Settings of the sandbox: the default per-run limits, the uids runs use on the host, the pool's
+// size and queue, and where cgroups live. Read from TOML via describe() (core/config.hpp); every
+// field has a working default, so `sandbox_config{}` is a valid configuration.
+// Not the isolation itself (sandbox/jail.hpp) nor the pool (sandbox/pool.hpp).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "core/config.hpp"
+
+namespace aha::sandbox {
+
+// Bounds on one run. A request's non-zero fields override cpu_ms, wall_ms, memory_bytes and
+// output_bytes; the rest are set by the operator only.
+struct run_limits {
+  std::uint32_t cpu_ms = 2000;                     // CPU time of all threads and processes, ms
+  std::uint32_t wall_ms = 5000;                    // wall clock from spawn to exit, ms
+  std::uint64_t memory_bytes = 256ull << 20;       // memory cgroup limit (RLIMIT_AS without cgroups)
+  std::uint64_t output_bytes = 1ull << 20;         // cap on stdout and on stderr, each, bytes
+  std::uint32_t tasks = 64;                        // processes + threads (pids cgroup)
+  std::uint32_t open_files = 64;                   // RLIMIT_NOFILE
+  std::uint64_t file_bytes = 16ull << 20;          // RLIMIT_FSIZE: largest file the program may write
+  std::uint64_t scratch_bytes = 32ull << 20;       // size of the writable /tmp (tmpfs)
+  std::uint32_t scratch_inodes = 1024;             // files + directories in /tmp
+  std::uint64_t shm_bytes = 16ull << 20;           // size of the private /dev/shm (tmpfs)
+};
+
+template <class V>
+void describe(V& v, run_limits& c) {
+  v.field("cpu_ms", c.cpu_ms, "CPU-time limit of all threads and children, milliseconds", config::range{1, 3.6e6});
+  v.field("wall_ms", c.wall_ms, "wall-clock limit, milliseconds", config::range{1, 3.6e6});
+  v.field("memory_bytes", c.memory_bytes, "memory limit, bytes", config::range{1 << 20, 1e12});
+  v.field("output_bytes", c.output_bytes, "cap on stdout and on stderr each, bytes", config::range{0, 1 << 30});
+  v.field("tasks", c.tasks, "processes and threads at once", config::range{1, 65536});
+  v.field("open_files", c.open_files, "open file descriptors per process", config::range{8, 65536});
+  v.field("file_bytes", c.file_bytes, "largest file the program may write, bytes", config::range{0, 1e12});
+  v.field("scratch_bytes", c.scratch_bytes, "size of the writable /tmp, bytes", config::range{1 << 16, 1e12});
+  v.field("scratch_inodes", c.scratch_inodes, "files and directories in /tmp", config::range{16, 1e7});
+  v.field("shm_bytes", c.shm_bytes, "size of the private /dev/shm, bytes", config::range{1 << 12, 1e12});
+}
+
+struct sandbox_config {
+  run_limits limits;                     // defaults for every run
+  std::uint32_t workers = 0;             // concurrent runs; 0 = the number of cores
+  std::uint32_t queue_capacity = 1024;   // runs waiting for a worker before submit() blocks
+  // Host uids/gids the sandboxed program runs as: host_id_base + worker slot (so RLIMIT_NPROC is
+  // per run even without cgroups). Root inside the box maps to host_id_base - 1. Owns no file.
+  std::uint32_t host_id_base = 3000000;
+  // "auto" (v1 controllers, else a v2 subtree that already delegates memory+pids), "none"
+  // (rlimits only), or an absolute path to a v2 cgroup directory delegated to aha.
+  std::string cgroups = "auto";
+};
+
+template <class V>
+void describe(V& v, sandbox_config& c) {
+  v.section("limits", c.limits, "default limits of every run");
+  v.field("workers", c.workers, "concurrent runs; 0 = number of cores", config::range{0, 4096});
+  v.field("queue_capacity", c.queue_capacity, "queued runs before submit blocks", config::range{1, 1e7});
+  v.field("host_id_base", c.host_id_base, "first host uid/gid used by runs", config::range{1000, 4e9});
+  v.field("cgroups", c.cgroups, "\"auto\", \"none\", or a delegated cgroup v2 directory");
+}
+
+}  // namespace aha::sandbox
