@@ -1,0 +1,83 @@
+// Shared helpers of the sandbox's black-box tests: one executor for the test binary, a run
+// helper with short limits, and checks that a run left nothing behind (no process under the
+// sandbox's host uids, no cgroup of this process). Test-only; included by *.test.cpp files.
+#pragma once
+
+#include <dirent.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+
+#include <catch2/catch.hpp>
+
+#include "sandbox/executor.hpp"
+
+namespace aha::sandbox::testing {
+
+inline std::shared_ptr<executor> shared_executor() {
+  static std::shared_ptr<executor> instance = [] {
+    auto created = executor::create(sandbox_config{});
+    if (!created) FAIL("sandbox unavailable: " << created.error().message);
+    return *created;
+  }();
+  return instance;
+}
+
+inline protocol::sandbox_reply run_python(const std::string& source, std::uint32_t cpu_ms = 2000,
+                                          std::uint32_t wall_ms = 3000, std::uint64_t memory_bytes = 0,
+                                          std::vector<std::string> args = {}) {
+  protocol::sandbox_request request;
+  request.source = source;
+  request.cpu_ms = cpu_ms;
+  request.wall_ms = wall_ms;
+  request.memory_bytes = memory_bytes;
+  request.args = std::move(args);
+  return shared_executor()->run(request);
+}
+
+// Processes whose real uid is one of the sandbox's host ids (root-inside or a slot's uid).
+inline int sandbox_processes() {
+  const std::uint32_t base = shared_executor()->config().host_id_base;
+  int count = 0;
+  DIR* proc = opendir("/proc");
+  while (dirent* entry = readdir(proc)) {
+    std::ifstream status(std::string("/proc/") + entry->d_name + "/status");
+    for (std::string line; std::getline(status, line);) {
+      if (line.rfind("Uid:", 0) != 0) continue;
+      std::uint64_t uid = std::strtoull(line.c_str() + 4, nullptr, 10);
+      if (uid + 1 >= base && uid < base + 65536) ++count;
+      break;
+    }
+  }
+  closedir(proc);
+  return count;
+}
+
+// Cgroups this test process created that still exist.
+inline int leftover_cgroups() {
+  const auto& layout = shared_executor()->cgroups();
+  std::string prefix = std::to_string(getpid()) + "-";
+  int count = 0;
+  for (const auto& parent : {layout.memory, layout.pids, layout.cpuacct, layout.unified}) {
+    if (parent.empty()) continue;
+    DIR* dir = opendir(parent.c_str());
+    if (!dir) continue;
+    while (dirent* entry = readdir(dir)) {
+      if (std::string(entry->d_name).rfind(prefix, 0) == 0) ++count;
+    }
+    closedir(dir);
+  }
+  return count;
+}
+
+inline void expect_nothing_left() {
+  CHECK(sandbox_processes() == 0);
+  CHECK(leftover_cgroups() == 0);
+}
+
+inline bool host_path_exists(const std::string& path) { return access(path.c_str(), F_OK) == 0; }
+
+}  // namespace aha::sandbox::testing
