@@ -1,0 +1,113 @@
+// Canonical forms before comparison: units and words around numbers dropped ("10 \text{cm}^2"),
+// "pct"/"percent" words turned into %, \approx tails cut ("x = 1/3 \approx 0.33" → "x = 1/3"),
+// and equation chains reduced to their last value ("x = 5+5 = 10" → "x = 10").
+#include <cctype>
+
+#include "rewards/math_compare.hpp"
+
+namespace aha::rewards::detail {
+namespace {
+
+int add_node(tree& t, kind k, std::vector<int> kids, std::string text = {}) {
+  node n;
+  n.k = k;
+  n.kids = std::move(kids);
+  n.text = std::move(text);
+  t.nodes.push_back(std::move(n));
+  return static_cast<int>(t.nodes.size()) - 1;
+}
+
+bool is_wordy(const tree& t, int i) {
+  const node& n = t.at(i);
+  if (n.k == kind::text) return true;
+  if (n.k == kind::pow) return is_wordy(t, n.kids[0]);  // cm^2 written \text{cm}^2
+  return false;
+}
+
+// In a product, words are units: drop them when a number remains; "%" words become %.
+int strip_units(tree& t, int i, const math_verifier_config& c) {
+  std::vector<int> kept;
+  bool percent = false, all_text = true;
+  std::string words;
+  for (int k : t.at(i).kids) {
+    if (is_wordy(t, k)) {
+      if (t.at(k).k == kind::text && t.at(k).text == "%") percent = true;
+      if (t.at(k).k == kind::text) words += (words.empty() ? "" : " ") + t.at(k).text;
+      continue;
+    }
+    all_text = false;
+    kept.push_back(k);
+  }
+  if (all_text) return add_node(t, kind::text, {}, words);
+  if (kept.size() == t.at(i).kids.size()) return i;
+  if (!c.strip_units && !percent) return i;
+  int core = kept.size() == 1 ? kept[0] : add_node(t, kind::mul, kept);
+  return percent ? add_node(t, kind::percent, {core}) : core;
+}
+
+std::vector<std::string> split_ops(const std::string& ops) {
+  std::vector<std::string> out;
+  std::size_t b = 0;
+  while (b <= ops.size()) {
+    std::size_t e = ops.find(' ', b);
+    if (e == std::string::npos) e = ops.size();
+    out.push_back(ops.substr(b, e - b));
+    b = e + 1;
+  }
+  return out;
+}
+
+std::string join_ops(const std::vector<std::string>& ops) {
+  std::string s;
+  for (const auto& o : ops) s += (s.empty() ? "" : " ") + o;
+  return s;
+}
+
+// "a = b ≈ c" → "a = b"; "x ≈ 11" → "x = 11"; "x = 5+5+1 = 11" → "x = 11".
+int tidy_relation(tree& t, int i) {
+  std::vector<std::string> ops = split_ops(t.at(i).text);
+  std::vector<int> kids = t.at(i).kids;
+  if (ops.empty()) return i;
+  if (ops[0] == "~") ops[0] = "=";
+  for (std::size_t k = 1; k < ops.size(); ++k) {
+    if (ops[k] == "~") {
+      ops.resize(k);
+      kids.resize(k + 1);
+      break;
+    }
+  }
+  bool all_equal = true;
+  for (const auto& o : ops) all_equal = all_equal && o == "=";
+  if (all_equal && kids.size() > 2) {
+    kids = {kids.front(), kids.back()};
+    ops = {"="};
+  }
+  node& n = t.nodes[static_cast<std::size_t>(i)];
+  n.kids = std::move(kids);
+  n.text = join_ops(ops);
+  return i;
+}
+
+}  // namespace
+
+int canonicalize(tree& t, int root, const math_verifier_config& config) {
+  std::vector<int> kids = t.at(root).kids;
+  for (int& k : kids) k = canonicalize(t, k, config);
+  t.nodes[static_cast<std::size_t>(root)].kids = kids;
+  switch (t.at(root).k) {
+    case kind::mul: return strip_units(t, root, config);
+    case kind::relation: return tidy_relation(t, root);
+    case kind::list: {
+      // "10 \text{ units}" parsed as a list of one value plus stray words: keep the values.
+      std::vector<int> values;
+      for (int k : kids) if (t.at(k).k != kind::text || t.at(k).text.empty()) values.push_back(k);
+      if (values.size() == kids.size() || values.empty()) return root;
+      if (values.size() == 1) return values[0];
+      t.nodes[static_cast<std::size_t>(root)].kids = values;
+      return root;
+    }
+    default: return root;
+  }
+}
+
+}  // namespace aha::rewards::detail

@@ -1,0 +1,218 @@
+// Finding the answer a completion commits to: <answer> sections, the last \boxed{} (joined with
+// boxes just before it), "the final answer is ..." sentences, the last LaTeX math environment,
+// then (optionally) the last number. Linear scans only: safe on megabyte inputs.
+// Tested in rewards/math_verifier.test.cpp.
+#include <array>
+#include <cctype>
+#include <vector>
+
+#include "rewards/math_extract.hpp"
+
+namespace aha::rewards::detail {
+namespace {
+
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_alpha(char c) { return std::isalpha(static_cast<unsigned char>(c)) != 0; }
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+  return s;
+}
+
+// Case-insensitive search for the last occurrence of an ASCII needle.
+std::size_t rfind_nocase(std::string_view hay, std::string_view needle) {
+  if (needle.size() > hay.size()) return std::string_view::npos;
+  for (std::size_t i = hay.size() - needle.size() + 1; i-- > 0;) {
+    bool match = true;
+    for (std::size_t k = 0; k < needle.size() && match; ++k)
+      match = std::tolower(static_cast<unsigned char>(hay[i + k])) == needle[k];
+    if (match) return i;
+  }
+  return std::string_view::npos;
+}
+
+// The braced group starting at `open` (which must be '{'); npos when unbalanced.
+std::size_t group_end(std::string_view s, std::size_t open) {
+  int depth = 0;
+  for (std::size_t i = open; i < s.size(); ++i) {
+    if (s[i] == '\\' && i + 1 < s.size() && (s[i + 1] == '{' || s[i + 1] == '}')) { ++i; continue; }
+    if (s[i] == '{') ++depth;
+    if (s[i] == '}' && --depth == 0) return i;
+  }
+  return std::string_view::npos;
+}
+
+struct box {
+  std::size_t begin, end;  // the whole \boxed{...}
+  std::string_view content;
+};
+
+std::vector<box> find_boxes(std::string_view s) {
+  std::vector<box> boxes;
+  for (std::size_t i = s.find('\\'); i != std::string_view::npos; i = s.find('\\', i + 1)) {
+    std::size_t name_end;
+    if (s.substr(i, 6) == "\\boxed") name_end = i + 6;
+    else if (s.substr(i, 5) == "\\fbox") name_end = i + 5;
+    else continue;
+    std::size_t j = name_end;
+    while (j < s.size() && s[j] == ' ') ++j;
+    if (j < s.size() && s[j] == '{') {
+      std::size_t e = group_end(s, j);
+      if (e == std::string_view::npos) continue;
+      boxes.push_back({i, e + 1, s.substr(j + 1, e - j - 1)});
+      i = e;
+    } else if (j > name_end && j < s.size()) {  // "\boxed 5": up to the next space or '$'
+      std::size_t e = j;
+      while (e < s.size() && !std::isspace(static_cast<unsigned char>(s[e])) && s[e] != '$') ++e;
+      boxes.push_back({i, e, s.substr(j, e - j)});
+    }
+  }
+  return boxes;
+}
+
+// Words in the text between two boxes, LaTeX spacing and connectives like "\text{and}" counted
+// as the words they spell.
+int gap_words(std::string_view gap) {
+  int words = 0;
+  bool in_word = false;
+  for (std::size_t i = 0; i < gap.size(); ++i) {
+    char c = gap[i];
+    if (c == '\\') {  // a command: \quad, \text — not a word by itself
+      while (i + 1 < gap.size() && is_alpha(gap[i + 1])) ++i;
+      in_word = false;
+      continue;
+    }
+    bool word_char = !std::isspace(static_cast<unsigned char>(c)) && c != ',' && c != '{' && c != '}' &&
+                     c != '$' && c != ';' && c != '\\' && c != '(' && c != ')' && c != '.' && c != '[' && c != ']';
+    if (word_char && !in_word) ++words;
+    in_word = word_char;
+  }
+  return words;
+}
+
+std::string joined_boxes(std::string_view s, const std::vector<box>& boxes, const math_verifier_config& c) {
+  std::size_t first = boxes.size() - 1;
+  while (c.join_adjacent_boxes && first > 0) {
+    std::string_view gap = s.substr(boxes[first - 1].end, boxes[first].begin - boxes[first - 1].end);
+    if (gap_words(gap) > c.max_join_gap_words) break;
+    --first;
+  }
+  std::string out;
+  for (std::size_t k = first; k < boxes.size(); ++k) {
+    if (!out.empty()) out += ", ";
+    out += trim(boxes[k].content);
+  }
+  return out;
+}
+
+// "The final answer is X", "Answer: X": the rest of that sentence. Keys are lower case.
+constexpr std::array<std::string_view, 9> kAnswerKeys = {
+    "final answer is", "final answer:", "answer is", "answer:", "réponse est", "réponse :",
+    "réponse:", "\xe7\xad\x94\xe6\xa1\x88", "respuesta es"};
+
+std::string_view answer_sentence(std::string_view s) {
+  std::size_t best = std::string_view::npos, best_len = 0;
+  for (std::string_view key : kAnswerKeys) {
+    std::size_t at = rfind_nocase(s, key);
+    if (at != std::string_view::npos && (best == std::string_view::npos || at > best)) { best = at; best_len = key.size(); }
+  }
+  if (best == std::string_view::npos) return {};
+  std::string_view rest = s.substr(best + best_len);
+  std::size_t end = rest.find('\n');
+  for (std::size_t i = 0; i + 1 < rest.size() && i < end; ++i)
+    if (rest[i] == '.' && (rest[i + 1] == ' ' || rest[i + 1] == '\n') && (i == 0 || !is_digit(rest[i - 1]) || !is_digit(rest[i + 1]))) { end = i; break; }
+  rest = rest.substr(0, end);
+  if (rest.size() > 400) return {};
+  while (!rest.empty() && (rest.back() == '.' || std::isspace(static_cast<unsigned char>(rest.back())))) rest.remove_suffix(1);
+  return trim(rest);
+}
+
+// The last math environment: \[...\], $$...$$, \(...\), or $...$ on one line.
+std::string_view last_math_env(std::string_view s) {
+  std::string_view best;
+  std::size_t best_end = 0;
+  auto consider = [&](std::size_t open, std::size_t open_len, std::string_view close, bool one_line) {
+    std::size_t e = s.find(close, open + open_len);
+    if (e == std::string_view::npos) return std::string_view::npos;
+    std::string_view inner = s.substr(open + open_len, e - open - open_len);
+    if (one_line && inner.find('\n') != std::string_view::npos) return open + open_len;
+    if (e + close.size() >= best_end) { best = inner; best_end = e + close.size(); }
+    return e + close.size();
+  };
+  for (std::size_t i = 0; i < s.size();) {
+    std::size_t next = std::string_view::npos;
+    if (s.substr(i, 2) == "\\[") next = consider(i, 2, "\\]", false);
+    else if (s.substr(i, 2) == "\\(") next = consider(i, 2, "\\)", true);
+    else if (s.substr(i, 2) == "$$") next = consider(i, 2, "$$", false);
+    else if (s[i] == '$' && (i == 0 || s[i - 1] != '\\')) {
+      std::size_t e = i + 1;
+      while (e < s.size() && (s[e] != '$' || s[e - 1] == '\\')) ++e;
+      if (e < s.size()) {
+        std::string_view inner = s.substr(i + 1, e - i - 1);
+        if (inner.find('\n') == std::string_view::npos && !trim(inner).empty()) { best = inner; best_end = e + 1; }
+        next = inner.find('\n') == std::string_view::npos ? e + 1 : i + 1;
+      }
+    }
+    i = next == std::string_view::npos ? i + 1 : next;
+  }
+  return trim(best);
+}
+
+// The last number in prose: -1,234.5, 3/4, .5 (thousands commas kept for the parser).
+std::string_view last_number(std::string_view s) {
+  std::size_t i = s.size();
+  while (i > 0 && !is_digit(s[i - 1])) --i;
+  if (i == 0) return {};
+  std::size_t end = i;
+  while (i > 0 && (is_digit(s[i - 1]) || ((s[i - 1] == '.' || s[i - 1] == ',' || s[i - 1] == '/') && i >= 2 && is_digit(s[i - 2])) ||
+                   (s[i - 1] == '.' && (i < 2 || !is_digit(s[i - 2]))))) {
+    if (s[i - 1] == '.' && (i < 2 || !is_digit(s[i - 2]))) { --i; break; }
+    --i;
+  }
+  if (i > 0 && s[i - 1] == '-') --i;
+  return s.substr(i, end - i);
+}
+
+std::string_view after_think(std::string_view s, const math_verifier_config& c, bool& refused) {
+  if (!c.skip_think_block) return s;
+  std::size_t close = s.rfind("</think>");
+  if (close != std::string_view::npos) return s.substr(close + 8);
+  if (c.require_think_close) refused = true;  // rllm: no </think> is a format error
+  return s;
+}
+
+std::string_view answer_block(std::string_view s) {
+  std::size_t open = s.rfind("<answer>");
+  if (open == std::string_view::npos) return s;
+  std::size_t close = s.find("</answer>", open);
+  return s.substr(open + 8, close == std::string_view::npos ? std::string_view::npos : close - open - 8);
+}
+
+}  // namespace
+
+std::string extract_from(std::string_view text, const math_verifier_config& c, extract_role role) {
+  bool refused = false;
+  std::string_view s = role == extract_role::prediction ? after_think(text, c, refused) : text;
+  if (refused) return {};
+  s = answer_block(s);
+  std::vector<box> boxes = find_boxes(s);
+  if (!boxes.empty()) return joined_boxes(s, boxes, c);
+  if (role == extract_role::prediction && c.require_boxed) return {};
+  std::string_view trimmed = trim(s);
+  // A short gold (or bare answer) is the answer itself.
+  if (role == extract_role::gold && trimmed.size() <= 200 && trimmed.find("answer") == std::string_view::npos)
+    return std::string(trimmed);
+  std::string_view sentence = answer_sentence(s);
+  if (!sentence.empty()) {
+    std::string_view env = last_math_env(sentence);
+    return std::string(env.empty() ? sentence : env);
+  }
+  std::string_view env = last_math_env(s);
+  if (!env.empty()) return std::string(env);
+  if (trimmed.size() <= 40) return std::string(trimmed);
+  if (c.fallback_last_number) return std::string(last_number(s));
+  return {};
+}
+
+}  // namespace aha::rewards::detail
