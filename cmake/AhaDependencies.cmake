@@ -36,8 +36,10 @@ target_include_directories(aha_torch SYSTEM INTERFACE ${TORCH_INCLUDE_DIRS})
 if(AHA_CUDA STREQUAL "AUTO")
   include(CheckLanguage)
   set(CMAKE_CUDA_ARCHITECTURES ${AHA_CUDA_ARCHITECTURES})
-  if(NOT CMAKE_CUDA_COMPILER AND EXISTS /usr/local/cuda/bin/nvcc)
-    set(CMAKE_CUDA_COMPILER /usr/local/cuda/bin/nvcc)
+  # nvcc is usually not on PATH; point check_language at it through CUDACXX (setting
+  # CMAKE_CUDA_COMPILER directly would skip the check that the compiler actually works).
+  if(NOT CMAKE_CUDA_COMPILER AND NOT DEFINED ENV{CUDACXX} AND EXISTS /usr/local/cuda/bin/nvcc)
+    set(ENV{CUDACXX} /usr/local/cuda/bin/nvcc)
   endif()
   check_language(CUDA)
   if(CMAKE_CUDA_COMPILER)

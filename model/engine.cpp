@@ -1,0 +1,145 @@
+// engine implementation: prefill the left-padded prompts, then one cached decoding step per
+// token. Finished rows keep decoding (cheaper than compacting the batch) but their output stops.
+#include "model/engine.hpp"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/nn/functional/activation.h>
+
+#include <algorithm>
+#include <limits>
+
+namespace aha::model {
+namespace {
+
+torch::Tensor apply_top_k(const torch::Tensor& logp, int64_t k) {  // [B, V]
+  if (k <= 0 || k >= logp.size(-1)) return logp;
+  auto kth = std::get<0>(logp.topk(k, -1)).narrow(-1, k - 1, 1);  // [B, 1]
+  return logp.masked_fill(logp < kth, -std::numeric_limits<float>::infinity());
+}
+
+torch::Tensor apply_top_p(const torch::Tensor& logp, double p) {  // [B, V]
+  if (p >= 1.0) return logp;
+  auto sorted = logp.sort(-1, /*descending=*/true);
+  auto values = std::get<0>(sorted), order = std::get<1>(sorted);
+  auto probs = values.exp();
+  // Drop a token when the mass before it already reaches p; the most likely token always stays.
+  auto drop = (probs.cumsum(-1) - probs) >= p;
+  values = values.masked_fill(drop, -std::numeric_limits<float>::infinity());
+  return torch::empty_like(logp).scatter_(-1, order, values);
+}
+
+// Lengths and the longest prompt; an error for an empty prompt.
+result<int64_t> longest_prompt(const std::vector<std::vector<int32_t>>& prompts) {
+  int64_t longest = 0;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    if (prompts[i].empty()) return make_error(errc::invalid_argument, "generate: prompt " + std::to_string(i) + " is empty");
+    longest = std::max<int64_t>(longest, static_cast<int64_t>(prompts[i].size()));
+  }
+  return longest;
+}
+
+// True when the completion's decoded tail contains a stop string. Every token decodes to at
+// least one byte, so the last max_len tokens cover any stop string the newest token completed.
+bool hits_stop_string(const completion& c, const sampling_params& params, const tokenizer& tok, size_t max_len) {
+  const size_t n = std::min(c.tokens.size(), max_len);
+  const std::string tail = tok.decode(c.tokens.data() + c.tokens.size() - n, n);
+  for (const auto& s : params.stop_strings)
+    if (tail.find(s) != std::string::npos) return true;
+  return false;
+}
+
+}  // namespace
+
+std::pair<torch::Tensor, torch::Tensor> sample_step(const torch::Tensor& logits, const sampling_params& params,
+                                                    at::Generator& gen) {
+  if (params.temperature <= 0) {
+    auto token = logits.argmax(-1);  // [B]
+    auto logp = torch::log_softmax(logits, -1).gather(-1, token.unsqueeze(-1)).squeeze(-1);
+    return {token, logp};
+  }
+  auto logp = torch::log_softmax(logits / params.temperature, -1);  // [B, V]
+  auto filtered = apply_top_p(apply_top_k(logp, params.top_k), params.top_p);
+  auto token = torch::multinomial(torch::softmax(filtered, -1), 1, false, gen);  // [B, 1]
+  return {token.squeeze(-1), logp.gather(-1, token).squeeze(-1)};
+}
+
+engine::engine(transformer model, int64_t max_batch, int64_t max_tokens) : model_(std::move(model)) {
+  cache_ = make_kv_cache(model_->config(), max_batch, max_tokens);
+  valid_ = torch::zeros({max_batch, max_tokens}, torch::kBool);
+}
+
+result<std::vector<completion>> engine::generate(const std::vector<std::vector<int32_t>>& prompts,
+                                                 const sampling_params& params, const tokenizer* tok) {
+  auto longest = longest_prompt(prompts);
+  if (!longest) return longest.error();
+  const int64_t B = static_cast<int64_t>(prompts.size()), P = *longest, N = params.max_new_tokens;
+  if (P + N > model_->config().max_position_embeddings)
+    return make_error(errc::invalid_argument, "generate: prompt (" + std::to_string(P) + ") + max_new_tokens (" +
+                                                  std::to_string(N) + ") exceeds max_position_embeddings");
+  if (!params.stop_strings.empty() && !tok) return make_error(errc::invalid_argument, "generate: stop strings need a tokenizer");
+  if (B == 0) return std::vector<completion>{};
+  if (B > cache_.batch() || P + N > cache_.capacity()) {
+    cache_ = make_kv_cache(model_->config(), std::max(B, cache_.batch()), std::max(P + N, cache_.capacity()));
+    valid_ = torch::zeros({cache_.batch(), cache_.capacity()}, torch::kBool);
+  }
+  torch::NoGradGuard no_grad;
+  // 1. Views of the pre-allocated cache for this batch.
+  kv_cache cache;
+  for (size_t l = 0; l < cache_.keys.size(); ++l) {
+    cache.keys.push_back(cache_.keys[l].narrow(0, 0, B));
+    cache.values.push_back(cache_.values[l].narrow(0, 0, B));
+  }
+  auto valid = valid_.narrow(0, 0, B).narrow(1, 0, P + N);  // [B, P+N]
+  valid.fill_(true);
+  // 2. Left-padded prompts and per-row positions.
+  auto ids = torch::zeros({B, P}, torch::kInt64);  // [B, P], padding id 0 (masked out)
+  auto ids_a = ids.accessor<int64_t, 2>();
+  auto valid_a = valid.accessor<bool, 2>();
+  std::vector<int64_t> next_position(B);
+  bool padded = false;
+  for (int64_t b = 0; b < B; ++b) {
+    const int64_t len = static_cast<int64_t>(prompts[b].size()), pad = P - len;
+    padded = padded || pad > 0;
+    for (int64_t j = 0; j < pad; ++j) valid_a[b][j] = false;
+    for (int64_t j = 0; j < len; ++j) ids_a[b][pad + j] = prompts[b][j];
+    next_position[b] = len;
+  }
+  auto positions = (valid.narrow(1, 0, P).to(torch::kInt64).cumsum(1) - 1).clamp_min(0);  // [B, P]
+  auto key_valid = [&](int64_t slots) { return padded ? valid.narrow(1, 0, slots) : torch::Tensor(); };
+  // 3. Prefill, then sample / feed back one token per step.
+  auto hidden = model_->hidden(ids, positions, key_valid(P), &cache);  // [B, P, d]
+  auto logits = model_->logits(hidden.select(1, P - 1));              // [B, V]
+  auto gen = at::detail::createCPUGenerator(params.seed);
+  auto step_positions = torch::tensor(next_position, torch::kInt64).unsqueeze(1);  // [B, 1]
+  std::vector<completion> out(B);
+  std::vector<bool> done(B, false);
+  size_t max_stop = 0;
+  for (const auto& s : params.stop_strings) max_stop = std::max(max_stop, s.size());
+  int64_t remaining = B;
+  for (int64_t step = 0; step < N && remaining > 0; ++step) {
+    auto [token, logp] = sample_step(logits, params, gen);
+    auto token_a = token.accessor<int64_t, 1>();
+    auto logp_a = logp.accessor<float, 1>();
+    for (int64_t b = 0; b < B; ++b) {
+      if (done[b]) continue;
+      auto& c = out[b];
+      const auto t = static_cast<int32_t>(token_a[b]);
+      c.tokens.push_back(t);
+      c.logprobs.push_back(logp_a[b]);
+      const bool stop_token = std::find(params.stop_token_ids.begin(), params.stop_token_ids.end(), t) != params.stop_token_ids.end();
+      if (stop_token) c.finish = finish_reason::stop_token;
+      else if (max_stop > 0 && hits_stop_string(c, params, *tok, max_stop)) c.finish = finish_reason::stop_string;
+      if (stop_token || c.finish == finish_reason::stop_string) {
+        done[b] = true;
+        --remaining;
+      }
+    }
+    if (remaining == 0 || step + 1 == N) break;
+    hidden = model_->hidden(token.unsqueeze(1), step_positions, key_valid(P + step + 1), &cache);  // [B, 1, d]
+    logits = model_->logits(hidden.select(1, 0));
+    step_positions.add_(1);
+  }
+  return out;
+}
+
+}  // namespace aha::model

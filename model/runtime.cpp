@@ -1,0 +1,20 @@
+// runtime implementation.
+#include "model/runtime.hpp"
+
+#include <ATen/Parallel.h>
+#include <malloc.h>
+#include <torch/utils.h>
+
+namespace aha::model {
+
+void set_threads(int threads) { at::set_num_threads(threads > 0 ? threads : 1); }
+
+void seed_everything(uint64_t seed) { torch::manual_seed(seed); }
+
+void tune_malloc() {
+  mallopt(M_MMAP_THRESHOLD, 1 << 30);
+  mallopt(M_TRIM_THRESHOLD, static_cast<int>(0x7fffffff));
+  mallopt(M_TOP_PAD, 64 << 20);
+}
+
+}  // namespace aha::model
