@@ -32,6 +32,11 @@ using result_atom = caf::atom_constant<caf::atom("result")>;
 using deadline_atom = caf::atom_constant<caf::atom("deadline")>;
 using wake_atom = caf::atom_constant<caf::atom("wake")>;
 
+// Where an actor that does blocking I/O runs: on its own thread (the default, STYLE.md: no
+// blocking in event-based actors), or on the scheduler (only for deterministic tests under
+// CAF's test coordinator, where the blocking calls are fast local ones).
+enum class threading { detached, scheduled };
+
 // ---- value types ------------------------------------------------------------------------------
 
 // The learner asks the replay buffer for the groups of one optimizer step.
@@ -57,6 +62,7 @@ struct replay_stats {
   std::uint64_t stale_groups = 0;       // unconsumed but too old for the learner: never served
   std::uint64_t stored_bytes = 0;       // sum of value sizes on disk
   std::uint64_t puts = 0;               // groups acknowledged since open
+  std::uint64_t commits = 0;            // synced writes since open (puts / commits = group-commit size)
   std::uint64_t dropped_stale = 0;      // groups found stale since open
   std::uint64_t evicted = 0;            // groups deleted by the size bound since open
   std::uint64_t fetches = 0;            // fetch requests answered since open
@@ -67,7 +73,7 @@ struct replay_stats {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, replay_stats& x) {
   return f(caf::meta::type_name("aha.replay_stats"), x.stored_groups, x.ready_groups, x.leased_groups,
-           x.consumed_groups, x.stale_groups, x.stored_bytes, x.puts, x.dropped_stale, x.evicted, x.fetches,
+           x.consumed_groups, x.stale_groups, x.stored_bytes, x.puts, x.commits, x.dropped_stale, x.evicted, x.fetches,
            x.short_fetches, x.last_learner_step, x.max_weight_version);
 }
 

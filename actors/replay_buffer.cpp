@@ -1,0 +1,230 @@
+// replay_buffer actor: group commit of puts, staleness-gated leasing of groups to the learner,
+// atomic consumption, eviction by the soft size bound.
+#include "actors/replay_buffer.hpp"
+
+#include <deque>
+#include <map>
+#include <optional>
+#include <set>
+
+#include "actors/replay_store.hpp"
+
+namespace aha::actors {
+namespace {
+
+// Internal messages on top of the public interface: commit now; a waiting fetch's deadline.
+using replay_buffer_impl =
+    replay_buffer_actor::extend<caf::reacts_to<caf::flush_atom>, caf::reacts_to<wake_atom, std::uint64_t>>;
+
+struct pending_put {
+  protocol::scored_group group;
+  caf::typed_response_promise<std::uint64_t> promise;
+};
+
+struct pending_fetch {
+  fetch_request request;
+  caf::typed_response_promise<protocol::learner_batch> promise;
+  std::uint64_t token = 0;
+};
+
+struct replay_state {
+  std::shared_ptr<replay_store> store;
+  replay_buffer_config config;
+  std::deque<pending_put> puts;
+  bool commit_scheduled = false;
+  std::set<std::uint64_t> ready;                  // unconsumed, unleased, not stale (ids = age order)
+  std::map<std::uint64_t, std::uint64_t> leases;  // group id -> learner step it was served for
+  std::set<std::uint64_t> stale;                  // unconsumed, too old for the learner
+  std::optional<pending_fetch> waiting;
+  std::uint64_t next_token = 1;
+  replay_stats counters;
+  static inline const char* name = "replay_buffer";
+};
+
+using self_ptr = replay_buffer_impl::stateful_pointer<replay_state>;
+
+// Returns leases of steps >= step to the ready set (a retried or restarted fetch).
+void release_leases(replay_state& st, std::uint64_t step) {
+  for (auto it = st.leases.begin(); it != st.leases.end();) {
+    if (it->second >= step) {
+      st.ready.insert(it->first);
+      it = st.leases.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+// Picks up to batch_groups fresh ready groups, oldest first; marks too-old ones stale.
+std::vector<std::uint64_t> select(replay_state& st, const fetch_request& request) {
+  std::vector<std::uint64_t> chosen;
+  for (auto it = st.ready.begin(); it != st.ready.end() && chosen.size() < request.batch_groups;) {
+    auto version = st.store->entries().at(*it).weight_version;
+    if (version + request.max_staleness < request.learner_version) {
+      st.stale.insert(*it);
+      ++st.counters.dropped_stale;
+      it = st.ready.erase(it);
+    } else {
+      chosen.push_back(*it++);
+    }
+  }
+  return chosen;
+}
+
+// Leases `ids` to the request's step and reads their groups.
+result<protocol::learner_batch> lease(replay_state& st, const fetch_request& request,
+                                      const std::vector<std::uint64_t>& ids) {
+  protocol::learner_batch batch;
+  batch.step = request.step;
+  batch.learner_version = request.learner_version;
+  for (auto id : ids) {
+    auto group = st.store->get(id);
+    if (!group) return group.error();
+    batch.groups.push_back(std::move(*group));
+  }
+  for (auto id : ids) {
+    st.ready.erase(id);
+    st.leases[id] = request.step;
+  }
+  ++st.counters.fetches;
+  if (ids.size() < request.batch_groups) ++st.counters.short_fetches;
+  return batch;
+}
+
+void answer(replay_state& st, const fetch_request& request, caf::typed_response_promise<protocol::learner_batch>& promise) {
+  auto batch = lease(st, request, select(st, request));
+  if (batch) {
+    promise.deliver(std::move(*batch));
+  } else {
+    promise.deliver(to_caf_error(batch.error()));
+  }
+}
+
+// Answers the waiting fetch when a full batch is ready (or `force`: its deadline passed).
+void serve_waiting(replay_state& st, bool force) {
+  if (!st.waiting) return;
+  auto ids = select(st, st.waiting->request);
+  if (!force && ids.size() < st.waiting->request.batch_groups) return;
+  auto waiting = std::move(*st.waiting);
+  st.waiting.reset();
+  answer(st, waiting.request, waiting.promise);
+}
+
+void evict_if_needed(replay_state& st) {
+  if (!st.store->over_bound()) return;
+  auto evicted = st.store->evict(st.stale);
+  if (!evicted) return;  // the bound is soft: try again after the next commit
+  for (auto id : *evicted) st.stale.erase(id);
+  st.counters.evicted += evicted->size();
+}
+
+void commit(replay_state& st) {
+  while (!st.puts.empty()) {
+    std::size_t n = std::min<std::size_t>(st.puts.size(), st.config.max_commit_groups);
+    std::vector<protocol::scored_group> groups;
+    for (std::size_t i = 0; i < n; ++i) groups.push_back(std::move(st.puts[i].group));
+    auto ids = st.store->append(groups);
+    if (ids) ++st.counters.commits;
+    for (std::size_t i = 0; i < n; ++i) {
+      auto& promise = st.puts.front().promise;
+      if (ids) {
+        st.ready.insert(ids->at(i));
+        st.counters.max_weight_version = std::max(st.counters.max_weight_version, groups[i].min_weight_version);
+        ++st.counters.puts;
+        promise.deliver(ids->at(i));
+      } else {
+        promise.deliver(to_caf_error(ids.error()));
+      }
+      st.puts.pop_front();
+    }
+  }
+  evict_if_needed(st);
+}
+
+replay_stats current_stats(const replay_state& st) {
+  auto out = st.counters;
+  out.stored_groups = st.store->entries().size();
+  out.ready_groups = st.ready.size();
+  out.leased_groups = st.leases.size();
+  out.stale_groups = st.stale.size();
+  out.consumed_groups = out.stored_groups - out.ready_groups - out.leased_groups - out.stale_groups;
+  out.stored_bytes = st.store->stored_bytes();
+  out.last_learner_step = st.store->learner_step();
+  return out;
+}
+
+replay_buffer_impl::behavior_type replay_buffer(self_ptr self, std::shared_ptr<replay_store> store,
+                                                replay_buffer_config config) {
+  auto& st = self->state;
+  st.store = std::move(store);
+  st.config = std::move(config);
+  for (const auto& [id, entry] : st.store->entries()) {
+    if (!entry.consumed) st.ready.insert(id);
+  }
+  return {
+      [self](caf::put_atom, protocol::scored_group& group) -> caf::result<std::uint64_t> {
+        auto& st = self->state;
+        auto promise = self->make_response_promise<std::uint64_t>();
+        st.puts.push_back(pending_put{std::move(group), promise});
+        if (!st.commit_scheduled) {
+          st.commit_scheduled = true;
+          if (st.config.commit_window.count() > 0) {
+            self->delayed_send(self, st.config.commit_window, caf::flush_atom::value);
+          } else {
+            self->send(self, caf::flush_atom::value);  // queued behind puts already waiting
+          }
+        }
+        return promise;
+      },
+      [self](caf::flush_atom) {
+        auto& st = self->state;
+        st.commit_scheduled = false;
+        commit(st);
+        serve_waiting(st, false);
+      },
+      [self](fetch_atom, const fetch_request& request) -> caf::result<protocol::learner_batch> {
+        auto& st = self->state;
+        serve_waiting(st, true);  // one learner: a new fetch supersedes a waiting one
+        release_leases(st, request.step);
+        auto promise = self->make_response_promise<protocol::learner_batch>();
+        auto ids = select(st, request);
+        if (ids.size() >= request.batch_groups || request.max_wait_ms == 0) {
+          answer(st, request, promise);
+          return promise;
+        }
+        st.waiting = pending_fetch{request, promise, st.next_token++};
+        self->delayed_send(self, std::chrono::milliseconds(request.max_wait_ms), wake_atom::value, st.waiting->token);
+        return promise;
+      },
+      [self](wake_atom, std::uint64_t token) {
+        auto& st = self->state;
+        if (st.waiting && st.waiting->token == token) serve_waiting(st, true);
+      },
+      [self](consume_atom, std::uint64_t step, const std::vector<std::uint64_t>& ids) -> caf::result<caf::ok_atom> {
+        auto& st = self->state;
+        if (auto done = st.store->consume(step, ids); !done) return to_caf_error(done.error());
+        for (auto id : ids) {
+          st.leases.erase(id);
+          st.ready.erase(id);
+          st.stale.erase(id);
+        }
+        evict_if_needed(st);
+        return caf::ok_atom::value;
+      },
+      [self](stats_atom) -> replay_stats { return current_stats(self->state); },
+  };
+}
+
+}  // namespace
+
+result<replay_buffer_actor> spawn_replay_buffer(caf::actor_system& sys, const replay_buffer_config& config,
+                                               threading mode) {
+  replay_store_options options{config.dir, config.sync, config.max_bytes.bytes, config.max_groups};
+  auto opened = replay_store::open(options);
+  if (!opened) return opened.error();
+  std::shared_ptr<replay_store> store = std::move(*opened);
+  if (mode == threading::detached) return replay_buffer_actor{sys.spawn<caf::detached>(replay_buffer, store, config)};
+  return replay_buffer_actor{sys.spawn(replay_buffer, store, config)};
+}
+
+}  // namespace aha::actors

@@ -1,0 +1,180 @@
+// Deterministic protocol tests of the replay_buffer actor (CAF test coordinator): group commit,
+// the staleness gate, waiting fetches, leases and idempotent retries, consumption, reopen.
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <unistd.h>
+
+#include "actors/actor_test_support.hpp"
+#include "actors/replay_buffer.hpp"
+
+using namespace aha;
+using namespace aha::actors;
+using aha::actors::testing::ask;
+
+namespace {
+
+std::string fresh_dir(const std::string& name) {
+  auto dir = std::filesystem::temp_directory_path() / ("aha_replay_buffer_" + name + "_" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  return dir.string();
+}
+
+protocol::scored_group group_of_version(std::uint64_t version) {
+  protocol::scored_group g;
+  g.source.id = 1000 + version;
+  protocol::rollout r;
+  r.prompt_id = g.source.id;
+  r.weight_version = version;
+  g.rollouts = {r};
+  protocol::reward_verdict v;
+  v.prompt_id = g.source.id;
+  g.verdicts = {v};
+  g.rewards = {0.5f};
+  g.advantages = {0.0f};
+  g.min_weight_version = version;
+  return g;
+}
+
+struct replay_fixture : testing::deterministic_system {
+  std::string dir;
+  replay_buffer_actor buffer;
+  explicit replay_fixture(const std::string& name, bool keep_dir = false) {
+    if (keep_dir) {
+      dir = (std::filesystem::temp_directory_path() / ("aha_replay_buffer_" + name + "_" + std::to_string(::getpid()))).string();
+      return;
+    }
+    dir = fresh_dir(name);
+    start();
+  }
+  void start() {
+    replay_buffer_config config;
+    config.dir = dir;
+    config.sync = false;  // the store's own tests cover synced durability
+    auto spawned = spawn_replay_buffer(*sys, config, threading::scheduled);
+    REQUIRE(spawned.ok());
+    buffer = *spawned;
+    run();
+  }
+  std::uint64_t put(std::uint64_t version) {
+    auto id = ask<std::uint64_t>(*sys, buffer, caf::put_atom::value, group_of_version(version));
+    run();
+    REQUIRE(id->value);
+    return *id->value;
+  }
+  std::shared_ptr<testing::reply<protocol::learner_batch>> fetch(fetch_request request) {
+    auto out = ask<protocol::learner_batch>(*sys, buffer, fetch_atom::value, request);
+    run();
+    return out;
+  }
+  replay_stats stats() {
+    auto out = ask<replay_stats>(*sys, buffer, stats_atom::value);
+    run();
+    return *out->value;
+  }
+  ~replay_fixture() {
+    caf::anon_send_exit(buffer, caf::exit_reason::user_shutdown);
+    run();
+  }
+};
+
+std::vector<std::uint64_t> versions_of(const protocol::learner_batch& batch) {
+  std::vector<std::uint64_t> out;
+  for (const auto& g : batch.groups) out.push_back(g.min_weight_version);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("replay buffer: puts queued together share one commit and are acknowledged in order") {
+  replay_fixture f("commit");
+  auto a = ask<std::uint64_t>(*f.sys, f.buffer, caf::put_atom::value, group_of_version(0));
+  auto b = ask<std::uint64_t>(*f.sys, f.buffer, caf::put_atom::value, group_of_version(0));
+  auto c = ask<std::uint64_t>(*f.sys, f.buffer, caf::put_atom::value, group_of_version(0));
+  f.run();
+  REQUIRE(a->value);
+  REQUIRE(b->value);
+  REQUIRE(c->value);
+  CHECK(*a->value == 1);
+  CHECK(*b->value == 2);
+  CHECK(*c->value == 3);
+  auto s = f.stats();
+  CHECK(s.puts == 3);
+  CHECK(s.commits == 1);
+  CHECK(s.ready_groups == 3);
+}
+
+TEST_CASE("replay buffer: the staleness gate serves only groups within eta and counts the rest") {
+  replay_fixture f("stale");
+  for (std::uint64_t v : {0, 1, 2, 3}) f.put(v);
+  auto batch = f.fetch({1, 3, 4, 1, 0});
+  REQUIRE(batch->value);
+  CHECK(versions_of(*batch->value) == std::vector<std::uint64_t>{2, 3});
+  CHECK(batch->value->step == 1);
+  auto s = f.stats();
+  CHECK(s.dropped_stale == 2);
+  CHECK(s.stale_groups == 2);
+  CHECK(s.leased_groups == 2);
+  CHECK(s.short_fetches == 1);
+}
+
+TEST_CASE("replay buffer: a fetch waits for a full batch, or replies short at its deadline") {
+  replay_fixture f("wait");
+  f.put(0);
+  auto waiting = f.fetch({1, 0, 2, 0, 100});
+  CHECK(!waiting->answered());
+  f.put(0);  // the second group completes the batch
+  REQUIRE(waiting->value);
+  CHECK(waiting->value->groups.size() == 2);
+
+  auto short_one = f.fetch({2, 0, 2, 0, 100});
+  CHECK(!short_one->answered());
+  f.fire_timeouts();
+  REQUIRE(short_one->value);
+  CHECK(short_one->value->groups.empty());
+}
+
+TEST_CASE("replay buffer: leases make retries idempotent and consumption is final") {
+  replay_fixture f("lease");
+  for (int i = 0; i < 4; ++i) f.put(0);
+  auto first = f.fetch({1, 0, 2, 0, 0});
+  REQUIRE(first->value);
+  auto retry = f.fetch({1, 0, 2, 0, 0});  // same step again: the same groups
+  REQUIRE(retry->value);
+  CHECK(retry->value->groups.at(0).group_id == first->value->groups.at(0).group_id);
+  CHECK(retry->value->groups.at(1).group_id == 2);
+  auto done = ask<caf::ok_atom>(*f.sys, f.buffer, consume_atom::value, std::uint64_t{1}, std::vector<std::uint64_t>{1, 2});
+  f.run();
+  CHECK(done->value);
+  auto again = ask<caf::ok_atom>(*f.sys, f.buffer, consume_atom::value, std::uint64_t{2}, std::vector<std::uint64_t>{1});
+  f.run();
+  REQUIRE(again->error);
+  auto next = f.fetch({2, 0, 2, 0, 0});
+  REQUIRE(next->value);
+  CHECK(next->value->groups.at(0).group_id == 3);
+  auto s = f.stats();
+  CHECK(s.consumed_groups == 2);
+  CHECK(s.last_learner_step == 1);
+}
+
+TEST_CASE("replay buffer: after a restart unconsumed groups (leased ones too) are served again") {
+  std::string dir;
+  {
+    replay_fixture f("reopen");
+    dir = f.dir;
+    for (int i = 0; i < 3; ++i) f.put(0);
+    auto batch = f.fetch({1, 0, 2, 0, 0});
+    REQUIRE(batch->value);
+    auto done = ask<caf::ok_atom>(*f.sys, f.buffer, consume_atom::value, std::uint64_t{1}, std::vector<std::uint64_t>{1});
+    f.run();
+    REQUIRE(done->value);
+  }
+  replay_fixture g("reopen", true);
+  g.start();
+  auto batch = g.fetch({2, 0, 5, 0, 0});
+  REQUIRE(batch->value);
+  REQUIRE(batch->value->groups.size() == 2);
+  CHECK(batch->value->groups.at(0).group_id == 2);
+  CHECK(batch->value->groups.at(1).group_id == 3);
+  std::filesystem::remove_all(dir);
+}
