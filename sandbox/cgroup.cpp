@@ -58,6 +58,13 @@ std::uint64_t keyed_value(const std::string& text, const std::string& key) {
 
 std::uint64_t number_in(const std::string& path) { return std::strtoull(read_small(path).c_str(), nullptr, 10); }
 
+// Just-killed tasks may keep a group busy for a moment.
+void remove_group(const std::string& dir) {
+  for (int attempt = 0; attempt < 500 && rmdir(dir.c_str()) != 0 && errno == EBUSY; ++attempt) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+}
+
 bool make_parent(const std::string& dir) { return mkdir(dir.c_str(), 0755) == 0 || errno == EEXIST; }
 
 // v1: for each controller, "/sys/fs/cgroup/<hierarchy><own path>/aha_sandbox".
@@ -163,10 +170,7 @@ run_cgroup::~run_cgroup() {
   kill_all();
   for (const std::string* dir : {&memory_, &pids_, &cpuacct_}) {
     if (dir != &memory_ && *dir == memory_) continue;  // v2: one directory
-    // Just-reaped tasks may keep the group busy for a moment.
-    for (int attempt = 0; attempt < 200 && rmdir(dir->c_str()) != 0 && errno == EBUSY; ++attempt) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
+    remove_group(*dir);
   }
 }
 
@@ -211,7 +215,7 @@ void sweep_stale_cgroups(const cgroup_layout& layout) {
       std::string group = parent + "/" + entry->d_name;
       std::istringstream procs(read_small(group + "/cgroup.procs"));
       for (pid_t pid; procs >> pid;) kill(pid, SIGKILL);
-      rmdir(group.c_str());
+      remove_group(group);
     }
     closedir(dir);
   }

@@ -2,7 +2,6 @@
 #include "sandbox/jail.hpp"
 
 #include <fcntl.h>
-#include <grp.h>
 #include <linux/close_range.h>
 #include <linux/seccomp.h>
 #include <poll.h>
@@ -115,6 +114,13 @@ void build_new_root(const jail_plan& plan) {
   }
 }
 
+// Raw system calls: glibc's setresuid() would try to change the ids of every thread of the
+// parent, which this clone copied in its bookkeeping but not in fact, and wait for them forever.
+long set_ids(uid_t uid, gid_t gid) {
+  if (long rc = syscall(SYS_setresgid, gid, gid, gid); rc != 0) return rc;
+  return syscall(SYS_setresuid, uid, uid, uid);
+}
+
 void reset_signals() {
   struct sigaction dfl {};
   dfl.sa_handler = SIG_DFL;
@@ -136,9 +142,7 @@ void drop_privileges(const jail_plan& plan) {
   if (dup2(plan.stdin_fd, 0) < 0 || dup2(plan.stdout_fd, 1) < 0 || dup2(plan.stderr_fd, 2) < 0) {
     fail(plan, redirect_stdio);
   }
-  if (setresgid(plan.gid, plan.gid, plan.gid) != 0 || setresuid(plan.uid, plan.uid, plan.uid) != 0) {
-    fail(plan, drop_uid);
-  }
+  if (set_ids(plan.uid, plan.gid) != 0) fail(plan, drop_uid);
   // Set after the uid change (which clears it). If the parent already died, the sync pipe says so.
   if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) fail(plan, death_signal);
   pollfd parent{plan.sync_read_fd, POLLIN, 0};
@@ -172,7 +176,7 @@ void jail_main(const jail_plan& plan) {
   close(plan.sync_write_fd);  // so that a dead parent shows as a hang-up on the sync pipe
   char go = 0;
   if (read(plan.sync_read_fd, &go, 1) != 1) _exit(kJailFailure);  // the parent gave up on us
-  if (setresgid(0, 0, 0) != 0 || setgroups(0, nullptr) != 0 || setresuid(0, 0, 0) != 0) fail(plan, become_root);
+  if (syscall(SYS_setgroups, 0, nullptr) != 0 || set_ids(0, 0) != 0) fail(plan, become_root);
   build_new_root(plan);
   drop_privileges(plan);
   reset_signals();

@@ -1,0 +1,77 @@
+// The pool: concurrent runs with distinct slots, backpressure, shutdown answers, and cleanup of
+// every run when the owning process is killed (SIGKILL) mid-run.
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+
+#include "sandbox/pool.hpp"
+#include "sandbox/sandbox_test_util.hpp"
+
+using aha::protocol::run_status;
+using aha::sandbox::pool;
+using namespace aha::sandbox::testing;
+
+namespace {
+aha::protocol::sandbox_request python(std::string source, std::uint64_t id = 0) {
+  aha::protocol::sandbox_request request;
+  request.source = std::move(source);
+  request.request_id = id;
+  request.cpu_ms = 2000, request.wall_ms = 4000;
+  return request;
+}
+}  // namespace
+
+TEST_CASE("pool runs many programs concurrently and answers each", "[pool]") {
+  pool p(shared_executor(), 3, 4);
+  std::vector<std::future<aha::protocol::sandbox_reply>> replies;
+  for (std::uint64_t i = 0; i < 12; ++i) replies.push_back(p.submit(python("print(" + std::to_string(i) + " * 2)", i)));
+  for (std::uint64_t i = 0; i < 12; ++i) {
+    auto reply = replies[i].get();
+    CHECK(reply.request_id == i);
+    CHECK(reply.status == run_status::ok);
+    CHECK(reply.stdout_data == std::to_string(i * 2) + "\n");
+  }
+  CHECK(p.run(python("print('one-off')")).stdout_data == "one-off\n");
+  expect_nothing_left();
+}
+
+TEST_CASE("pool applies backpressure when its queue is full", "[pool]") {
+  pool p(shared_executor(), 1, 1);
+  std::atomic<int> done{0};
+  auto count = [&](aha::protocol::sandbox_reply) { ++done; };
+  REQUIRE(p.try_submit(python("import time\ntime.sleep(0.5)"), count));  // taken by the worker
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  REQUIRE(p.try_submit(python("print(1)"), count));   // fills the queue
+  CHECK_FALSE(p.try_submit(python("print(2)"), count));  // full: refused, not queued
+  CHECK(p.submit(python("print(3)"), count));         // blocks until room, then queues
+  while (done < 3) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  CHECK(done == 3);
+  expect_nothing_left();
+}
+
+TEST_CASE("killing the pool's owner kills every run and the next executor sweeps its cgroups", "[pool]") {
+  pid_t owner = fork();
+  if (owner == 0) {
+    auto p = pool::create(aha::sandbox::sandbox_config{});
+    if (!p) _exit(3);
+    for (int i = 0; i < 2; ++i) p.value()->submit(python("import time, os\nos.fork()\ntime.sleep(60)"), [](auto) {});
+    std::this_thread::sleep_for(std::chrono::seconds(60));
+    _exit(0);
+  }
+  // Wait until both runs are up (two workers, two processes each), then kill the owner.
+  for (int i = 0; i < 1000 && sandbox_processes() < 4; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  CHECK(sandbox_processes() >= 4);
+  kill(owner, SIGKILL);
+  waitpid(owner, nullptr, 0);
+  for (int i = 0; i < 1000 && sandbox_processes() > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  CHECK(sandbox_processes() == 0);
+  auto fresh = aha::sandbox::executor::create(aha::sandbox::sandbox_config{});
+  REQUIRE(fresh);
+  const auto& layout = fresh.value()->cgroups();
+  for (const auto& parent : {layout.memory, layout.pids, layout.cpuacct, layout.unified}) {
+    if (!parent.empty()) CHECK_FALSE(host_path_exists(parent + "/" + std::to_string(owner) + "-0"));
+  }
+}
