@@ -8,6 +8,18 @@
 namespace aha::rewards::detail {
 namespace {
 
+bool is_assignable_lhs(const tree& t, int i) {
+  const node& n = t.at(i);
+  switch (n.k) {
+    case kind::symbol: case kind::call: return true;
+    case kind::func: return n.text == "abs" && is_assignable_lhs(t, n.kids[0]);
+    case kind::mul: case kind::div: case kind::ratio: case kind::tuple:
+      for (int k : n.kids) if (!is_assignable_lhs(t, k)) return false;
+      return true;
+    default: return false;
+  }
+}
+
 int add_node(tree& t, kind k, std::vector<int> kids, std::string text = {}) {
   node n;
   n.k = k;
@@ -68,6 +80,8 @@ int tidy_relation(tree& t, int i) {
   std::vector<std::string> ops = split_ops(t.at(i).text);
   std::vector<int> kids = t.at(i).kids;
   if (ops.empty()) return i;
+  // "x ≈ 11" gives the value 11; "\frac{\sqrt3}{3} ≈ 0.577" gives its exact left side.
+  if (ops[0] == "~" && !is_assignable_lhs(t, kids[0])) return kids[0];
   if (ops[0] == "~") ops[0] = "=";
   for (std::size_t k = 1; k < ops.size(); ++k) {
     if (ops[k] == "~") {

@@ -73,7 +73,10 @@ ref assigned_value(ref r, const math_verifier_config& c) {
   const node& n = r.n();
   if (n.k != kind::relation || n.kids.size() != 2) return r;
   if (n.text == "in") return r.kid(1);
-  if (n.text == "=" && c.assignment_compares_value && is_assignable(*r.t, n.kids[0])) return r.kid(1);
+  if (n.text != "=" || !c.assignment_compares_value) return r;
+  if (is_assignable(*r.t, n.kids[0])) return r.kid(1);
+  // "35 + 70 = 105": a worked computation; its value is the last member.
+  if (!has_free_symbols(*r.t, n.kids[0]) && !has_free_symbols(*r.t, n.kids[1])) return r.kid(1);
   return r;
 }
 
@@ -93,18 +96,24 @@ std::vector<ref> comparer::flatten(ref r) {
 
 bool comparer::items_equal(ref g, ref p, bool ordered) {
   std::vector<ref> a = flatten(g), b = flatten(p);
-  if (a.size() != b.size() || a.empty()) return false;
+  if (a.empty() || b.empty()) return false;
   if (ordered) {
+    if (a.size() != b.size()) return false;
     for (std::size_t k = 0; k < a.size(); ++k) if (!equal(a[k], b[k], false)) return false;
     return true;
   }
-  std::vector<bool> used(b.size(), false);
+  // Set semantics: every gold item is answered and every answered item is in the gold, so a
+  // repeated solution does not count against the answer but a missing or extra one does.
+  std::vector<bool> matched(b.size(), false);
   for (const ref& x : a) {
     bool found = false;
-    for (std::size_t k = 0; k < b.size() && !found; ++k)
-      if (!used[k] && equal(x, b[k], false)) used[k] = found = true;
+    for (std::size_t k = 0; k < b.size(); ++k) {
+      if (matched[k] && found) continue;
+      if (equal(x, b[k], false)) found = matched[k] = true;
+    }
     if (!found) return false;
   }
+  for (bool m : matched) if (!m) return false;
   return true;
 }
 
@@ -211,6 +220,8 @@ bool comparer::equal(ref g, ref p, bool top) {
     return !a.empty() && a == b;
   }
   if (!is_scalar(gn.k) || !is_scalar(pn.k)) return false;
+  int sg = inf_sign(*g.t, g.i), sp = inf_sign(*p.t, p.i);
+  if (sg != 0 || sp != 0) return sg == sp;
   return scalars_equal(g, p);
 }
 

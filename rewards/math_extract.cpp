@@ -171,7 +171,56 @@ std::string_view last_number(std::string_view s) {
     --i;
   }
   if (i > 0 && s[i - 1] == '-') --i;
+  // A trailing \frac{a}{b} (or \dfrac) counts as one number: take it whole.
+  std::size_t frac = s.rfind("frac{");
+  if (frac != std::string_view::npos && frac > 0 && s[frac - 1] == '\\' && frac + 5 >= i) {
+    std::size_t a = group_end(s, frac + 4);
+    std::size_t b = a == std::string_view::npos ? a : group_end(s, a + 1);
+    if (b != std::string_view::npos && b + 1 >= end) {
+      std::size_t start = frac - 1;
+      if (start >= 2 && (s[start - 1] == 'd' || s[start - 1] == 't') && s[start - 2] == '\\') start -= 2;
+      return s.substr(start, b - start + 1);
+    }
+  }
   return s.substr(i, end - i);
+}
+
+// Prose: a run of three or more ASCII letters that is not a LaTeX command or inside \text{}.
+bool prose_words(std::string_view s) {
+  int run = 0;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    if (c == '\\') {
+      std::size_t j = i + 1;
+      while (j < s.size() && is_alpha(s[j])) ++j;
+      std::string_view cmd = s.substr(i + 1, j - i - 1);
+      if ((cmd == "text" || cmd == "mbox" || cmd == "textbf") && j < s.size() && s[j] == '{') {
+        std::size_t e = group_end(s, j);
+        if (e == std::string_view::npos) return true;
+        j = e + 1;
+      }
+      i = j - 1;
+      run = 0;
+      continue;
+    }
+    if (is_alpha(c)) {
+      if (++run >= 3) {
+        std::size_t b = i + 1 - run, e = i + 1;
+        while (e < s.size() && is_alpha(s[e])) ++e;
+        std::string_view w = s.substr(b, e - b);
+        static const char* const maths[] = {"sin", "cos", "tan", "sec", "csc", "cot", "log", "exp", "sqrt", "arcsin",
+                                            "arccos", "arctan", "sinh", "cosh", "tanh", "infty", "pmatrix", "bmatrix"};
+        bool math_word = false;
+        for (const char* m : maths) math_word = math_word || w == m;
+        if (!math_word) return true;
+        i = e - 1;
+        run = 0;
+      }
+    } else {
+      run = 0;
+    }
+  }
+  return false;
 }
 
 std::string_view after_think(std::string_view s, const math_verifier_config& c, bool& refused) {
@@ -191,11 +240,14 @@ std::string_view answer_block(std::string_view s) {
 
 }  // namespace
 
+bool has_prose_words(std::string_view text) { return prose_words(text); }
+
 std::string extract_from(std::string_view text, const math_verifier_config& c, extract_role role) {
   bool refused = false;
-  std::string_view s = role == extract_role::prediction ? after_think(text, c, refused) : text;
+  std::string_view s = role != extract_role::gold ? after_think(text, c, refused) : text;
   if (refused) return {};
   s = answer_block(s);
+  if (role == extract_role::last_number) return std::string(last_number(s));
   std::vector<box> boxes = find_boxes(s);
   if (!boxes.empty()) return joined_boxes(s, boxes, c);
   if (role == extract_role::prediction && c.require_boxed) return {};
@@ -206,11 +258,17 @@ std::string extract_from(std::string_view text, const math_verifier_config& c, e
   std::string_view sentence = answer_sentence(s);
   if (!sentence.empty()) {
     std::string_view env = last_math_env(sentence);
-    return std::string(env.empty() ? sentence : env);
+    if (env.empty()) return std::string(sentence);
+    // "The largest $n$ is 34": a number after the last formula is the answer.
+    std::size_t env_end = static_cast<std::size_t>(env.data() + env.size() - sentence.data());
+    std::string_view tail = sentence.substr(std::min(sentence.size(), env_end + 1));
+    if (!last_number(tail).empty()) return std::string(last_number(tail));
+    return std::string(env);
   }
   std::string_view env = last_math_env(s);
   if (!env.empty()) return std::string(env);
-  if (trimmed.size() <= 40) return std::string(trimmed);
+  bool one_token = trimmed.find_first_of(" \n\t") == std::string_view::npos;
+  if (!prose_words(trimmed) || one_token) return std::string(trimmed);  // a bare answer: "odd", "2x+1"
   if (c.fallback_last_number) return std::string(last_number(s));
   return {};
 }

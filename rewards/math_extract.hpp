@@ -9,9 +9,11 @@
 
 namespace aha::rewards::detail {
 
-// A gold answer is never inside a <think> block, and a short gold string is taken whole.
-enum class extract_role { gold, prediction };
+// A gold answer is never inside a <think> block, and a short gold string is taken whole;
+// last_number skips straight to the last number of the prediction (the fallback rule).
+enum class extract_role { gold, prediction, last_number };
 
+bool has_prose_words(std::string_view text);
 std::string extract_from(std::string_view text, const math_verifier_config& config, extract_role role);
 
 }  // namespace aha::rewards::detail

@@ -16,7 +16,7 @@ bool is_digit(char c) { return c >= '0' && c <= '9'; }
 // Commands dropped entirely (they only change spacing or size).
 constexpr std::array<std::string_view, 24> kDropped = {
     "\\left", "\\right", "\\bigl", "\\bigr", "\\Bigl", "\\Bigr", "\\biggl", "\\biggr", "\\big",
-    "\\Big", "\\bigg", "\\displaystyle", "\\textstyle", "\\limits", "\\quad", "\\qquad", "\\,",
+    "\\Big", "\\bigg", "\\displaystyle", "\\textstyle", "\\limits", "\\qquad", "\\quad", "\\,",
     "\\;", "\\:", "\\!", "\\ ", "\\mathrm", "\\mathbf", "\\boldsymbol"};
 
 // Unicode spellings mapped to what the parser reads.
@@ -42,11 +42,23 @@ std::string rewrite(std::string_view in, const math_verifier_config& config) {
       i += 1;  // "\\frac" written through one escaping layer too many
       continue;
     }
+    if (c == '\\' && i + 1 < in.size() && in[i + 1] == '\\') {  // a row break "\\\\" stays whole
+      out += "\\\\";
+      i += 2;
+      continue;
+    }
+    if (c == '\\' && (starts_with_at(in, i, "\\!") || starts_with_at(in, i, "\\,")) && !out.empty() &&
+        (out.back() == ',' || is_digit(out.back()))) {
+      i += 2;  // "11,\! 111" is one number: drop the thin space and the blanks after it
+      while (i < in.size() && in[i] == ' ') ++i;
+      continue;
+    }
+    if (starts_with_at(in, i, "{,}")) { out += ','; i += 3; continue; }
     if (c == '\\') {
       bool dropped = false;
       for (std::string_view d : kDropped) {
-        if (starts_with_at(in, i, d) && (d.size() <= 2 || i + d.size() >= in.size() ||
-                                         !is_alpha(in[i + d.size()]))) {
+        if (starts_with_at(in, i, d) && (d.size() <= 2 || d == "\\quad" || d == "\\qquad" ||
+                                         i + d.size() >= in.size() || !is_alpha(in[i + d.size()]))) {
           out += ' ';
           i += d.size();
           dropped = true;
@@ -88,7 +100,7 @@ std::string rewrite(std::string_view in, const math_verifier_config& config) {
 std::string trim(std::string_view s) {
   std::size_t b = 0, e = s.size();
   while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
-  while (e > b && (std::isspace(static_cast<unsigned char>(s[e - 1])) || s[e - 1] == '.')) --e;
+  while (e > b && (std::isspace(static_cast<unsigned char>(s[e - 1])) || s[e - 1] == '.' || s[e - 1] == '\\')) --e;
   return std::string(s.substr(b, e - b));
 }
 

@@ -288,9 +288,9 @@ class parser {
 
   int postfix_ops(int x) {
     for (;;) {
-      if (eat("!")) x = make(kind::factorial, {x});
+      if (at("!") && !at("!=")) { ++pos_; x = make(kind::factorial, {x}); }
       else if (eat("%")) x = make(kind::percent, {x});
-      else if (at("^\\circ") || at("^{\\circ}")) { pos_ += at("^\\circ") ? 6 : 9; x = make(kind::degree, {x}); }
+      else if (at("^\\circ") || at("^{\\circ}")) { pos_ += at("^\\circ") ? 6 : 8; x = make(kind::degree, {x}); }
       else if (eat("'")) nodes_[x].text += "'";
       else if (peek() == '_') x = subscript(x);
       else return x;
@@ -379,7 +379,9 @@ class parser {
     }
     std::size_t b = comma;
     while (b > 0 && is_digit(s_[b - 1])) --b;
-    return !(comma - b > 3 || s_[b] == '0');
+    if (comma - b > 3) return false;
+    bool first_group = b == 0 || s_[b - 1] != ',';
+    return !first_group || s_[b] != '0';
   }
   int bracket_depth_ = 0;
 
@@ -592,8 +594,8 @@ int parser::command() {
   if (is_function(name)) return function(name == "lg" ? "log" : name);
   if (name == "exp") return function("exp");
   if (is_greek(name)) return make(kind::symbol, {}, "\\" + name);
-  if (name == "angle" || name == "triangle") return make(kind::symbol, {}, "\\" + name);
-  return fail();
+  if (name == "end" || name == "right" || name == "left") return fail();
+  return make(kind::symbol, {}, "\\" + name);  // \angle, \triangle, unknown macros: opaque names
 }
 
 // \text{...}: a unit, a word answer, or a connective. Inner text is kept verbatim (trimmed).

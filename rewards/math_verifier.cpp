@@ -3,6 +3,7 @@
 #include "rewards/math_verifier.hpp"
 
 #include <cctype>
+#include <optional>
 
 #include "rewards/math_compare.hpp"
 #include "rewards/math_extract.hpp"
@@ -85,6 +86,25 @@ math_verdict verdict(bool ok, std::string extracted, std::string reason) {
   return math_verdict{ok, std::move(extracted), std::move(reason)};
 }
 
+bool has_text(const detail::tree& t) {
+  for (const auto& n : t.nodes) if (n.k == detail::kind::text) return true;
+  return false;
+}
+
+// The gold names an option letter. A prediction that is itself math ("E*2") is judged as math;
+// otherwise the option it commits to decides.
+std::optional<math_verdict> option_verdict(char letter, const std::string& pred, std::string_view completion,
+                                           const math_verifier_config& config) {
+  std::string bare = bare_letters(pred);
+  if (bare.size() != 1) {
+    detail::parse_result p = detail::parse_math(detail::normalize_latex(pred, config), config);
+    if (p.ok && !has_text(p.t) && !pred.empty()) return std::nullopt;
+  }
+  char got = bare.size() == 1 ? bare[0] : option_letter(completion, true);
+  if (got == '\0') return verdict(false, "", "no option letter found");
+  return verdict(got == letter, std::string(1, got), got == letter ? "same option" : "different option");
+}
+
 }  // namespace
 
 std::string extract_answer(std::string_view completion, const math_verifier_config& config) {
@@ -97,21 +117,20 @@ math_verdict verify_math(std::string_view gold, std::string_view completion, con
     return verdict(false, "", "input too long");
   std::string pred = detail::extract_from(completion, config, extract_role::prediction);
   std::string want = detail::extract_from(gold, config, extract_role::gold);
-  if (blank(pred)) return verdict(false, pred, "no answer found");
   if (blank(want)) return verdict(false, pred, "empty gold answer");
+  if (char letter = gold_option(want); letter != '\0') {
+    if (auto v = option_verdict(letter, pred, completion, config)) return *v;
+  }
+  if (blank(pred)) return verdict(false, pred, "no answer found");
   if (strip_spaces(pred) == strip_spaces(want)) return verdict(true, pred, "identical answers");
   std::string g_norm = detail::normalize_latex(want, config);
   std::string p_norm = detail::normalize_latex(pred, config);
   if (!g_norm.empty() && strip_spaces(g_norm) == strip_spaces(p_norm)) return verdict(true, pred, "identical after normalization");
   detail::parse_result g = detail::parse_math(g_norm, config);
   detail::parse_result p = detail::parse_math(p_norm, config);
-  if (char letter = gold_option(want); letter != '\0') {
-    std::string bare = bare_letters(pred);
-    bool pred_is_math = p.ok && !(bare.size() == 1) && p.t.at(p.t.root).k != detail::kind::text;
-    if (!pred_is_math) {
-      char got = bare.size() == 1 ? bare[0] : option_letter(completion, true);
-      return verdict(got == letter, std::string(1, got), got == letter ? "same option" : "different option");
-    }
+  if (!p.ok && config.fallback_last_number) {  // prose around the answer: fall back to its last number
+    pred = detail::extract_from(completion, config, extract_role::last_number);
+    p = detail::parse_math(detail::normalize_latex(pred, config), config);
   }
   if (!g.ok || !p.ok) return verdict(false, pred, g.ok ? "answer is not parseable math" : "gold is not parseable math");
   detail::budget steps(config.max_steps, config.deadline_ms);
