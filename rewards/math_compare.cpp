@@ -191,16 +191,17 @@ bool comparer::equal(ref g, ref p, bool top) {
     }
     return true;
   }
-  if (gn.k == kind::interval || pn.k == kind::interval) return intervals_equal(g, p);
   if (gn.k == kind::matrix || pn.k == kind::matrix) {
     const node& m = gn.k == kind::matrix ? gn : pn;
     const node& o = gn.k == kind::matrix ? pn : gn;
     bool same_shape = o.k == kind::matrix ? (o.rows == m.rows && o.cols == m.cols)
-                                          : ((o.k == kind::tuple) && (m.rows == 1 || m.cols == 1));
+                                          : ((o.k == kind::tuple || (o.k == kind::interval && o.lo_closed && o.hi_closed)) &&
+                                             (m.rows == 1 || m.cols == 1));
     if (!same_shape || o.kids.size() != m.kids.size()) return false;
     for (std::size_t k = 0; k < gn.kids.size(); ++k) if (!equal(g.kid(k), p.kid(k), false)) return false;
     return true;
   }
+  if (gn.k == kind::interval || pn.k == kind::interval) return intervals_equal(g, p);
   if (gn.k == kind::tuple || pn.k == kind::tuple || gn.k == kind::ratio || pn.k == kind::ratio) {
     if (gn.k != pn.k && !(interval_like(gn) && interval_like(pn))) return false;
     std::size_t ng = gn.kids.size(), np = pn.kids.size();

@@ -26,7 +26,7 @@ std::size_t rfind_nocase(std::string_view hay, std::string_view needle) {
   for (std::size_t i = hay.size() - needle.size() + 1; i-- > 0;) {
     bool match = true;
     for (std::size_t k = 0; k < needle.size() && match; ++k)
-      match = std::tolower(static_cast<unsigned char>(hay[i + k])) == needle[k];
+      match = std::tolower(static_cast<unsigned char>(hay[i + k])) == static_cast<unsigned char>(needle[k]);
     if (match) return i;
   }
   return std::string_view::npos;
@@ -209,7 +209,7 @@ bool prose_words(std::string_view s) {
         while (e < s.size() && is_alpha(s[e])) ++e;
         std::string_view w = s.substr(b, e - b);
         static const char* const maths[] = {"sin", "cos", "tan", "sec", "csc", "cot", "log", "exp", "sqrt", "arcsin",
-                                            "arccos", "arctan", "sinh", "cosh", "tanh", "infty", "pmatrix", "bmatrix"};
+                                            "arccos", "arctan", "sinh", "cosh", "tanh", "infty", "pmatrix", "bmatrix", "matrix", "vmatrix", "cases", "array"};
         bool math_word = false;
         for (const char* m : maths) math_word = math_word || w == m;
         if (!math_word) return true;
@@ -240,7 +240,29 @@ std::string_view answer_block(std::string_view s) {
 
 }  // namespace
 
+bool looks_like_prose(std::string_view s) {
+  for (char c : s) if (static_cast<unsigned char>(c) >= 0x80) return true;
+  return prose_words(s);
+}
+
 bool has_prose_words(std::string_view text) { return prose_words(text); }
+
+std::string first_number(std::string_view s) {
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s.substr(i, 6) == "\frac{") {
+      std::size_t a = group_end(s, i + 5);
+      std::size_t b = a == std::string_view::npos || a + 1 >= s.size() ? std::string_view::npos : group_end(s, a + 1);
+      if (b != std::string_view::npos) return std::string(s.substr(i, b - i + 1));
+    }
+    if (is_digit(s[i])) {
+      std::size_t b = i > 0 && s[i - 1] == '-' ? i - 1 : i, e = i;
+      while (e < s.size() && (is_digit(s[e]) || ((s[e] == '.' || s[e] == ',' || s[e] == '/') && e + 1 < s.size() && is_digit(s[e + 1])))) ++e;
+      return std::string(s.substr(b, e - b));
+    }
+  }
+  return {};
+}
+
 
 std::string extract_from(std::string_view text, const math_verifier_config& c, extract_role role) {
   bool refused = false;
@@ -258,6 +280,7 @@ std::string extract_from(std::string_view text, const math_verifier_config& c, e
   std::string_view sentence = answer_sentence(s);
   if (!sentence.empty()) {
     std::string_view env = last_math_env(sentence);
+    if (env.empty() && looks_like_prose(sentence) && !first_number(sentence).empty()) return first_number(sentence);
     if (env.empty()) return std::string(sentence);
     // "The largest $n$ is 34": a number after the last formula is the answer.
     std::size_t env_end = static_cast<std::size_t>(env.data() + env.size() - sentence.data());
@@ -269,6 +292,8 @@ std::string extract_from(std::string_view text, const math_verifier_config& c, e
   if (!env.empty()) return std::string(env);
   bool one_token = trimmed.find_first_of(" \n\t") == std::string_view::npos;
   if (!prose_words(trimmed) || one_token) return std::string(trimmed);  // a bare answer: "odd", "2x+1"
+  if (role == extract_role::gold) return std::string(trimmed);
+  if (role == extract_role::gold) return std::string(trimmed);
   if (c.fallback_last_number) return std::string(last_number(s));
   return {};
 }

@@ -14,6 +14,10 @@ namespace aha::rewards::detail {
 enum class extract_role { gold, prediction, last_number };
 
 bool has_prose_words(std::string_view text);
+// Prose words or any non-ASCII text (other scripts): not a bare formula.
+bool looks_like_prose(std::string_view text);
+// The first number (or \frac{a}{b}) in a short answer sentence: "220 $ à payer d'ici 12 mois".
+std::string first_number(std::string_view text);
 std::string extract_from(std::string_view text, const math_verifier_config& config, extract_role role);
 
 }  // namespace aha::rewards::detail

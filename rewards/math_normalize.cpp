@@ -42,6 +42,11 @@ std::string rewrite(std::string_view in, const math_verifier_config& config) {
       i += 1;  // "\\frac" written through one escaping layer too many
       continue;
     }
+    if (starts_with_at(in, i, "\\\\\\\\")) {  // a row break escaped twice
+      out += "\\\\";
+      i += 4;
+      continue;
+    }
     if (c == '\\' && i + 1 < in.size() && in[i + 1] == '\\') {  // a row break "\\\\" stays whole
       out += "\\\\";
       i += 2;

@@ -118,7 +118,7 @@ math_verdict verify_math(std::string_view gold, std::string_view completion, con
   std::string pred = detail::extract_from(completion, config, extract_role::prediction);
   std::string want = detail::extract_from(gold, config, extract_role::gold);
   if (blank(want)) return verdict(false, pred, "empty gold answer");
-  if (char letter = gold_option(want); letter != '\0') {
+  if (char letter = gold_option(want.empty() ? gold : std::string_view(want)); letter != '\0') {
     if (auto v = option_verdict(letter, pred, completion, config)) return *v;
   }
   if (blank(pred)) return verdict(false, pred, "no answer found");
@@ -128,7 +128,7 @@ math_verdict verify_math(std::string_view gold, std::string_view completion, con
   if (!g_norm.empty() && strip_spaces(g_norm) == strip_spaces(p_norm)) return verdict(true, pred, "identical after normalization");
   detail::parse_result g = detail::parse_math(g_norm, config);
   detail::parse_result p = detail::parse_math(p_norm, config);
-  if (!p.ok && config.fallback_last_number) {  // prose around the answer: fall back to its last number
+  if (!p.ok && config.fallback_last_number && detail::looks_like_prose(pred)) {  // prose: its last number
     pred = detail::extract_from(completion, config, extract_role::last_number);
     p = detail::parse_math(detail::normalize_latex(pred, config), config);
   }
