@@ -38,6 +38,7 @@ protocol::scored_group group_of_version(std::uint64_t version) {
 
 struct replay_fixture : testing::deterministic_system {
   std::string dir;
+  bool remove_dir = true;
   replay_buffer_actor buffer;
   explicit replay_fixture(const std::string& name, bool keep_dir = false) {
     if (keep_dir) {
@@ -75,6 +76,8 @@ struct replay_fixture : testing::deterministic_system {
   ~replay_fixture() {
     caf::anon_send_exit(buffer, caf::exit_reason::user_shutdown);
     run();
+    buffer = nullptr;
+    if (remove_dir) std::filesystem::remove_all(dir);
   }
 };
 
@@ -162,6 +165,7 @@ TEST_CASE("replay buffer: after a restart unconsumed groups (leased ones too) ar
   {
     replay_fixture f("reopen");
     dir = f.dir;
+    f.remove_dir = false;
     for (int i = 0; i < 3; ++i) f.put(0);
     auto batch = f.fetch({1, 0, 2, 0, 0});
     REQUIRE(batch->value);
@@ -176,5 +180,4 @@ TEST_CASE("replay buffer: after a restart unconsumed groups (leased ones too) ar
   REQUIRE(batch->value->groups.size() == 2);
   CHECK(batch->value->groups.at(0).group_id == 2);
   CHECK(batch->value->groups.at(1).group_id == 3);
-  std::filesystem::remove_all(dir);
 }

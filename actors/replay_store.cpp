@@ -59,6 +59,9 @@ std::uint64_t replay_key_id(const std::string& key) {
 
 result<std::unique_ptr<replay_store>> replay_store::open(const replay_store_options& options) {
   if (options.dir.empty()) return make_error(errc::invalid_argument, "replay store: empty directory");
+  if (options.read_only && !std::filesystem::exists(options.dir)) {
+    return make_error(errc::not_found, "replay store: no folder " + options.dir);
+  }
   std::unique_ptr<replay_store> store(new replay_store(options));
   if (auto s = store->open_db(); !s) return s.error();
   if (auto s = store->load_index(); !s) return s.error();
@@ -76,13 +79,15 @@ status replay_store::open_db() {
       {"groups", rocksdb::ColumnFamilyOptions()},
       {"index", rocksdb::ColumnFamilyOptions()}};
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
-  auto s = rocksdb::DB::Open(db_options, options_.dir, families, &handles, &db_);
+  auto s = options_.read_only ? rocksdb::DB::OpenForReadOnly(db_options, options_.dir, families, &handles, &db_)
+                              : rocksdb::DB::Open(db_options, options_.dir, families, &handles, &db_);
   if (!s.ok()) return from_rocks(s, "open " + options_.dir);
   default_cf_ = handles[0];
   groups_cf_ = handles[1];
   index_cf_ = handles[2];
   std::string format;
   s = db_->Get(rocksdb::ReadOptions(), default_cf_, kFormatKey, &format);
+  if (s.IsNotFound() && options_.read_only) return make_error(errc::corrupt_data, options_.dir + " is not an aha replay store (no format marker)");
   if (s.IsNotFound()) return from_rocks(db_->Put(rocksdb::WriteOptions(), default_cf_, kFormatKey, kFormat), "write format");
   if (!s.ok()) return from_rocks(s, "read format");
   if (format != kFormat) {
@@ -124,6 +129,7 @@ status replay_store::write(void* batch, bool sync) {
 }
 
 result<std::vector<std::uint64_t>> replay_store::append(std::vector<protocol::scored_group>& groups) {
+  if (options_.read_only) return make_error(errc::invalid_argument, "replay store: opened read-only");
   rocksdb::WriteBatch batch;
   std::vector<std::uint64_t> ids;
   std::vector<replay_entry> entries;
@@ -156,6 +162,7 @@ result<protocol::scored_group> replay_store::get(std::uint64_t group_id) const {
 }
 
 status replay_store::consume(std::uint64_t step, const std::vector<std::uint64_t>& group_ids) {
+  if (options_.read_only) return make_error(errc::invalid_argument, "replay store: opened read-only");
   rocksdb::WriteBatch batch;
   std::map<std::uint64_t, replay_entry> updated;
   for (auto id : group_ids) {
@@ -207,7 +214,7 @@ result<std::vector<std::uint64_t>> replay_store::evict(const std::set<std::uint6
 }
 
 status replay_store::erase(const std::vector<std::uint64_t>& ids) {
-  if (ids.empty()) return ok_status();
+  if (ids.empty() || options_.read_only) return ok_status();
   rocksdb::WriteBatch batch;
   for (auto id : ids) {
     batch.Delete(groups_cf_, replay_key(id));

@@ -27,6 +27,7 @@ struct replay_store_options {
   bool sync = true;                // fsync the WAL on every append/consume (machine-crash safe)
   std::uint64_t max_bytes = 0;     // bound on stored value bytes; 0 = unbounded
   std::uint64_t max_groups = 0;    // bound on stored groups; 0 = unbounded
+  bool read_only = false;          // inspect a store (even one a running job holds); no writes
 };
 
 // What the index knows about one stored group (kept in RAM, persisted in the "index" family).
