@@ -1,0 +1,230 @@
+// Code-test harness and grading (see code_reward.hpp).
+#include "rewards/code_reward.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <sstream>
+
+namespace aha::rewards {
+namespace {
+
+using protocol::run_status;
+
+// The in-box harness for assert-style tests. The nonce arrives as stdin's first line; the harness
+// erases stdin (a memory file the program could rewind) before any program code runs, and writes
+// the nonce only after the last assert, then leaves with os._exit so no atexit hook runs later.
+constexpr const char* kHarness = R"PY(import os as _aha_os, sys as _aha_sys
+def _aha_main(program, tests):
+    nonce = _aha_sys.stdin.readline().strip().encode()
+    try:
+        _aha_os.ftruncate(0, 0)
+    except OSError:
+        pass
+    _aha_sys.stdin = open(_aha_os.devnull)
+    scope = {'__name__': '__main__', '__builtins__': __builtins__}
+    exec(compile(program, 'solution.py', 'exec'), scope)
+    exec(compile(tests, 'tests.py', 'exec'), scope)
+    _aha_sys.stdout.flush()
+    _aha_os.write(1, b'\n' + nonce + b'\n')
+    _aha_os._exit(0)
+)PY";
+
+// A Python string literal holding `text` exactly (repr-style, byte by byte).
+std::string python_literal(const std::string& text) {
+  std::string out = "'";
+  for (unsigned char c : text) {
+    if (c == '\\' || c == '\'') {
+      out += '\\', out += static_cast<char>(c);
+    } else if (c >= 0x20 && c < 0x7f) {
+      out += static_cast<char>(c);
+    } else {
+      static const char* hex = "0123456789abcdef";
+      out += "\\x", out += hex[c >> 4], out += hex[c & 15];
+    }
+  }
+  return out + "'";
+}
+
+std::string make_nonce() {
+  static thread_local std::mt19937_64 rng{std::random_device{}() ^ (std::uint64_t(std::random_device{}()) << 32)};
+  std::ostringstream out;
+  out << std::hex << rng() << rng();
+  return "AHA-" + out.str();
+}
+
+std::string collapse(const std::string& line) {
+  std::istringstream words(line);
+  std::string word, out;
+  while (words >> word) out += (out.empty() ? "" : " ") + word;
+  return out;
+}
+
+std::vector<std::string> normal_lines(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(collapse(line));
+  while (!lines.empty() && lines.back().empty()) lines.pop_back();
+  return lines;
+}
+
+std::string tail(const std::string& text, std::size_t n = 400) {
+  return text.size() <= n ? text : "..." + text.substr(text.size() - n);
+}
+
+protocol::sandbox_request base_request(const code_task& task) {
+  protocol::sandbox_request request;
+  request.language = "python";
+  request.cpu_ms = task.cpu_ms, request.wall_ms = task.wall_ms, request.memory_bytes = task.memory_bytes;
+  return request;
+}
+
+// One run of the task, with the check that decides whether it passed.
+struct planned_run {
+  protocol::sandbox_request request;
+  std::function<bool(const protocol::sandbox_reply&, std::string&)> check;
+};
+
+std::vector<planned_run> plan_runs(const code_task& task) {
+  std::vector<planned_run> runs;
+  for (const auto& test : task.tests) {
+    planned_run run{base_request(task), nullptr};
+    run.request.source = task.program;
+    run.request.stdin_data = test.stdin_data;
+    std::string expected = test.expected_stdout;
+    run.check = [expected](const protocol::sandbox_reply& reply, std::string& why) {
+      if (outputs_match(reply.stdout_data, expected)) return true;
+      why = "expected " + tail(expected, 200) + " got " + tail(reply.stdout_data, 200);
+      return false;
+    };
+    runs.push_back(std::move(run));
+  }
+  if (task.tests.empty()) {
+    planned_run run{base_request(task), nullptr};
+    std::string nonce = make_nonce();
+    run.request.source = std::string(kHarness) + "_aha_main(" + python_literal(task.program) + ", " +
+                         python_literal(task.test_code) + ")\n";
+    run.request.stdin_data = nonce + "\n";
+    // Passed only if the nonce is the last line: the program never saw it, so it came from the harness.
+    run.check = [nonce](const protocol::sandbox_reply& reply, std::string& why) {
+      auto lines = normal_lines(reply.stdout_data);
+      if (!lines.empty() && lines.back() == nonce) return true;
+      why = "the tests did not complete: " + tail(reply.stderr_data);
+      return false;
+    };
+    runs.push_back(std::move(run));
+  }
+  return runs;
+}
+
+// A test's assert failed (rather than the program crashing on its own).
+bool failed_assert(const protocol::sandbox_reply& reply) {
+  if (reply.status != run_status::runtime_error) return false;
+  auto lines = normal_lines(reply.stderr_data);
+  return !lines.empty() && lines.back().rfind("AssertionError", 0) == 0;
+}
+
+// Gathers the runs' outcomes; the last one to finish reports the verdict.
+struct grading {
+  std::vector<planned_run> runs;
+  std::vector<protocol::sandbox_reply> replies;
+  std::atomic<std::size_t> remaining{0};
+  std::function<void(code_verdict)> done;
+
+  code_verdict verdict() const {
+    code_verdict v;
+    v.total_tests = static_cast<std::uint32_t>(runs.size());
+    run_status first_failure = run_status::ok;
+    for (std::size_t i = 0; i < runs.size(); ++i) {
+      const auto& reply = replies[i];
+      v.cpu_ms += reply.cpu_ms;
+      v.wall_ms = std::max(v.wall_ms, reply.wall_ms);
+      std::string why;
+      bool ok = reply.status == run_status::ok && runs[i].check(reply, why);
+      if (ok) ++v.passed_tests;
+      if (ok || first_failure != run_status::ok) continue;
+      first_failure = reply.status == run_status::ok || failed_assert(reply) ? run_status::wrong_answer : reply.status;
+      v.detail = reply.status == run_status::ok ? why
+                 : reply.error.empty() ? tail(reply.stderr_data) : reply.error;
+    }
+    v.passed = v.total_tests > 0 && v.passed_tests == v.total_tests;
+    v.status = v.total_tests == 0 ? run_status::sandbox_error : first_failure;
+    if (v.total_tests == 0) v.detail = "the task has no tests";
+    return v;
+  }
+};
+
+}  // namespace
+
+bool outputs_match(const std::string& actual, const std::string& expected) {
+  return normal_lines(actual) == normal_lines(expected);
+}
+
+void grade_code_async(const code_task& task, sandbox::pool& pool, std::function<void(code_verdict)> done) {
+  auto state = std::make_shared<grading>();
+  state->runs = plan_runs(task);
+  state->replies.resize(state->runs.size());
+  state->remaining = state->runs.size();
+  state->done = std::move(done);
+  if (state->runs.empty()) return state->done(state->verdict());
+  for (std::size_t i = 0; i < state->runs.size(); ++i) {
+    bool queued = pool.submit(state->runs[i].request, [state, i](protocol::sandbox_reply reply) {
+      state->replies[i] = std::move(reply);
+      if (--state->remaining == 0) state->done(state->verdict());
+    });
+    if (!queued) {
+      state->replies[i].error = "the sandbox pool is stopping";
+      if (--state->remaining == 0) state->done(state->verdict());
+    }
+  }
+}
+
+code_verdict grade_code(const code_task& task, sandbox::pool& pool) {
+  auto promise = std::make_shared<std::promise<code_verdict>>();
+  auto future = promise->get_future();
+  grade_code_async(task, pool, [promise](code_verdict v) { promise->set_value(std::move(v)); });
+  return future.get();
+}
+
+result<code_task> parse_code_task(const nlohmann::json& record) {
+  if (!record.is_object()) return make_error(errc::invalid_argument, "a record must be a JSON object");
+  if (!record.contains("program") || !record["program"].is_string()) {
+    return make_error(errc::invalid_argument, "missing \"program\" (Python source as a string)");
+  }
+  code_task task;
+  task.program = record["program"].get<std::string>();
+  if (record.contains("tests")) {
+    const auto& tests = record["tests"];
+    if (!tests.is_array() || tests.empty()) return make_error(errc::invalid_argument, "\"tests\" must be a non-empty list");
+    for (const auto& t : tests) {
+      if (!t.is_object() || !t.contains("stdout") || !t["stdout"].is_string() ||
+          (t.contains("stdin") && !t["stdin"].is_string())) {
+        return make_error(errc::invalid_argument, "each test must be {\"stdin\": string, \"stdout\": string}");
+      }
+      task.tests.push_back({t.value("stdin", std::string()), t["stdout"].get<std::string>()});
+    }
+  } else if (record.contains("test_code") && record["test_code"].is_string()) {
+    task.test_code = record["test_code"].get<std::string>();
+  } else {
+    return make_error(errc::invalid_argument, "needs \"tests\" (list of {stdin, stdout}) or \"test_code\" (string)");
+  }
+  if (record.contains("time_limit") && record["time_limit"].is_number() && record["time_limit"].get<double>() > 0) {
+    task.cpu_ms = static_cast<std::uint32_t>(std::min(3600.0, record["time_limit"].get<double>()) * 1000);
+    task.wall_ms = task.cpu_ms * 2 + 1000;
+  }
+  if (record.contains("memory_limit") && record["memory_limit"].is_number_unsigned()) {
+    task.memory_bytes = std::min<std::uint64_t>(record["memory_limit"].get<std::uint64_t>(), 1u << 20) << 20;
+  }
+  return task;
+}
+
+nlohmann::json to_json(const code_verdict& v) {
+  return nlohmann::json{{"passed", v.passed},         {"status", protocol::to_string(v.status)},
+                        {"passed_tests", v.passed_tests}, {"total_tests", v.total_tests},
+                        {"cpu_ms", v.cpu_ms},         {"wall_ms", v.wall_ms},
+                        {"detail", v.detail}};
+}
+
+}  // namespace aha::rewards

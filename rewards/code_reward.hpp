@@ -1,0 +1,62 @@
+// The code reward: grades a Python program against its tests in the sandbox.
+// Two kinds of tests: stdin -> expected stdout (compared outside the box, whitespace-normalised),
+// and assert-style test_code run after the program (HumanEval/MBPP). Unforgeable by the
+// program's exit status or output: assert-style runs pass only when the box prints a per-run
+// random nonce that the harness reads (and erases) before the program starts, after the last
+// assert; os._exit(0), atexit hooks or a printed "PASSED" score 0. Limit: code that searches the
+// interpreter's own memory for the nonce could find it (see sandbox/README.md).
+// Tested by rewards/code_reward.test.cpp; used by `aha grade code` (cli/grade_code.cpp).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/result.hpp"
+#include "protocol/messages.hpp"
+#include "sandbox/pool.hpp"
+
+namespace aha::rewards {
+
+struct io_test {
+  std::string stdin_data;
+  std::string expected_stdout;
+};
+
+struct code_task {
+  std::string program;            // Python source
+  std::vector<io_test> tests;     // stdin/stdout tests; when empty, test_code is used
+  std::string test_code;          // assert lines run after the program
+  std::uint32_t cpu_ms = 0;       // per run; 0 = the sandbox's default
+  std::uint32_t wall_ms = 0;
+  std::uint64_t memory_bytes = 0;
+};
+
+struct code_verdict {
+  bool passed = false;
+  protocol::run_status status = protocol::run_status::sandbox_error;  // OK, WRONG_ANSWER or the first failed run's
+  std::uint32_t passed_tests = 0;
+  std::uint32_t total_tests = 0;   // assert-style test_code counts as one test
+  std::uint32_t cpu_ms = 0;        // summed over the runs
+  std::uint32_t wall_ms = 0;       // longest run
+  std::string detail;              // the first failure: its stderr tail or the mismatch
+};
+
+// Grades one task; runs its tests concurrently in the pool and blocks until all are done.
+code_verdict grade_code(const code_task& task, sandbox::pool& pool);
+// Same, without blocking: `done` runs on a pool worker thread once every test has finished.
+void grade_code_async(const code_task& task, sandbox::pool& pool, std::function<void(code_verdict)> done);
+
+// A JSONL record: {"program", "tests": [{"stdin","stdout"}...]} or {"program", "test_code"};
+// optional "time_limit" (seconds) and "memory_limit" (MiB).
+result<code_task> parse_code_task(const nlohmann::json& record);
+nlohmann::json to_json(const code_verdict& verdict);
+
+// Output comparison: per line, runs of whitespace collapse and ends are trimmed; blank lines at
+// the end are ignored.
+bool outputs_match(const std::string& actual, const std::string& expected);
+
+}  // namespace aha::rewards

@@ -1,0 +1,118 @@
+// The code reward through the real sandbox: both kinds of tests, whitespace normalisation,
+// verdicts, JSONL parsing, and reward forging (os._exit before the asserts, atexit hooks, fake
+// verdicts, hunting stdin for the nonce, sys.exit) that must all score 0.
+#include <catch2/catch.hpp>
+
+#include "rewards/code_reward.hpp"
+
+using aha::protocol::run_status;
+using aha::rewards::code_task;
+using aha::rewards::grade_code;
+
+namespace {
+
+aha::sandbox::pool& shared_pool() {
+  static auto pool = [] {
+    aha::sandbox::sandbox_config config;
+    config.workers = 2;
+    auto created = aha::sandbox::pool::create(config);
+    if (!created) FAIL("sandbox unavailable: " << created.error().message);
+    return std::move(*created);
+  }();
+  return *pool;
+}
+
+code_task assert_task(std::string program) {
+  code_task task;
+  task.program = std::move(program);
+  task.test_code = "assert add(2, 3) == 5\nassert add(-1, 1) == 0\n";
+  task.cpu_ms = 2000, task.wall_ms = 3000;
+  return task;
+}
+
+}  // namespace
+
+TEST_CASE("outputs compare with whitespace normalised", "[code]") {
+  CHECK(aha::rewards::outputs_match("1  2\t3 \n\n\n", "1 2 3"));
+  CHECK(aha::rewards::outputs_match("a\r\nb\r\n", "a\nb\n"));
+  CHECK_FALSE(aha::rewards::outputs_match("1 2\n3", "1 2 3"));
+  CHECK_FALSE(aha::rewards::outputs_match("12", "1 2"));
+}
+
+TEST_CASE("stdin/stdout tests: pass, wrong answer, runtime error, time limit", "[code]") {
+  code_task task;
+  task.program = "a, b = map(int, input().split())\nprint(a + b)\n";
+  task.tests = {{"1 2\n", "3\n"}, {"10 20\n", "30"}, {"5 5\n", "11\n"}};
+  auto verdict = grade_code(task, shared_pool());
+  CHECK_FALSE(verdict.passed);
+  CHECK(verdict.status == run_status::wrong_answer);
+  CHECK(verdict.passed_tests == 2);
+  CHECK(verdict.total_tests == 3);
+
+  task.tests.pop_back();
+  CHECK(grade_code(task, shared_pool()).passed);
+
+  task.program = "print(1 / 0)";
+  CHECK(grade_code(task, shared_pool()).status == run_status::runtime_error);
+  task.program = "while True: pass";
+  task.cpu_ms = 500, task.wall_ms = 2000;
+  CHECK(grade_code(task, shared_pool()).status == run_status::time_limit);
+}
+
+TEST_CASE("exit status 0 alone never passes an I/O test", "[code][forging]") {
+  code_task task;
+  task.program = "import sys\nsys.exit(0)\n";
+  task.tests = {{"", "42\n"}};
+  auto verdict = grade_code(task, shared_pool());
+  CHECK_FALSE(verdict.passed);
+  CHECK(verdict.status == run_status::wrong_answer);
+}
+
+TEST_CASE("assert-style tests pass and fail", "[code]") {
+  auto good = grade_code(assert_task("def add(a, b):\n    return a + b\n"), shared_pool());
+  CHECK(good.passed);
+  CHECK(good.status == run_status::ok);
+  CHECK(good.passed_tests == 1);
+  auto wrong = grade_code(assert_task("def add(a, b):\n    return a - b\n"), shared_pool());
+  CHECK_FALSE(wrong.passed);
+  CHECK(wrong.status == run_status::wrong_answer);
+  auto printing = grade_code(assert_task("def add(a, b):\n    print('hello')\n    return a + b\nimport sys\nprint(repr(sys.stdin.read()))\n"),
+                             shared_pool());
+  CHECK(printing.passed);  // the program's own output and a stdin read do not disturb the verdict
+}
+
+TEST_CASE("reward forging scores 0", "[code][forging]") {
+  const char* forgeries[] = {
+      // exit cleanly before the asserts run
+      "def add(a, b):\n    return 0\nimport os\nos._exit(0)\n",
+      "def add(a, b):\n    return 0\nimport sys\nsys.exit(0)\n",
+      // an atexit hook that prints a fake success after the failing asserts
+      "import atexit\natexit.register(lambda: print('\\nPASSED\\nAHA-0123456789abcdef'))\ndef add(a, b):\n    return 0\n",
+      // print a fake verdict, then stop
+      "print('ALL TESTS PASSED')\nprint('AHA-deadbeefdeadbeef')\nimport os\nos._exit(0)\n",
+      // hunt for the nonce on stdin, then replay it and stop
+      "import os, sys\nprint(sys.stdin.read())\nprint(open('/proc/self/fd/0').read())\nos._exit(0)\n",
+      // swallow the failing asserts' exception
+      "import sys\nsys.excepthook = lambda *a: print('AHA-x')\ndef add(a, b):\n    return 0\n",
+  };
+  for (const char* program : forgeries) {
+    INFO(program);
+    auto verdict = grade_code(assert_task(program), shared_pool());
+    CHECK_FALSE(verdict.passed);
+    CHECK(verdict.passed_tests == 0);
+  }
+}
+
+TEST_CASE("JSONL records parse or say what is wrong", "[code]") {
+  using nlohmann::json;
+  auto io = aha::rewards::parse_code_task(json::parse(R"J({"program": "print(1)", "tests": [{"stdin": "", "stdout": "1"}]})J"));
+  REQUIRE(io);
+  CHECK(io->tests.size() == 1);
+  auto asserts = aha::rewards::parse_code_task(json::parse(R"J({"program": "x = 1", "test_code": "assert x == 1", "time_limit": 1.5})J"));
+  REQUIRE(asserts);
+  CHECK(asserts->cpu_ms == 1500);
+  CHECK_FALSE(aha::rewards::parse_code_task(json::parse(R"J({"tests": []})J")));
+  CHECK_FALSE(aha::rewards::parse_code_task(json::parse(R"J({"program": "x"})J")));
+  CHECK_FALSE(aha::rewards::parse_code_task(json::parse(R"J({"program": "x", "tests": [{"stdin": 1}]})J")));
+  CHECK_FALSE(aha::rewards::parse_code_task(json::parse("[1, 2]")));
+}
