@@ -6,6 +6,8 @@
 
 #include <ATen/ATen.h>
 
+#include "core/config.hpp"
+
 namespace aha::model {
 
 // How per-token losses become one number.
@@ -21,6 +23,19 @@ struct grpo_loss_config {
   double behaviour_weight_cap = 5;  // truncation of pi_prox / pi_behaviour (AReaL); <= 0 disables the correction
   loss_aggregation aggregation = loss_aggregation::token_mean;
 };
+
+template <class V>
+void describe(V& v, grpo_loss_config& c) {
+  v.field("clip_low", c.clip_low, "ratio floor is 1 - clip_low", config::range{0, 1});
+  v.field("clip_high", c.clip_high, "ratio ceiling is 1 + clip_high (DAPO clip-higher)", config::range{0, 10});
+  v.field("kl_beta", c.kl_beta, "weight of the k3 KL to the reference; 0 = no reference model", config::range{0, 100});
+  v.field("behaviour_weight_cap", c.behaviour_weight_cap,
+          "truncation of pi_prox/pi_behaviour (decoupled PPO); 0 disables the correction", config::range{0, 1e6});
+  v.field("aggregation", c.aggregation, "token_mean (DAPO) or sequence_mean (GRPO)",
+          {{"token_mean", loss_aggregation::token_mean},
+           {"sequence_mean", loss_aggregation::sequence_mean}});
+}
+
 
 struct grpo_loss_inputs {
   at::Tensor logprobs;            // [B, T] log pi_theta(token), with autograd

@@ -1,0 +1,105 @@
+// Held-out evaluation (actors/evaluation.hpp).
+#include "actors/evaluation.hpp"
+
+#include "actors/generator.hpp"
+#include "model/engine.hpp"
+
+namespace aha::actors {
+namespace {
+
+const protocol::reward_component* component(const protocol::reward_verdict& v, protocol::reward_kind kind) {
+  for (const auto& c : v.components) {
+    if (c.kind == kind) return &c;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+std::pair<double, bool> score_prompt(const std::vector<protocol::reward_verdict>& verdicts) {
+  double correct = 0;
+  std::map<std::string, std::pair<int, bool>> votes;  // answer -> (count, correct)
+  for (const auto& v : verdicts) {
+    const auto* accuracy = component(v, protocol::reward_kind::accuracy);
+    bool right = accuracy && accuracy->value >= 1.0f;
+    correct += right ? 1 : 0;
+    if (accuracy && !accuracy->detail.empty()) {
+      auto& vote = votes[accuracy->detail];
+      vote.first += 1;
+      vote.second = vote.second || right;
+    }
+  }
+  bool majority_right = false;
+  int best = 0;
+  for (const auto& [answer, vote] : votes) {
+    if (vote.first > best) best = vote.first, majority_right = vote.second;
+  }
+  return {verdicts.empty() ? 0.0 : correct / static_cast<double>(verdicts.size()), majority_right};
+}
+
+result<eval_report> evaluate(caf::actor_system& system, grader_actor grader, model::transformer& policy,
+                             const model::tokenizer& tokenizer, const std::vector<protocol::prompt>& prompts,
+                             const eval_settings& settings) {
+  eval_report report;
+  if (prompts.empty()) return report;
+  model::sampling_params params;
+  params.temperature = settings.temperature;
+  params.max_new_tokens = settings.max_new_tokens;
+  params.seed = settings.seed;
+  if (tokenizer.eos_id() >= 0) params.stop_token_ids.push_back(tokenizer.eos_id());
+  for (const auto& s : settings.stop_strings) {
+    if (auto id = tokenizer.token_id(s)) params.stop_token_ids.push_back(*id);
+    else params.stop_strings.push_back(s);
+  }
+  const std::uint32_t k = std::max<std::uint32_t>(1, settings.samples);
+  model::engine engine(policy, static_cast<std::int64_t>(settings.batch_prompts) * k,
+                       std::min<std::int64_t>(policy->config().max_position_embeddings, 4096));
+  torch::NoGradGuard no_grad;
+  policy->eval();
+  caf::scoped_actor self{system};
+  std::map<std::string, std::pair<double, double>> by_task;  // task -> (sum, count)
+  double pass = 0, majority = 0, formatted = 0, samples = 0;
+  for (std::size_t start = 0; start < prompts.size(); start += settings.batch_prompts) {
+    std::size_t end = std::min(prompts.size(), start + settings.batch_prompts);
+    std::vector<std::vector<std::int32_t>> rows, prompt_tokens;
+    for (std::size_t i = start; i < end; ++i) {
+      std::vector<std::int32_t> tokens;
+      if (tokenizer.bos_id() >= 0) tokens.push_back(tokenizer.bos_id());
+      auto text = tokenizer.encode(prompts[i].text);
+      tokens.insert(tokens.end(), text.begin(), text.end());
+      prompt_tokens.push_back(tokens);
+      for (std::uint32_t j = 0; j < k; ++j) rows.push_back(tokens);
+    }
+    params.seed += 1;
+    auto completions = engine.generate(rows, params, &tokenizer);
+    if (!completions) return completions.error();
+    for (std::size_t i = start; i < end; ++i) {
+      auto first = completions->begin() + static_cast<std::ptrdiff_t>((i - start) * k);
+      std::vector<model::completion> group(first, first + k);
+      auto rollouts = make_rollouts(prompts[i], prompt_tokens[i - start], group, tokenizer, 0, "eval", 0);
+      std::optional<aha::error> failure;
+      std::vector<protocol::reward_verdict> verdicts;
+      self->request(grader, std::chrono::minutes(5), score_atom::value, prompts[i], rollouts)
+          .receive([&](const std::vector<protocol::reward_verdict>& v) { verdicts = v; },
+                   [&](const caf::error& e) { failure = make_error(errc::unavailable, "grading: " + describe(e)); });
+      if (failure) return *failure;
+      auto [p, maj] = score_prompt(verdicts);
+      pass += p, majority += maj ? 1 : 0;
+      by_task[prompts[i].task].first += p, by_task[prompts[i].task].second += 1;
+      for (const auto& v : verdicts) {
+        const auto* format = component(v, protocol::reward_kind::format);
+        formatted += format && format->value >= 1.0f ? 1 : 0;
+        samples += 1;
+      }
+    }
+  }
+  const double n = static_cast<double>(prompts.size());
+  report.prompts = prompts.size();
+  report.pass_at_1 = pass / n;
+  report.maj_at_k = majority / n;
+  report.format_rate = samples > 0 ? formatted / samples : 0;
+  for (const auto& [task, sum] : by_task) report.pass_at_1_by_task[task] = sum.first / sum.second;
+  return report;
+}
+
+}  // namespace aha::actors

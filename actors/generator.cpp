@@ -1,0 +1,220 @@
+// The generator actor (actors/generator.hpp).
+#include "actors/generator.hpp"
+
+#include <chrono>
+
+#include "model/runtime.hpp"
+
+namespace aha::actors {
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+protocol::finish_reason to_protocol(model::finish_reason reason) {
+  switch (reason) {
+    case model::finish_reason::stop_token: return protocol::finish_reason::stop_token;
+    case model::finish_reason::stop_string: return protocol::finish_reason::stop_string;
+    case model::finish_reason::length: return protocol::finish_reason::length;
+  }
+  return protocol::finish_reason::aborted;
+}
+
+std::uint64_t unix_micros() {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+}
+
+struct generator_state {
+  generator_setup setup;
+  std::unique_ptr<model::engine> engine;
+  model::sampling_params sampling;
+  weights_ptr pending;              // newest snapshot not yet swapped in
+  std::uint64_t learner_version = 0;  // as last reported by the gate
+  std::uint32_t outstanding = 0;    // groups at the grader
+  bool busy = false;                // a batch is between acquire and hand-over
+  bool stopping = false;
+  std::uint64_t batches = 0;
+  double generated_tokens = 0;
+  double generating_seconds = 0;
+};
+
+using self_ptr = generator_actor::stateful_pointer<generator_state>;
+
+model::sampling_params sampling_of(const generator_config& c, const model::tokenizer& tok, std::uint64_t seed) {
+  model::sampling_params p;
+  p.temperature = c.temperature;
+  p.top_p = c.top_p;
+  p.top_k = c.top_k;
+  p.max_new_tokens = c.max_new_tokens;
+  p.seed = seed;
+  if (tok.eos_id() >= 0) p.stop_token_ids.push_back(tok.eos_id());
+  for (const auto& s : c.stop_strings) {
+    // A stop string that is one token (the tiny vocabulary's "</answer>") is cheaper as a stop id.
+    if (auto id = tok.token_id(s)) p.stop_token_ids.push_back(*id);
+    else p.stop_strings.push_back(s);
+  }
+  return p;
+}
+
+void swap_in_weights(self_ptr self) {
+  auto& s = self->state;
+  if (!s.pending) return;
+  load_snapshot(s.engine->model(), *s.pending);
+  s.setup.weight_version = s.pending->version;
+  s.pending.reset();
+}
+
+void schedule_work(self_ptr self) {
+  auto& s = self->state;
+  if (s.busy || s.stopping) return;
+  if (s.outstanding + s.setup.config.prompts_per_batch > s.setup.config.max_outstanding_groups) return;
+  s.busy = true;
+  self->send(self, work_atom::value);
+}
+
+// Samples G completions for each prompt and hands each group to the grader.
+void sample_and_hand_over(self_ptr self, const std::vector<protocol::prompt>& prompts) {
+  auto& s = self->state;
+  const auto& cfg = s.setup.config;
+  std::vector<std::vector<std::int32_t>> rows;
+  std::vector<std::vector<std::int32_t>> prompt_tokens;
+  for (const auto& p : prompts) {
+    std::vector<std::int32_t> tokens = p.tokens;
+    if (tokens.empty()) {
+      if (s.setup.tokenizer->bos_id() >= 0) tokens.push_back(s.setup.tokenizer->bos_id());
+      auto text = s.setup.tokenizer->encode(p.text);
+      tokens.insert(tokens.end(), text.begin(), text.end());
+    }
+    prompt_tokens.push_back(tokens);
+    for (std::uint32_t g = 0; g < cfg.group_size; ++g) rows.push_back(tokens);
+  }
+  s.sampling.seed += 1;  // a fresh, reproducible stream per batch
+  auto started = clock_type::now();
+  auto completions = s.engine->generate(rows, s.sampling, s.setup.tokenizer.get());
+  double seconds = std::chrono::duration<double>(clock_type::now() - started).count();
+  if (!completions) {
+    aout(self) << s.setup.name << ": generation failed: " << completions.error().message << "\n";
+    self->send(s.setup.peers.gate, release_atom::value, static_cast<std::uint32_t>(prompts.size()));
+    return;
+  }
+  s.generating_seconds += seconds;
+  auto generation_us = static_cast<std::uint32_t>(seconds * 1e6);
+  for (std::size_t i = 0; i < prompts.size(); ++i) {
+    std::vector<model::completion> group(completions->begin() + static_cast<std::ptrdiff_t>(i * cfg.group_size),
+                                         completions->begin() + static_cast<std::ptrdiff_t>((i + 1) * cfg.group_size));
+    for (const auto& c : group) s.generated_tokens += static_cast<double>(c.tokens.size());
+    auto rollouts = make_rollouts(prompts[i], prompt_tokens[i], group, *s.setup.tokenizer, s.setup.weight_version,
+                                  s.setup.name, generation_us);
+    ++s.outstanding;
+    self->request(s.setup.peers.grader, cfg.grade_timeout, grade_atom::value, prompts[i], std::move(rollouts))
+        .then(
+            [=](const protocol::scored_group&) {
+              --self->state.outstanding;
+              schedule_work(self);
+            },
+            [=](const caf::error& failure) {
+              // The group is lost for this run (its prompt stays not-done, so a resumed run re-issues
+              // it); its slot in the staleness window is given back so the pipeline keeps moving.
+              aout(self) << self->state.setup.name << ": grading failed: " << describe(failure) << "\n";
+              --self->state.outstanding;
+              self->send(self->state.setup.peers.gate, release_atom::value, std::uint32_t{1});
+              schedule_work(self);
+            });
+  }
+}
+
+void run_batch(self_ptr self) {
+  auto& s = self->state;
+  swap_in_weights(self);
+  const std::uint32_t n = s.setup.config.prompts_per_batch;
+  // 1. Room in the staleness window (the reply is the learner's version).
+  self->request(s.setup.peers.gate, caf::infinite, acquire_atom::value, n)
+      .then([=](std::uint64_t learner_version) {
+        auto& st = self->state;
+        st.learner_version = learner_version;
+        swap_in_weights(self);  // weights published before the learner advanced the gate are here now
+        // 2. Prompts.
+        self->request(st.setup.peers.prompts, std::chrono::seconds(60), next_atom::value, n)
+            .then(
+                [=](const std::vector<protocol::prompt>& prompts) {
+                  auto& s2 = self->state;
+                  if (prompts.size() < n) {
+                    self->send(s2.setup.peers.gate, release_atom::value, static_cast<std::uint32_t>(n - prompts.size()));
+                  }
+                  // 3. Sample and hand over; then the next batch.
+                  if (!prompts.empty()) sample_and_hand_over(self, prompts);
+                  ++s2.batches;
+                  s2.busy = false;
+                  if (prompts.empty()) s2.stopping = true;  // a finite dataset ran out
+                  schedule_work(self);
+                },
+                [=](const caf::error& failure) {
+                  aout(self) << self->state.setup.name << ": no prompts: " << describe(failure) << "\n";
+                  self->send(self->state.setup.peers.gate, release_atom::value, n);
+                  self->state.busy = false;
+                  self->delayed_send(self, std::chrono::seconds(1), work_atom::value);
+                });
+      });
+}
+
+generator_actor::behavior_type generator(self_ptr self, generator_setup setup) {
+  model::set_threads(static_cast<int>(setup.config.threads));
+  auto& s = self->state;
+  s.setup = std::move(setup);
+  const auto& cfg = s.setup.config;
+  s.sampling = sampling_of(cfg, *s.setup.tokenizer, s.setup.seed);
+  const std::int64_t rows = static_cast<std::int64_t>(cfg.prompts_per_batch) * cfg.group_size;
+  s.engine = std::make_unique<model::engine>(s.setup.replica, rows,
+                                             std::min<std::int64_t>(s.setup.replica->config().max_position_embeddings, 4096));
+  schedule_work(self);
+  return {
+      [=](weights_atom, weights_ptr snapshot) {
+        auto& st = self->state;
+        if (!st.pending || snapshot->version > st.pending->version) st.pending = std::move(snapshot);
+      },
+      [=](work_atom) {
+        if (self->state.stopping) return;
+        self->state.busy = true;
+        run_batch(self);
+      },
+      [=](stop_atom) {
+        self->state.stopping = true;
+        self->quit();
+      },
+  };
+}
+
+}  // namespace
+
+std::vector<protocol::rollout> make_rollouts(const protocol::prompt& prompt, const std::vector<std::int32_t>& tokens,
+                                             const std::vector<model::completion>& completions,
+                                             const model::tokenizer& tokenizer, std::uint64_t weight_version,
+                                             const std::string& generator, std::uint32_t generation_us) {
+  std::vector<protocol::rollout> rollouts;
+  const std::uint64_t now = unix_micros();
+  for (std::size_t g = 0; g < completions.size(); ++g) {
+    protocol::rollout r;
+    r.prompt_id = prompt.id;
+    r.sample_index = static_cast<std::uint32_t>(g);
+    r.prompt_tokens = tokens;
+    r.completion_tokens = completions[g].tokens;
+    r.behaviour_logprobs = completions[g].logprobs;
+    // The text graded is what the model wrote: a final end-of-sequence token is not part of it.
+    std::size_t visible = completions[g].tokens.size();
+    if (visible > 0 && completions[g].tokens.back() == tokenizer.eos_id()) --visible;
+    r.completion_text = tokenizer.decode(completions[g].tokens.data(), visible);
+    r.weight_version = weight_version;
+    r.finish = to_protocol(completions[g].finish);
+    r.created_unix_us = now;
+    r.generation_us = generation_us;
+    r.generator = generator;
+    rollouts.push_back(std::move(r));
+  }
+  return rollouts;
+}
+
+generator_actor spawn_generator(caf::actor_system& system, generator_setup setup) {
+  return system.spawn<caf::detached>(generator, std::move(setup));
+}
+
+}  // namespace aha::actors

@@ -1,0 +1,188 @@
+// The learner actor (actors/learner.hpp).
+#include "actors/learner.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "model/runtime.hpp"
+
+namespace aha::actors {
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+bool rewards_agree(const std::vector<float>& rewards) {
+  return std::all_of(rewards.begin(), rewards.end(), [&](float r) { return r == rewards.front(); });
+}
+constexpr auto kRequestTimeout = std::chrono::seconds(120);
+
+struct learner_state {
+  learner_setup setup;
+  std::vector<generator_actor> subscribers;
+  weights_ptr latest;
+  std::uint64_t step = 0;
+  std::uint64_t version = 0;
+  clock_type::time_point started = clock_type::now();
+  double idle_seconds = 0;   // waiting for batches
+  double busy_seconds = 0;   // optimizer steps
+  clock_type::time_point last_step_end = clock_type::now();
+};
+using self_ptr = learner_actor::stateful_pointer<learner_state>;
+
+void fail(self_ptr self, const caf::error& failure) {
+  aout(self) << "learner: " << describe(failure) << "\n";
+  caf::anon_send(self->state.setup.peers.listener, failure);
+  self->quit(failure);
+}
+
+void publish(self_ptr self) {
+  auto& s = self->state;
+  s.latest = s.setup.trainer->snapshot(s.version);
+  for (auto& g : s.subscribers) self->send(g, weights_atom::value, s.latest);
+}
+
+void finish_step(self_ptr self, const protocol::learner_batch& batch, metric_map metrics) {
+  auto& s = self->state;
+  std::vector<std::uint64_t> group_ids, prompt_ids;
+  for (const auto& g : batch.groups) group_ids.push_back(g.group_id), prompt_ids.push_back(g.source.id);
+  // 5. Consumption is durable before anything else hears of the step.
+  self->request(s.setup.peers.replay, kRequestTimeout, consume_atom::value, s.step, group_ids)
+      .then(
+          [=](caf::ok_atom) mutable {
+            auto& st = self->state;
+            // 6. Prompts done; the window moves.
+            self->request(st.setup.peers.prompts, kRequestTimeout, done_atom::value, prompt_ids)
+                .then([](caf::ok_atom) {}, [=](const caf::error& e) { fail(self, e); });
+            self->send(st.setup.peers.gate, advance_atom::value, st.version,
+                       static_cast<std::uint64_t>(group_ids.size()));
+            // 7. Metrics and checkpoint.
+            double wall = std::chrono::duration<double>(clock_type::now() - st.started).count();
+            metrics["learner/idle_fraction"] = wall > 0 ? st.idle_seconds / wall : 0.0;
+            metrics["learner/version"] = static_cast<double>(st.version);
+            if (st.setup.peers.metrics) self->send(st.setup.peers.metrics, record_atom::value, st.step, metrics);
+            ++st.step;
+            bool last = st.step >= st.setup.config.steps;
+            bool due = st.setup.config.checkpoint_every > 0 && st.step % st.setup.config.checkpoint_every == 0;
+            if ((due || last) && st.setup.checkpoint) {
+              auto saved = st.setup.checkpoint(st.step, st.version);
+              if (!saved) aout(self) << "learner: checkpoint failed: " << saved.error().message << "\n";
+            }
+            if (last) {
+              caf::anon_send(st.setup.peers.listener, done_atom::value, st.step);
+              return;
+            }
+            self->send(self, work_atom::value);
+          },
+          [=](const caf::error& e) { fail(self, e); });
+}
+
+void train(self_ptr self, protocol::learner_batch batch) {
+  auto& s = self->state;
+  metric_map metrics = batch_statistics(batch, s.version);
+  // 2. Dynamic sampling: groups with no reward spread teach nothing; they are consumed untrained.
+  protocol::learner_batch informative = batch;
+  if (s.setup.config.dynamic_sampling) {
+    informative.groups.clear();
+    for (const auto& g : batch.groups) {
+      if (!rewards_agree(g.rewards)) informative.groups.push_back(g);
+    }
+  }
+  metrics["learner/groups_trained"] = static_cast<double>(informative.groups.size());
+  // 3. The optimizer step (blocking: this actor is detached).
+  auto started = clock_type::now();
+  if (!informative.groups.empty()) {
+    auto step_metrics = s.setup.trainer->grpo_step(informative);
+    metrics.insert(step_metrics.begin(), step_metrics.end());
+    ++s.version;
+    // 4. Publish before the gate advances, so a generator sees the weights before the room.
+    publish(self);
+  }
+  double seconds = std::chrono::duration<double>(clock_type::now() - started).count();
+  s.busy_seconds += seconds;
+  metrics["learner/step_seconds"] = seconds;
+  finish_step(self, batch, std::move(metrics));
+}
+
+void next_step(self_ptr self) {
+  auto& s = self->state;
+  const auto& cfg = s.setup.config;
+  fetch_request request{s.step, s.version, cfg.groups_per_step, s.setup.max_staleness,
+                        static_cast<std::uint32_t>(cfg.fetch_wait.count())};
+  auto waiting_since = clock_type::now();
+  // 1. A batch within the staleness bound; short batches are retried (the groups are re-leased).
+  self->request(s.setup.peers.replay, kRequestTimeout, fetch_atom::value, request)
+      .then(
+          [=](protocol::learner_batch batch) {
+            auto& st = self->state;
+            st.idle_seconds += std::chrono::duration<double>(clock_type::now() - waiting_since).count();
+            if (batch.groups.size() < st.setup.config.groups_per_step) {
+              self->send(self, work_atom::value);
+              return;
+            }
+            train(self, std::move(batch));
+          },
+          [=](const caf::error& e) { fail(self, e); });
+}
+
+learner_actor::behavior_type learner(self_ptr self, learner_setup setup) {
+  model::set_threads(static_cast<int>(setup.config.threads));
+  auto& s = self->state;
+  s.setup = std::move(setup);
+  s.step = s.setup.first_step;
+  s.version = s.setup.weight_version;
+  s.latest = s.setup.trainer->snapshot(s.version);
+  if (s.step >= s.setup.config.steps) {
+    caf::anon_send(s.setup.peers.listener, done_atom::value, s.step);
+  } else {
+    self->send(self, work_atom::value);
+  }
+  return {
+      [=](subscribe_atom, generator_actor generator) {
+        self->state.subscribers.push_back(generator);
+        self->send(generator, weights_atom::value, self->state.latest);
+      },
+      [=](work_atom) { next_step(self); },
+  };
+}
+
+}  // namespace
+
+metric_map batch_statistics(const protocol::learner_batch& batch, std::uint64_t learner_version) {
+  metric_map m;
+  double rewards = 0, rewards_sq = 0, n = 0, length = 0, accuracy = 0, accuracy_n = 0, format = 0, format_n = 0;
+  double timeouts = 0, errors = 0;
+  std::map<std::uint64_t, double> lag_counts;
+  for (const auto& g : batch.groups) {
+    for (std::size_t i = 0; i < g.rollouts.size(); ++i) {
+      const auto& r = g.rollouts[i];
+      rewards += g.rewards[i], rewards_sq += g.rewards[i] * g.rewards[i], n += 1;
+      length += static_cast<double>(r.completion_tokens.size());
+      std::uint64_t lag = learner_version >= r.weight_version ? learner_version - r.weight_version : 0;
+      lag_counts[lag] += 1;
+      for (const auto& c : g.verdicts[i].components) {
+        if (c.status == protocol::verdict_status::timeout) timeouts += 1;
+        if (c.status == protocol::verdict_status::error) errors += 1;
+        if (c.kind == protocol::reward_kind::accuracy) accuracy += c.value, accuracy_n += 1;
+        if (c.kind == protocol::reward_kind::format) format += c.value >= 1.0f ? 1 : 0, format_n += 1;
+      }
+    }
+  }
+  if (n == 0) return m;
+  double mean = rewards / n;
+  m["reward/mean"] = mean;
+  m["reward/std"] = std::sqrt(std::max(0.0, rewards_sq / n - mean * mean));
+  m["reward/timeouts"] = timeouts;
+  m["reward/errors"] = errors;
+  if (accuracy_n > 0) m["reward/accuracy"] = accuracy / accuracy_n;
+  if (format_n > 0) m["reward/format_rate"] = format / format_n;
+  m["rollout/length_mean"] = length / n;
+  m["rollout/count"] = n;
+  for (const auto& [lag, count] : lag_counts) m["staleness/" + std::to_string(lag)] = count / n;
+  return m;
+}
+
+learner_actor spawn_learner(caf::actor_system& system, learner_setup setup) {
+  return system.spawn<caf::detached>(learner, std::move(setup));
+}
+
+}  // namespace aha::actors

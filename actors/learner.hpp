@@ -1,0 +1,73 @@
+// learner: a detached actor that turns scored groups into policy updates. One step:
+//   1. fetch a batch from the replay buffer (groups within the staleness bound)
+//   2. drop uninformative groups when dynamic sampling is on (all rewards equal)
+//   3. GRPO optimizer step (policy_trainer)
+//   4. publish weights version+1 to every subscribed generator
+//   5. record consumption in the replay buffer (atomic with the step)
+//   6. mark the prompts done, and advance the rollout gate
+//   7. metrics line; checkpoint when due
+// Messages: subscribe(generator) (sends it the latest weights at once), work (internal).
+// Tells `listener` (done_atom, steps) when the configured steps are done, or (error) on failure.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "actors/generator.hpp"
+#include "actors/interfaces.hpp"
+#include "actors/policy_trainer.hpp"
+#include "actors/rollout_gate.hpp"
+
+namespace aha::actors {
+
+using subscribe_atom = caf::atom_constant<caf::atom("subscribe")>;
+
+struct learner_config {
+  std::uint64_t steps = 100;                  // GRPO optimizer steps in this stage
+  std::uint32_t groups_per_step = 8;          // B: prompts (groups of G) per optimizer step
+  bool dynamic_sampling = false;              // DAPO: skip groups whose rewards all agree
+  std::chrono::milliseconds fetch_wait{200};  // the replay buffer may wait this long for a full batch
+  std::uint64_t checkpoint_every = 0;         // steps between checkpoints; 0 = at the end only
+  std::uint32_t threads = 1;                  // LibTorch threads of the learner
+};
+template <class V>
+void describe(V& v, learner_config& c) {
+  v.field("steps", c.steps, "GRPO optimizer steps", config::range{0, 1e9});
+  v.field("groups_per_step", c.groups_per_step, "B: prompts (groups of G) per step", config::range{1, 1e6});
+  v.field("dynamic_sampling", c.dynamic_sampling, "skip groups whose rewards all agree (DAPO)");
+  v.field("fetch_wait", c.fetch_wait, "how long a fetch may wait for a full batch (duration)");
+  v.field("checkpoint_every", c.checkpoint_every, "steps between checkpoints; 0 = at the end", config::range{0, 1e9});
+  v.field("threads", c.threads, "LibTorch threads of the learner", config::range{1, 1024});
+}
+
+using learner_actor =
+    caf::typed_actor<caf::reacts_to<subscribe_atom, generator_actor>, caf::reacts_to<work_atom>>;
+
+struct learner_peers {
+  replay_buffer_actor replay;
+  prompt_source_actor prompts;
+  rollout_gate_actor gate;
+  metrics_actor metrics;  // may be invalid
+  caf::actor listener;    // receives (done_atom, steps) or a caf::error
+};
+
+struct learner_setup {
+  std::shared_ptr<policy_trainer> trainer;  // used only by the learner while it runs
+  learner_config config;
+  learner_peers peers;
+  std::uint32_t max_staleness = 0;
+  std::uint64_t first_step = 0;             // resume point
+  std::uint64_t weight_version = 0;         // version of the trainer's weights now
+  // Called on the learner's thread after step `step` when a checkpoint is due.
+  std::function<status(std::uint64_t step, std::uint64_t version)> checkpoint;
+};
+
+learner_actor spawn_learner(caf::actor_system& system, learner_setup setup);
+
+// Reward, accuracy, format, length, staleness and timeout statistics of a batch (exposed for tests).
+metric_map batch_statistics(const protocol::learner_batch& batch, std::uint64_t learner_version);
+
+}  // namespace aha::actors

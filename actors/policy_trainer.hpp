@@ -1,0 +1,77 @@
+// policy_trainer: the learner's LibTorch half. Owns the trained policy, the frozen reference
+// (only when kl_beta > 0) and the optimizer; runs one SFT or GRPO optimizer step on a batch;
+// hands out weight snapshots for the generators; saves and loads checkpoints.
+// No actors here: actors/learner.hpp drives it. Tested by actors/policy_trainer.test.cpp.
+// Letters: N = sequences in a batch (groups x G), L = prompt + completion tokens (padded).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/config.hpp"
+#include "core/result.hpp"
+#include "model/grpo_loss.hpp"
+#include "model/optimizer.hpp"
+#include "model/transformer.hpp"
+#include "protocol/messages.hpp"
+
+namespace aha::actors {
+
+using metric_map = std::map<std::string, double>;
+
+// An immutable copy of the policy's parameters at one version: what the learner publishes to
+// in-process generators (they copy it into their replicas between batches).
+struct weights_snapshot {
+  std::uint64_t version = 0;
+  std::vector<std::pair<std::string, torch::Tensor>> parameters;  // Hugging Face names
+};
+using weights_ptr = std::shared_ptr<const weights_snapshot>;
+
+// Copies a snapshot into `model` (same architecture). Throws on a name or shape mismatch.
+void load_snapshot(model::transformer& model, const weights_snapshot& snapshot);
+
+struct sft_example {
+  std::vector<std::int32_t> prompt;      // [P] including BOS
+  std::vector<std::int32_t> completion;  // [T] the demonstration, including EOS
+};
+
+struct trainer_config {
+  model::grpo_loss_config loss;
+  model::optimizer_config optimizer;
+  std::uint32_t micro_batches = 1;  // gradient accumulation: a batch is split into this many passes
+  double temperature = 1.0;         // must equal the sampling temperature (log-probs are recomputed under it)
+  bool entropy = true;              // compute the policy entropy for the metrics (one extra op over the vocab)
+};
+
+class policy_trainer {
+ public:
+  policy_trainer(model::transformer policy, trainer_config config, std::int32_t pad_id);
+
+  // One optimizer step of cross-entropy on the completions.
+  metric_map sft_step(const std::vector<sft_example>& batch);
+  // One optimizer step of the GRPO loss on the groups' rollouts (advantages come with the groups).
+  metric_map grpo_step(const protocol::learner_batch& batch);
+
+  // Starts a new stage: fresh optimizer state and schedule; snapshots the reference when kl_beta > 0.
+  void begin_stage(const trainer_config& config);
+
+  weights_ptr snapshot(std::uint64_t version);
+  model::transformer& policy() { return policy_; }
+  model::optimizer& optimizer() { return *optimizer_; }
+
+ private:
+  struct packed;  // a batch as padded tensors
+  packed pack(const std::vector<std::vector<std::int32_t>>& prompts,
+              const std::vector<std::vector<std::int32_t>>& completions) const;
+
+  model::transformer policy_;
+  model::transformer reference_{nullptr};  // frozen copy when kl_beta > 0
+  trainer_config config_;
+  std::unique_ptr<model::optimizer> optimizer_;
+  std::int32_t pad_id_;
+};
+
+}  // namespace aha::actors

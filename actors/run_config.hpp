@@ -1,0 +1,116 @@
+// run_config: the whole configuration of `aha train`, one section per component, as read from a
+// recipe in configs/ (plus `--set section.key=value`). Each component owns its struct and its
+// describe(); this file only assembles them and derives the secondary settings (resolve()).
+// `aha config show CONFIG` prints the resolved result.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include "actors/generator.hpp"
+#include "actors/learner.hpp"
+#include "core/config.hpp"
+#include "model/grpo_loss.hpp"
+#include "model/optimizer.hpp"
+
+namespace aha::actors {
+
+enum class run_mode { sync, async };
+
+struct run_section {
+  std::string name = "aha";                   // run name (used in the default run dir)
+  std::string dir;                            // run directory; "" = runs/<name>
+  std::uint64_t seed = 1;                     // seeds weights, data order and sampling
+  run_mode mode = run_mode::async;            // sync = strict alternation (max_staleness forced to 0)
+  std::uint32_t max_staleness = 1;            // eta: max weight-version lag of a consumed group
+  std::uint32_t threads = 0;                  // LibTorch threads in total; 0 = number of cores
+  std::chrono::seconds max_wall{7200};        // hang guard for the whole run
+};
+template <class V>
+void describe(V& v, run_section& c) {
+  v.field("name", c.name, "run name");
+  v.field("dir", c.dir, "run directory; empty = runs/<name>");
+  v.field("seed", c.seed, "seed of weights, data order and sampling");
+  v.field("mode", c.mode, "sync (strict alternation, the baseline) or async",
+          {{"sync", run_mode::sync}, {"async", run_mode::async}});
+  v.field("max_staleness", c.max_staleness, "eta: max weight-version lag of a consumed group", config::range{0, 1000});
+  v.field("threads", c.threads, "LibTorch threads in total; 0 = number of cores", config::range{0, 1024});
+  v.field("max_wall", c.max_wall, "hang guard for the whole run (duration)");
+}
+
+struct model_section {
+  std::string builtin = "tiny";  // built-in model with the character tokenizer; used when path is empty
+  std::string path;              // a Hugging Face folder (config.json, *.safetensors, tokenizer.json)
+};
+template <class V>
+void describe(V& v, model_section& c) {
+  v.field("builtin", c.builtin, "built-in model when path is empty", {{"tiny", std::string("tiny")}});
+  v.field("path", c.path, "Hugging Face model folder; empty = the built-in model");
+}
+
+struct sft_section {
+  std::uint64_t steps = 0;          // cold-start SFT optimizer steps; 0 skips the stage
+  std::uint32_t batch_size = 32;    // demonstrations per step
+  model::optimizer_config optimizer;
+};
+template <class V>
+void describe(V& v, sft_section& c) {
+  v.field("steps", c.steps, "cold-start SFT steps; 0 skips the stage", config::range{0, 1e9});
+  v.field("batch_size", c.batch_size, "demonstrations per step", config::range{1, 1e6});
+  v.section("optimizer", c.optimizer, "optimizer of the SFT stage");
+}
+
+struct grpo_section {
+  learner_config learner;
+  model::grpo_loss_config loss;
+  model::optimizer_config optimizer;
+  std::uint32_t micro_batches = 1;  // gradient accumulation passes per step
+  bool entropy = true;              // log the policy entropy
+};
+template <class V>
+void describe(V& v, grpo_section& c) {
+  v.field("micro_batches", c.micro_batches, "gradient accumulation passes per step", config::range{1, 4096});
+  v.field("entropy", c.entropy, "log the policy entropy");
+  v.section("learner", c.learner, "the GRPO learner");
+  v.section("loss", c.loss, "the GRPO loss");
+  v.section("optimizer", c.optimizer, "optimizer of the GRPO stage");
+}
+
+struct eval_section {
+  std::uint32_t prompts = 200;  // held-out prompts per task
+  std::uint32_t samples = 1;    // k: samples per prompt (pass@1 averaged over k, and maj@k)
+  double temperature = 0.0;     // 0 = greedy
+  std::uint32_t max_new_tokens = 48;
+};
+template <class V>
+void describe(V& v, eval_section& c) {
+  v.field("prompts", c.prompts, "held-out prompts per task", config::range{0, 1e7});
+  v.field("samples", c.samples, "k samples per prompt (pass@1 over k, maj@k)", config::range{1, 1024});
+  v.field("temperature", c.temperature, "sampling temperature; 0 = greedy", config::range{0, 10});
+  v.field("max_new_tokens", c.max_new_tokens, "completion budget (tokens)", config::range{1, 1e6});
+}
+
+struct run_config {
+  run_section run;
+  model_section model;
+  generator_config generator;
+  sft_section sft;
+  grpo_section grpo;
+  eval_section eval;
+};
+template <class V>
+void describe(V& v, run_config& c) {
+  v.section("run", c.run, "the run: name, directory, seed, scheduling");
+  v.section("model", c.model, "the policy");
+  v.section("generator", c.generator, "rollout generation");
+  v.section("sft", c.sft, "cold-start supervised fine-tuning stage");
+  v.section("grpo", c.grpo, "reinforcement-learning stage (GRPO)");
+  v.section("eval", c.eval, "held-out evaluation after each stage");
+}
+
+// Derives secondary settings: the run dir, sync mode's zero staleness, threads. Returns the
+// notes explaining each derived value (logged at start-up).
+std::vector<std::string> resolve(run_config& config);
+
+}  // namespace aha::actors
