@@ -49,12 +49,12 @@ bool pool::enqueue(job&& j, bool wait_for_room) {
   return true;
 }
 
-bool pool::submit(protocol::sandbox_request request, callback done) {
-  return enqueue(job{std::move(request), std::move(done)}, true);
+bool pool::submit(protocol::sandbox_request request, callback done, time_point start_by) {
+  return enqueue(job{std::move(request), std::move(done), start_by}, true);
 }
 
-bool pool::try_submit(protocol::sandbox_request request, callback done) {
-  return enqueue(job{std::move(request), std::move(done)}, false);
+bool pool::try_submit(protocol::sandbox_request request, callback done, time_point start_by) {
+  return enqueue(job{std::move(request), std::move(done), start_by}, false);
 }
 
 std::future<protocol::sandbox_reply> pool::submit(protocol::sandbox_request request) {
@@ -88,6 +88,13 @@ void pool::work(std::uint32_t slot) {
       queue_.pop_front();
     }
     has_room_.notify_one();
+    if (next.start_by != time_point{} && std::chrono::steady_clock::now() > next.start_by) {
+      protocol::sandbox_reply late;
+      late.request_id = next.request.request_id;
+      late.error = "deadline passed before the run started";
+      next.done(std::move(late));
+      continue;
+    }
     next.done(runner_->run(next.request, slot));
   }
 }

@@ -9,6 +9,7 @@
 //   protocol::sandbox_reply r = p.value()->run(request);                 // blocking one-off
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
@@ -36,9 +37,12 @@ class pool {
 
   // Queues a run; blocks while the queue is full. The callback runs on a worker thread and must
   // not block for long. Returns false (callback not called) once the pool is stopping.
-  bool submit(protocol::sandbox_request request, callback done);
+  // A run still queued at `start_by` (when set) is not started: it is answered with
+  // SANDBOX_ERROR "deadline passed before the run started".
+  using time_point = std::chrono::steady_clock::time_point;
+  bool submit(protocol::sandbox_request request, callback done, time_point start_by = {});
   // Like submit, but returns false at once when the queue is full.
-  bool try_submit(protocol::sandbox_request request, callback done);
+  bool try_submit(protocol::sandbox_request request, callback done, time_point start_by = {});
   std::future<protocol::sandbox_reply> submit(protocol::sandbox_request request);
   // Blocking one-off through the pool (waits for a free worker).
   protocol::sandbox_reply run(const protocol::sandbox_request& request);
@@ -51,6 +55,7 @@ class pool {
   struct job {
     protocol::sandbox_request request;
     callback done;
+    time_point start_by;
   };
   bool enqueue(job&& j, bool wait_for_room);
   void work(std::uint32_t slot);
