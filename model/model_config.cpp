@@ -23,8 +23,14 @@ status read_field(const json& j, const char* key, T& out, bool required) {
   return ok_status();
 }
 
-status read_rope_scaling(const json& j, rope_scaling& out) {
-  auto it = j.find("rope_scaling");
+// rope_scaling (transformers 4) or rope_parameters (transformers 5, which also holds rope_theta).
+status read_rope_scaling(const json& j, rope_scaling& out, double& theta) {
+  auto it = j.find("rope_parameters");
+  if (it != j.end() && it->is_object()) {
+    if (auto s = read_field(*it, "rope_theta", theta, false); !s) return s;
+  } else {
+    it = j.find("rope_scaling");
+  }
   if (it == j.end() || it->is_null()) return ok_status();
   if (!it->is_object()) return make_error(errc::invalid_argument, "config.json: rope_scaling must be an object");
   const json& r = *it;
@@ -64,7 +70,8 @@ result<model_config> parse_model_config(const std::string& json_text) {
                  read_field(j, "rms_norm_eps", c.rms_norm_eps, false), read_field(j, "rope_theta", c.rope_theta, false),
                  read_field(j, "tie_word_embeddings", c.tie_word_embeddings, false),
                  read_field(j, "mlp_bias", c.mlp_bias, false), read_field(j, "torch_dtype", c.torch_dtype, false),
-                 read_rope_scaling(j, c.scaling)})
+                 read_field(j, "dtype", c.torch_dtype, false),
+                 read_rope_scaling(j, c.scaling, c.rope_theta)})
     if (!s) return s.error();
   if (c.model_type == "llama") read_field(j, "attention_bias", c.attention_bias, false);
   if (c.head_dim == 0 && c.num_attention_heads > 0) c.head_dim = c.hidden_size / c.num_attention_heads;
