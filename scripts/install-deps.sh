@@ -8,6 +8,7 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config git
   libcaf-dev libcaf-doc                       # actors (CAF 0.17)
   libtorch-dev libopenblas0-openmp            # model (CPU LibTorch; OpenBLAS-openmp, not the reference BLAS)
+  libicu-dev                                  # model: BPE pre-tokenizer regex (\p{L}) and NFC
   libzmq3-dev cppzmq-dev libsodium-dev        # sandbox service (ZeroMQ + CURVE)
   libmsgpack-cxx-dev                          # message schema
   librocksdb-dev                              # replay buffer
