@@ -1,0 +1,77 @@
+// prompt_source: hands out prompts in shuffled epochs (seeded), re-issues prompts that were
+// handed out but not done before a restart, and persists its cursor in a small JSON file
+// (written atomically by rename). prompt_cursor is the plain, testable core; the actor
+// (interfaces.hpp, prompt_source_actor: next / done / stats) wraps it. Tested by prompt_source.test.cpp.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <caf/all.hpp>
+
+#include "actors/interfaces.hpp"
+#include "actors/tasks/dataset.hpp"
+#include "core/result.hpp"
+
+namespace aha::actors {
+
+struct prompt_source_config {
+  tasks::dataset_config dataset;               // what the prompts are
+  std::uint64_t shuffle_seed = 1;              // epoch order
+  std::uint64_t epochs = 0;                    // 0 = unbounded
+  std::string state_file = "prompt_cursor.json";  // cursor file, relative to the run dir ("" = none)
+};
+template <class V>
+void describe(V& v, prompt_source_config& c) {
+  v.section("dataset", c.dataset, "training and held-out prompts");
+  v.field("shuffle_seed", c.shuffle_seed, "seed of the epoch shuffles");
+  v.field("epochs", c.epochs, "passes over the training prompts (0 = unbounded)");
+  v.field("state_file", c.state_file, "cursor file for resuming, relative to the run directory");
+}
+
+// Prompt ids are (epoch << 32) | index in the dataset.
+inline std::uint64_t prompt_id_of(std::uint64_t epoch, std::uint64_t index) { return (epoch << 32) | index; }
+
+class prompt_cursor {
+ public:
+  // Resumes from `state_file` when it exists (it must describe the same dataset size and seed).
+  static result<std::unique_ptr<prompt_cursor>> open(std::shared_ptr<const tasks::prompt_dataset> dataset,
+                                                     std::uint64_t shuffle_seed, std::uint64_t epochs,
+                                                     std::string state_file);
+  // Up to n prompts: re-issues first, then the shuffled order; fewer only when epochs ran out.
+  result<std::vector<protocol::prompt>> next(std::uint32_t n);
+  // Marks prompts done (unknown ids are ignored: e.g. done twice). Persists.
+  status done(const std::vector<std::uint64_t>& ids);
+  prompt_source_stats stats() const;
+  // The prompt with this id, regenerated from the dataset.
+  protocol::prompt prompt_of(std::uint64_t id) const;
+
+ private:
+  prompt_cursor() = default;
+  status load();
+  status save() const;
+  void enter_epoch(std::uint64_t epoch);
+
+  std::shared_ptr<const tasks::prompt_dataset> dataset_;
+  std::uint64_t seed_ = 0;
+  std::uint64_t epochs_ = 0;
+  std::string state_file_;
+  std::uint64_t epoch_ = 0;
+  std::uint64_t position_ = 0;                 // next position in the epoch's order
+  std::vector<std::uint32_t> order_;           // [N] the epoch's permutation of indices
+  std::set<std::uint64_t> outstanding_;        // handed out, not done
+  std::deque<std::uint64_t> reissue_;          // outstanding at the last restart, to hand out first
+  std::uint64_t issued_ = 0;
+  std::uint64_t done_ = 0;
+};
+
+// Opens the training split and the cursor (at `state_file`, already resolved) and spawns the
+// actor. Cursor writes are small files: threading::scheduled is acceptable, detached is default.
+result<prompt_source_actor> spawn_prompt_source(caf::actor_system& sys, const prompt_source_config& config,
+                                               const std::string& state_file, threading mode = threading::detached);
+
+}  // namespace aha::actors

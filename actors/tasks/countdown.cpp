@@ -1,0 +1,194 @@
+// Built-in countdown samples, the sandboxed checker program, and a local reference checker.
+#include "actors/tasks/countdown.hpp"
+
+#include <algorithm>
+#include <numeric>
+
+#include <nlohmann/json.hpp>
+
+namespace aha::actors::tasks {
+namespace {
+
+long long apply(char op, long long a, long long b) { return op == '+' ? a + b : op == '-' ? a - b : a * b; }
+
+// Left to right over the numbers; parenthesises the left side when precedence needs it.
+// Returns false when an intermediate or the result is not positive (we draw again).
+bool build(const std::vector<int>& nums, const std::string& ops, std::string& expr, std::string& steps,
+           long long& value) {
+  expr = std::to_string(nums[0]);
+  value = nums[0];
+  char previous = '*';
+  steps.clear();
+  for (std::size_t i = 1; i < nums.size(); ++i) {
+    char op = ops[i - 1];
+    long long next = apply(op, value, nums[i]);
+    if (next <= 0) return false;
+    bool wrap = op == '*' && (previous == '+' || previous == '-');
+    steps += (steps.empty() ? "" : ",") + std::to_string(value) + op + std::to_string(nums[i]) + "=" + std::to_string(next);
+    expr = (wrap ? "(" + expr + ")" : expr) + op + std::to_string(nums[i]);
+    value = next;
+    previous = op;
+  }
+  return true;
+}
+
+}  // namespace
+
+task_sample countdown_sample(const countdown_config& config, std::uint64_t seed, split s, std::uint64_t index) {
+  sample_rng rng(seed, s, index);
+  std::vector<int> nums;
+  std::string expr, steps;
+  long long target = 0;
+  for (int attempt = 0;; ++attempt) {
+    nums.clear();
+    std::string ops;
+    for (int i = 0; i < config.numbers; ++i) nums.push_back(rng.between(1, config.max_number));
+    for (int i = 1; i < config.numbers; ++i) ops += "+-*"[rng.next() % 3];
+    if (build(nums, ops, expr, steps, target) || attempt > 64) break;
+  }
+  std::vector<int> shown = nums;  // the puzzle lists the numbers sorted, not in solution order
+  std::sort(shown.begin(), shown.end());
+  std::string listed;
+  for (auto n : shown) listed += (listed.empty() ? "" : ",") + std::to_string(n);
+  task_sample out;
+  out.prompt.task = "countdown";
+  out.prompt.text = listed + "->" + std::to_string(target) + ":";
+  out.prompt.gold = std::to_string(target);
+  out.prompt.tests = nlohmann::json{{"numbers", shown}, {"target", target}}.dump();
+  out.prompt.language = "en";
+  out.demonstration = "<think>" + steps + "</think><answer>" + expr + "</answer>";
+  return out;
+}
+
+result<countdown_puzzle> parse_countdown(const std::string& tests_json) {
+  auto j = nlohmann::json::parse(tests_json, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("numbers") || !j.contains("target") ||
+      !j["numbers"].is_array() || !j["target"].is_number_integer()) {
+    return make_error(errc::corrupt_data, "countdown: tests must be {\"numbers\":[...],\"target\":N}, got " + tests_json);
+  }
+  countdown_puzzle p;
+  for (const auto& n : j["numbers"]) {
+    if (!n.is_number_integer()) return make_error(errc::corrupt_data, "countdown: numbers must be integers");
+    p.numbers.push_back(n.get<int>());
+  }
+  p.target = j["target"].get<long long>();
+  return p;
+}
+
+std::string countdown_program(const countdown_puzzle& puzzle) {
+  std::string numbers;
+  for (auto n : puzzle.numbers) numbers += (numbers.empty() ? "" : ",") + std::to_string(n);
+  return "import ast, sys\n"
+         "from fractions import Fraction\n"
+         "pool = [" + numbers + "]\n"
+         "ops = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b,\n"
+         "       ast.Mult: lambda a, b: a * b, ast.Div: lambda a, b: a / b}\n"
+         "def value(node):\n"
+         "    if isinstance(node, ast.BinOp) and type(node.op) in ops:\n"
+         "        return ops[type(node.op)](value(node.left), value(node.right))\n"
+         "    if isinstance(node, ast.Constant) and type(node.value) is int:\n"
+         "        pool.remove(node.value)  # ValueError: not offered, or used twice\n"
+         "        return Fraction(node.value)\n"
+         "    raise ValueError('only numbers and + - * / are allowed')\n"
+         "text = sys.stdin.read(256).strip()\n"
+         "try:\n"
+         "    print('VALUE', value(ast.parse(text, mode='eval').body))\n"
+         "except Exception as e:\n"
+         "    print('INVALID', type(e).__name__)\n";
+}
+
+bool countdown_judge(const countdown_puzzle& puzzle, std::string_view out) {
+  auto line_end = out.find('\n');
+  auto line = out.substr(0, line_end);
+  return line == "VALUE " + std::to_string(puzzle.target);
+}
+
+}  // namespace aha::actors::tasks
+
+namespace aha::actors::tasks {
+namespace {
+
+// Exact rationals for the local checker; inputs are capped at 64 characters so __int128 holds.
+struct rational {
+  __int128 num = 0, den = 1;
+};
+__int128 gcd128(__int128 a, __int128 b) {
+  if (a < 0) a = -a;
+  if (b < 0) b = -b;
+  while (b != 0) {
+    auto t = a % b;
+    a = b;
+    b = t;
+  }
+  return a == 0 ? 1 : a;
+}
+rational normal(__int128 n, __int128 d) {
+  if (d < 0) n = -n, d = -d;
+  auto g = gcd128(n, d);
+  return {n / g, d / g};
+}
+
+// Recursive descent: expr := term (('+'|'-') term)*; term := atom (('*'|'/') atom)*;
+// atom := number | '(' expr ')'. Each number must come from the pool (used at most once).
+class local_checker {
+ public:
+  local_checker(std::string_view text, std::vector<int> pool) : text_(text), pool_(std::move(pool)) {}
+  bool run(rational& out) { return expr(out) && (skip(), pos_ == text_.size()); }
+
+ private:
+  void skip() { while (pos_ < text_.size() && text_[pos_] == ' ') ++pos_; }
+  bool expr(rational& out) {
+    if (!term(out)) return false;
+    for (skip(); pos_ < text_.size() && (text_[pos_] == '+' || text_[pos_] == '-'); skip()) {
+      char op = text_[pos_++];
+      rational rhs;
+      if (!term(rhs)) return false;
+      out = normal(out.num * rhs.den + (op == '+' ? 1 : -1) * rhs.num * out.den, out.den * rhs.den);
+    }
+    return true;
+  }
+  bool term(rational& out) {
+    if (!atom(out)) return false;
+    for (skip(); pos_ < text_.size() && (text_[pos_] == '*' || text_[pos_] == '/'); skip()) {
+      char op = text_[pos_++];
+      rational rhs;
+      if (!atom(rhs)) return false;
+      if (op == '/' && rhs.num == 0) return false;
+      out = op == '*' ? normal(out.num * rhs.num, out.den * rhs.den) : normal(out.num * rhs.den, out.den * rhs.num);
+    }
+    return true;
+  }
+  bool atom(rational& out) {
+    skip();
+    if (pos_ < text_.size() && text_[pos_] == '(') {
+      ++pos_;
+      if (!expr(out)) return false;
+      skip();
+      return pos_ < text_.size() && text_[pos_++] == ')';
+    }
+    std::size_t start = pos_;
+    while (pos_ < text_.size() && pos_ - start < 9 && text_[pos_] >= '0' && text_[pos_] <= '9') ++pos_;
+    if (pos_ == start) return false;
+    int n = std::stoi(std::string(text_.substr(start, pos_ - start)));
+    auto it = std::find(pool_.begin(), pool_.end(), n);
+    if (it == pool_.end()) return false;
+    pool_.erase(it);
+    out = {n, 1};
+    return true;
+  }
+
+  std::string_view text_;
+  std::vector<int> pool_;
+  std::size_t pos_ = 0;
+};
+
+}  // namespace
+
+bool countdown_check_local(const countdown_puzzle& puzzle, std::string_view expression) {
+  if (expression.empty() || expression.size() > 64) return false;
+  rational value;
+  if (!local_checker(expression, puzzle.numbers).run(value)) return false;
+  return value.den == 1 && value.num == puzzle.target;
+}
+
+}  // namespace aha::actors::tasks

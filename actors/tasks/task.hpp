@@ -1,0 +1,44 @@
+// Shared vocabulary of the built-in tasks: the train/eval split, a sample (prompt + SFT
+// demonstration), and a small deterministic RNG keyed by (seed, split, index) so any sample can
+// be regenerated from its index alone (resumable cursors, identical runs across machines).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "protocol/messages.hpp"
+
+namespace aha::actors::tasks {
+
+// Train and eval draw from different seed streams: the held-out split never overlaps by design.
+enum class split : std::uint8_t { train = 0, eval = 1 };
+
+struct task_sample {
+  protocol::prompt prompt;    // id left 0: the prompt source assigns ids
+  std::string demonstration;  // SFT target completion: "<think>...</think><answer>...</answer>"
+};
+
+// splitmix64: tiny, portable, and good enough to draw small numbers.
+class sample_rng {
+ public:
+  sample_rng(std::uint64_t seed, split s, std::uint64_t index)
+      : state_(mix(mix(seed ^ 0x9e3779b97f4a7c15ull) + static_cast<std::uint64_t>(s) * 0xbf58476d1ce4e5b9ull + index)) {}
+  std::uint64_t next() { return mix(state_ += 0x9e3779b97f4a7c15ull); }
+  // Uniform in [lo, hi] (modulo bias is negligible for the small ranges used here).
+  int between(int lo, int hi) { return lo + static_cast<int>(next() % static_cast<std::uint64_t>(hi - lo + 1)); }
+
+  static std::uint64_t mix(std::uint64_t z) {
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+  }
+
+ private:
+  std::uint64_t state_;
+};
+
+// The text inside the last <answer>...</answer> of a completion, trimmed; "" when there is none.
+std::string tagged_answer(std::string_view completion);
+
+}  // namespace aha::actors::tasks

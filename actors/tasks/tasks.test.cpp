@@ -1,0 +1,118 @@
+// Tests of the built-in tasks and datasets: determinism, splits, demonstrations that solve their
+// prompts, the countdown checker (local C++ and the Python program agree), JSONL parsing errors.
+#include <catch2/catch.hpp>
+
+#include <cstdio>
+#include <set>
+#include <unistd.h>
+
+#include "actors/tasks/dataset.hpp"
+
+using namespace aha;
+using namespace aha::actors::tasks;
+
+namespace {
+
+// Runs the countdown checker with the host's python3 (the sandbox runs the same program).
+std::string run_python(const std::string& program, const std::string& input) {
+  auto path = std::string("/tmp/aha_countdown_check_") + std::to_string(::getpid()) + ".py";
+  auto in_path = path + ".in";
+  FILE* f = std::fopen(path.c_str(), "w");
+  std::fputs(program.c_str(), f);
+  std::fclose(f);
+  f = std::fopen(in_path.c_str(), "w");
+  std::fputs(input.c_str(), f);
+  std::fclose(f);
+  std::string out;
+  FILE* p = ::popen(("/usr/bin/python3 -I -S " + path + " < " + in_path).c_str(), "r");
+  char buffer[256];
+  while (std::fgets(buffer, sizeof buffer, p)) out += buffer;
+  ::pclose(p);
+  std::remove(path.c_str());
+  std::remove(in_path.c_str());
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("arithmetic samples are deterministic, short, and their demonstrations answer the gold") {
+  arithmetic_config config;
+  auto a = arithmetic_sample(config, 7, split::train, 3);
+  auto b = arithmetic_sample(config, 7, split::train, 3);
+  CHECK(a.prompt.text == b.prompt.text);
+  std::set<std::string> train, eval;
+  for (std::uint64_t i = 0; i < 200; ++i) {
+    auto s = arithmetic_sample(config, 7, split::train, i);
+    train.insert(s.prompt.text);
+    CHECK(s.prompt.text.size() <= 6);
+    CHECK(tagged_answer(s.demonstration) == s.prompt.gold);
+    CHECK(s.demonstration.rfind("<think>", 0) == 0);
+    eval.insert(arithmetic_sample(config, 7, split::eval, i).prompt.text);
+  }
+  CHECK(train.size() > 100);  // varied
+  CHECK(train != eval);       // the eval split is another stream
+  CHECK(arithmetic_sample({20, "-"}, 1, split::train, 5).prompt.gold.find('-') == std::string::npos);
+}
+
+TEST_CASE("countdown demonstrations solve their puzzles; the local checker rejects cheats") {
+  countdown_config config;
+  for (std::uint64_t i = 0; i < 200; ++i) {
+    auto s = countdown_sample(config, 3, split::train, i);
+    auto puzzle = parse_countdown(s.prompt.tests);
+    REQUIRE(puzzle.ok());
+    CHECK(puzzle->numbers.size() == 3);
+    CHECK(std::to_string(puzzle->target) == s.prompt.gold);
+    CHECK(s.prompt.text.size() <= 14);
+    INFO(s.prompt.text << " " << s.demonstration);
+    CHECK(countdown_check_local(*puzzle, tagged_answer(s.demonstration)));
+  }
+  countdown_puzzle p{{3, 5, 7}, 22};
+  CHECK(countdown_check_local(p, "3*5+7"));
+  CHECK(countdown_check_local(p, "(7+15/5)*2") == false);  // 15 and 2 are not offered
+  CHECK(countdown_check_local(p, "22") == false);
+  CHECK(countdown_check_local(p, "5*5-3") == false);       // 5 used twice
+  CHECK(countdown_check_local(p, "7*3+5/5") == false);
+  CHECK(countdown_check_local({{2, 3, 4}, 2}, "4/(3-2)/2") == false);  // 2 used twice
+  CHECK(countdown_check_local({{1, 2, 6}, 3}, "6/2*1"));
+}
+
+TEST_CASE("the countdown Python checker agrees with the local checker") {
+  countdown_puzzle p{{3, 5, 7}, 22};
+  auto program = countdown_program(p);
+  for (std::string expr : {"3*5+7", "7+3*5", "(3+5)*7", "5*5-3", "__import__('os')", "22", "7/(5-5)", "3*5+7 "}) {
+    auto out = run_python(program, expr);
+    INFO(expr << " -> " << out);
+    CHECK(countdown_judge(p, out) == countdown_check_local(p, expr.substr(0, expr.find_last_not_of(' ') + 1)));
+  }
+}
+
+TEST_CASE("JSONL datasets: records by task, template, errors with file:line") {
+  auto ok = parse_jsonl(
+      "{\"task\":\"math\",\"prompt\":\"1+1?\",\"gold\":\"2\"}\n\n"
+      "{\"task\":\"code\",\"prompt\":\"echo\",\"tests\":[{\"stdin\":\"a\",\"stdout\":\"a\"}]}\n"
+      "{\"task\":\"math\",\"prompt\":\"x\",\"gold\":3}\n",
+      "d.jsonl", "Q: {prompt}\nA:");
+  REQUIRE(ok.ok());
+  REQUIRE(ok->size() == 3);
+  CHECK(ok->at(0).prompt.text == "Q: 1+1?\nA:");
+  CHECK(ok->at(1).prompt.tests.find("stdin") != std::string::npos);
+  CHECK(ok->at(2).prompt.gold == "3");
+  auto bad = parse_jsonl("{\"task\":\"math\",\"prompt\":\"a\",\"gold\":\"1\"}\n{\"task\":\"math\",\"prompt\":\"b\"}\n", "d.jsonl", "{prompt}");
+  REQUIRE(!bad.ok());
+  CHECK(bad.error().message.find("d.jsonl:2") != std::string::npos);
+  CHECK(!parse_jsonl("not json\n", "e.jsonl", "{prompt}").ok());
+}
+
+TEST_CASE("built-in datasets interleave tasks and validate names") {
+  dataset_config config;
+  auto train = open_dataset(config, split::train);
+  REQUIRE(train.ok());
+  CHECK((*train)->size() == config.train_size);
+  CHECK((*train)->at(0).prompt.task == "arithmetic");
+  CHECK((*train)->at(1).prompt.task == "countdown");
+  auto eval = open_dataset(config, split::eval);
+  REQUIRE(eval.ok());
+  CHECK((*eval)->size() == config.eval_size);
+  config.tasks = {"sudoku"};
+  CHECK(!open_dataset(config, split::train).ok());
+}
