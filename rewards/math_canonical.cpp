@@ -102,6 +102,38 @@ int tidy_relation(tree& t, int i) {
   return i;
 }
 
+int make_matrix(tree& t, std::vector<int> cells, int rows, int cols) {
+  int m = add_node(t, kind::matrix, std::move(cells));
+  t.nodes[static_cast<std::size_t>(m)].rows = rows;
+  t.nodes[static_cast<std::size_t>(m)].cols = cols;
+  return m;
+}
+
+// A + B and A B of written-out matrices become one matrix of cell expressions, so that
+// "\begin{pmatrix}1&2\\3&4\end{pmatrix} + \begin{pmatrix}5&6\\7&8\end{pmatrix}" can equal its sum.
+int fold_matrices(tree& t, int i) {
+  const node n = t.at(i);
+  if (n.kids.size() != 2 || (n.k != kind::add && n.k != kind::mul)) return i;
+  const node a = t.at(n.kids[0]), b = t.at(n.kids[1]);
+  if (a.k != kind::matrix || b.k != kind::matrix || a.kids.size() > 64 || b.kids.size() > 64) return i;
+  std::vector<int> cells;
+  if (n.k == kind::add) {
+    if (a.rows != b.rows || a.cols != b.cols) return i;
+    for (std::size_t k = 0; k < a.kids.size(); ++k) cells.push_back(add_node(t, kind::add, {a.kids[k], b.kids[k]}));
+    return make_matrix(t, std::move(cells), a.rows, a.cols);
+  }
+  if (a.cols != b.rows) return i;
+  for (int r = 0; r < a.rows; ++r)
+    for (int c = 0; c < b.cols; ++c) {
+      std::vector<int> terms;
+      for (int k = 0; k < a.cols; ++k)
+        terms.push_back(add_node(t, kind::mul, {a.kids[static_cast<std::size_t>(r * a.cols + k)],
+                                                b.kids[static_cast<std::size_t>(k * b.cols + c)]}));
+      cells.push_back(add_node(t, kind::add, std::move(terms)));
+    }
+  return make_matrix(t, std::move(cells), a.rows, b.cols);
+}
+
 }  // namespace
 
 int canonicalize(tree& t, int root, const math_verifier_config& config) {
@@ -109,7 +141,8 @@ int canonicalize(tree& t, int root, const math_verifier_config& config) {
   for (int& k : kids) k = canonicalize(t, k, config);
   t.nodes[static_cast<std::size_t>(root)].kids = kids;
   switch (t.at(root).k) {
-    case kind::mul: return strip_units(t, root, config);
+    case kind::mul: return fold_matrices(t, strip_units(t, root, config));
+    case kind::add: return fold_matrices(t, root);
     case kind::relation: return tidy_relation(t, root);
     case kind::list: {
       // "10 \text{ units}" parsed as a list of one value plus stray words: keep the values.

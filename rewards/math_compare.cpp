@@ -236,14 +236,22 @@ mpq_class ten_to_minus(int d) {
 }
 
 // A decimal written with d ≥ decimal_min_digits fraction digits, against an exact value that
-// has no d-digit decimal form (1/3, 8/3), stands for it when it is within 10^-d: it is that
-// value rounded or truncated. Values that do have such a form must match exactly (5 ≠ 5.001).
+// has no d-digit decimal form (1/3, 8/3), stands for it when it is that value rounded (half
+// away from zero) or truncated to d digits: 0.33 and 0.3333 for 1/3, never 0.34. Values that
+// do have a d-digit form must match exactly (5 ≠ 5.001).
 bool decimal_approximates(const mpq_class& dec, int d, const mpq_class& exact, const math_verifier_config& c) {
   if (d < c.decimal_min_digits || d > 40) return false;
   mpq_class scaled = exact / ten_to_minus(d);
   scaled.canonicalize();
   if (scaled.get_den() == 1) return false;
-  return abs(dec - exact) < ten_to_minus(d);
+  mpq_class written = dec / ten_to_minus(d);
+  written.canonicalize();
+  if (written.get_den() != 1) return false;
+  mpz_class truncated, rounded;
+  mpz_tdiv_q(truncated.get_mpz_t(), scaled.get_num_mpz_t(), scaled.get_den_mpz_t());
+  mpq_class half_away = scaled + (scaled < 0 ? mpq_class(-1, 2) : mpq_class(1, 2));
+  mpz_tdiv_q(rounded.get_mpz_t(), half_away.get_num_mpz_t(), half_away.get_den_mpz_t());
+  return written.get_num() == truncated || written.get_num() == rounded;
 }
 
 bool comparer::exact_equal(ref g, ref p, unit_mode mode, bool& decided) {
@@ -313,6 +321,10 @@ std::optional<std::complex<double>> side_difference(ref a, ref b, const math_ver
 // (k > 0 when sign > 0, any k ≠ 0 otherwise), checked at several random points.
 bool comparer::equation_proportional(ref g, ref p, int sign) {
   std::optional<std::complex<double>> ratio;
+  // Decimals written with d digits ("a - b = 1.732") loosen the ratio test to about 10^-d.
+  int dg = decimal_digits(*g.t, g.i), dp = decimal_digits(*p.t, p.i);
+  int d = dg == 0 ? dp : (dp == 0 ? dg : std::min(dg, dp));
+  double tolerance = d >= cfg_.decimal_min_digits ? std::pow(10.0, -d) : 1e-7;
   int trials = std::max(3, cfg_.random_trials);
   for (int t = 0; t < trials; ++t) {
     auto fg = side_difference(g.kid(0), g.kid(1), cfg_, steps_, t);
@@ -323,7 +335,7 @@ bool comparer::equation_proportional(ref g, ref p, int sign) {
     if (mg < 1e-12 && mp < 1e-12) continue;
     if (mg < 1e-12 || mp < 1e-12) return false;
     std::complex<double> r = *fg / *fp;
-    if (ratio && std::abs(r - *ratio) > 1e-7 * std::abs(*ratio)) return false;
+    if (ratio && std::abs(r - *ratio) > tolerance * std::abs(*ratio)) return false;
     ratio = r;
   }
   if (!ratio) return false;

@@ -50,6 +50,8 @@ struct box {
 
 std::vector<box> find_boxes(std::string_view s) {
   std::vector<box> boxes;
+  int unbalanced = 0;  // each unbalanced box costs a scan to the end: a few, then stop
+  constexpr int kMaxUnbalanced = 16;
   for (std::size_t i = s.find('\\'); i != std::string_view::npos; i = s.find('\\', i + 1)) {
     std::size_t name_end;
     if (s.substr(i, 6) == "\\boxed") name_end = i + 6;
@@ -59,7 +61,10 @@ std::vector<box> find_boxes(std::string_view s) {
     while (j < s.size() && s[j] == ' ') ++j;
     if (j < s.size() && s[j] == '{') {
       std::size_t e = group_end(s, j);
-      if (e == std::string_view::npos) continue;
+      if (e == std::string_view::npos) {
+        if (++unbalanced > kMaxUnbalanced) break;
+        continue;
+      }
       boxes.push_back({i, e + 1, s.substr(j + 1, e - j - 1)});
       i = e;
     } else if (j > name_end && j < s.size()) {  // "\boxed 5": up to the next space or '$'
@@ -132,8 +137,19 @@ std::string_view answer_sentence(std::string_view s) {
 std::string_view last_math_env(std::string_view s) {
   std::string_view best;
   std::size_t best_end = 0;
+  // The first closer at or after a position, memoized per closer so that many openers sharing
+  // one far (or missing) closer cost one scan, not one each.
+  struct memo { std::size_t from = std::string_view::npos, at = std::string_view::npos; };
+  memo memos[3];
+  auto find_close = [&](std::string_view close, std::size_t from, memo& m) {
+    if (m.from != std::string_view::npos && from >= m.from && (m.at == std::string_view::npos || from <= m.at)) return m.at;
+    m.from = from;
+    m.at = s.find(close, from);
+    return m.at;
+  };
   auto consider = [&](std::size_t open, std::size_t open_len, std::string_view close, bool one_line) {
-    std::size_t e = s.find(close, open + open_len);
+    memo& m = memos[close == "\\]" ? 0 : close == "\\)" ? 1 : 2];
+    std::size_t e = find_close(close, open + open_len, m);
     if (e == std::string_view::npos) return std::string_view::npos;
     std::string_view inner = s.substr(open + open_len, e - open - open_len);
     if (one_line && inner.find('\n') != std::string_view::npos) return open + open_len;
@@ -264,36 +280,49 @@ std::string first_number(std::string_view s) {
 }
 
 
+// The answer inside an "answer is ..." sentence: its formula, a number after that formula, or
+// for prose the first number.
+std::string from_sentence(std::string_view sentence) {
+  std::string_view env = last_math_env(sentence);
+  if (env.empty() && looks_like_prose(sentence) && !first_number(sentence).empty()) return first_number(sentence);
+  if (env.empty()) return std::string(sentence);
+  // "The largest $n$ is 34": a number after the last formula is the answer.
+  std::size_t env_end = static_cast<std::size_t>(env.data() + env.size() - sentence.data());
+  std::string_view tail = sentence.substr(std::min(sentence.size(), env_end + 1));
+  if (!last_number(tail).empty()) return std::string(last_number(tail));
+  return std::string(env);
+}
+
 std::string extract_from(std::string_view text, const math_verifier_config& c, extract_role role) {
   bool refused = false;
   std::string_view s = role != extract_role::gold ? after_think(text, c, refused) : text;
   if (refused) return {};
   s = answer_block(s);
   if (role == extract_role::last_number) return std::string(last_number(s));
+  // 1. boxes, unless a "final answer is" sentence comes after them
   std::vector<box> boxes = find_boxes(s);
-  if (!boxes.empty()) return joined_boxes(s, boxes, c);
-  if (role == extract_role::prediction && c.require_boxed) return {};
+  std::size_t final_at = rfind_nocase(s, "final answer");
+  bool final_last = final_at != std::string_view::npos && !boxes.empty() && final_at > boxes.back().end;
+  if (!boxes.empty() && !final_last) return joined_boxes(s, boxes, c);
+  if (role == extract_role::prediction && c.require_boxed && !final_last) return {};
   std::string_view trimmed = trim(s);
   // A short gold (or bare answer) is the answer itself.
   if (role == extract_role::gold && trimmed.size() <= 200 && trimmed.find("answer") == std::string_view::npos)
     return std::string(trimmed);
+  // 2. "the answer is ..." 3. the last formula (or a number in the prose after it)
   std::string_view sentence = answer_sentence(s);
-  if (!sentence.empty()) {
-    std::string_view env = last_math_env(sentence);
-    if (env.empty() && looks_like_prose(sentence) && !first_number(sentence).empty()) return first_number(sentence);
-    if (env.empty()) return std::string(sentence);
-    // "The largest $n$ is 34": a number after the last formula is the answer.
-    std::size_t env_end = static_cast<std::size_t>(env.data() + env.size() - sentence.data());
-    std::string_view tail = sentence.substr(std::min(sentence.size(), env_end + 1));
-    if (!last_number(tail).empty()) return std::string(last_number(tail));
+  if (!sentence.empty()) return from_sentence(sentence);
+  std::string_view env = last_math_env(s);
+  if (!env.empty()) {
+    std::size_t env_end = static_cast<std::size_t>(env.data() + env.size() - s.data());
+    std::string_view tail = s.substr(std::min(s.size(), env_end + 1));
+    if (role == extract_role::prediction && c.fallback_last_number && looks_like_prose(tail) && !last_number(tail).empty())
+      return std::string(last_number(tail));
     return std::string(env);
   }
-  std::string_view env = last_math_env(s);
-  if (!env.empty()) return std::string(env);
+  // 4. a bare answer ("odd", "2x+1"), else the last number
   bool one_token = trimmed.find_first_of(" \n\t") == std::string_view::npos;
-  if (!prose_words(trimmed) || one_token) return std::string(trimmed);  // a bare answer: "odd", "2x+1"
-  if (role == extract_role::gold) return std::string(trimmed);
-  if (role == extract_role::gold) return std::string(trimmed);
+  if (!prose_words(trimmed) || one_token || role == extract_role::gold) return std::string(trimmed);
   if (c.fallback_last_number) return std::string(last_number(s));
   return {};
 }

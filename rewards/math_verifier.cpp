@@ -123,6 +123,8 @@ math_verdict verify_math(std::string_view gold, std::string_view completion, con
   }
   if (blank(pred)) return verdict(false, pred, "no answer found");
   if (strip_spaces(pred) == strip_spaces(want)) return verdict(true, pred, "identical answers");
+  if (pred.size() > config.max_answer_bytes || want.size() > config.max_answer_bytes)
+    return verdict(false, pred, "answer too long to parse");
   std::string g_norm = detail::normalize_latex(want, config);
   std::string p_norm = detail::normalize_latex(pred, config);
   if (!g_norm.empty() && strip_spaces(g_norm) == strip_spaces(p_norm)) return verdict(true, pred, "identical after normalization");

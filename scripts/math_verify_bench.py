@@ -1,0 +1,33 @@
+#!/usr/bin/env python3
+"""Runs the Python `math-verify` package on a JSONL file of {"gold", "pred"} records.
+
+Used by `aha bench grade` to compare speed and verdicts with the C++ verifier on the same cases.
+Writes one line per record to OUT ("1" correct, "0" wrong, "E" exception) and prints one JSON
+line {"seconds": total verify time, "checks": n}. Usage: math_verify_bench.py IN.jsonl OUT.txt
+"""
+import json
+import sys
+import time
+
+from math_verify import parse, verify
+
+
+def main() -> None:
+    source, out_path = sys.argv[1], sys.argv[2]
+    records = [json.loads(line) for line in open(source, encoding="utf-8") if line.strip()]
+    verdicts = []
+    start = time.perf_counter()
+    for record in records:
+        try:
+            ok = verify(parse(record["gold"]), parse(record["pred"]))
+            verdicts.append("1" if ok else "0")
+        except Exception:  # math-verify raises on some inputs; count it as its own verdict
+            verdicts.append("E")
+    seconds = time.perf_counter() - start
+    with open(out_path, "w", encoding="utf-8") as out:
+        out.write("\n".join(verdicts) + "\n")
+    print(json.dumps({"seconds": seconds, "checks": len(records)}))
+
+
+if __name__ == "__main__":
+    main()
