@@ -102,9 +102,9 @@ double percentile(std::vector<double> v, double q) {
 }
 
 int bench_grade(aha::cli::arguments& args) {
-  std::string data = args.option("data").value_or(std::string(AHA_SOURCE_DIR) + "/../shared/data/math_equivalence_public.jsonl");
-  int rounds = std::stoi(args.option("rounds").value_or("20"));
-  std::string python = args.option("python").value_or("python3");
+  std::string data = args.option("--data").value_or(std::string(AHA_SOURCE_DIR) + "/../shared/data/math_equivalence_public.jsonl");
+  int rounds = std::stoi(args.option("--rounds").value_or("20"));
+  std::string python = args.option("--python").value_or("python3");
   if (std::string unknown = args.unknown_options(); !unknown.empty()) return aha::cli::usage_error("bench grade", unknown);
   // 1. corpus 2. time every check over several rounds 3. math-verify on the same cases 4. report
   std::vector<bench_case> cases = load_cases(data);

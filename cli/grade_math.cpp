@@ -11,10 +11,10 @@
 namespace {
 
 int grade_math(aha::cli::arguments& args) {
-  auto input = args.option("input");
+  auto input = args.option("--input");
   aha::rewards::math_verifier_config config;
-  config.require_boxed = args.flag("require-boxed");
-  config.fallback_last_number = !args.flag("no-fallback");
+  config.require_boxed = args.flag("--require-boxed");
+  config.fallback_last_number = !args.flag("--no-fallback");
   if (std::string unknown = args.unknown_options(); !unknown.empty()) return aha::cli::usage_error("grade math", unknown);
   if (!input) return aha::cli::usage_error("grade math", "--input FILE.jsonl is required");
   std::ifstream in(*input);

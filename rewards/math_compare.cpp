@@ -241,12 +241,17 @@ mpq_class ten_to_minus(int d) {
 // do have a d-digit form must match exactly (5 ≠ 5.001).
 bool decimal_approximates(const mpq_class& dec, int d, const mpq_class& exact, const math_verifier_config& c) {
   if (d < c.decimal_min_digits || d > 40) return false;
+  // "2.3148 \times 10^{-3}" carries more digits than its literal shows: use the value's own.
+  mpq_class written = dec / ten_to_minus(d);
+  written.canonicalize();
+  while (written.get_den() != 1 && d < 60) {
+    written = dec / ten_to_minus(++d);
+    written.canonicalize();
+  }
+  if (written.get_den() != 1) return false;
   mpq_class scaled = exact / ten_to_minus(d);
   scaled.canonicalize();
   if (scaled.get_den() == 1) return false;
-  mpq_class written = dec / ten_to_minus(d);
-  written.canonicalize();
-  if (written.get_den() != 1) return false;
   mpz_class truncated, rounded;
   mpz_tdiv_q(truncated.get_mpz_t(), scaled.get_num_mpz_t(), scaled.get_den_mpz_t());
   mpq_class half_away = scaled + (scaled < 0 ? mpq_class(-1, 2) : mpq_class(1, 2));
