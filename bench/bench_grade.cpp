@@ -128,12 +128,17 @@ int bench_grade(aha::cli::arguments& args) {
               {"checks_per_s", static_cast<double>(latencies_us.size()) / total_s}};
   python_result mv = run_math_verify(python, cases);
   if (mv.ran) {
-    std::size_t same = 0;
-    for (std::size_t k = 0; k < cases.size(); ++k) same += (mv.verdicts[k] == '1') == ours[k];
+    std::size_t same = 0, same_public = 0;
+    for (std::size_t k = 0; k < cases.size(); ++k) {
+      bool agree = (mv.verdicts[k] == '1') == ours[k];
+      same += agree;
+      if (k < public_cases) same_public += agree;
+    }
     double our_mean_s = total_s / static_cast<double>(latencies_us.size());
     result["math_verify_us_per_check"] = mv.seconds / static_cast<double>(cases.size()) * 1e6;
     result["speedup_vs_math_verify"] = (mv.seconds / static_cast<double>(cases.size())) / our_mean_s;
     result["agreement_with_math_verify"] = static_cast<double>(same) / static_cast<double>(cases.size());
+    result["agreement_with_math_verify_public"] = static_cast<double>(same_public) / static_cast<double>(public_cases);
   } else {
     std::cerr << "bench grade: math-verify not importable by " << python << "; skipping the comparison\n";
   }

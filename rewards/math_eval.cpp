@@ -26,6 +26,7 @@ std::optional<mpq_class> literal(const std::string& text) {
     decimals = text.size() - dot - 1;
   }
   if (digits.empty() || digits.size() > 4000) return std::nullopt;
+  for (char c : digits) if (c < '0' || c > '9') return std::nullopt;  // mpz would throw
   mpz_class num(digits, 10);
   mpz_class den;
   mpz_ui_pow_ui(den.get_mpz_t(), 10, decimals);

@@ -291,7 +291,10 @@ class parser {
       if (at("!") && !at("!=")) { ++pos_; x = make(kind::factorial, {x}); }
       else if (eat("%")) x = make(kind::percent, {x});
       else if (at("^\\circ") || at("^{\\circ}")) { pos_ += at("^\\circ") ? 6 : 8; x = make(kind::degree, {x}); }
-      else if (eat("'")) nodes_[x].text += "'";
+      else if (eat("'")) {  // f', x'': a new name (a primed number is a name too)
+        if (nodes_[x].k == kind::number) nodes_[x].k = kind::symbol;
+        nodes_[x].text += "'";
+      }
       else if (peek() == '_') x = subscript(x);
       else return x;
       if (x < 0) return -1;
