@@ -91,11 +91,11 @@ int64_t int_option(aha::cli::arguments& args, const char* name, int64_t fallback
 }
 
 int bench_generate(aha::cli::arguments& args) {
-  const int threads = static_cast<int>(int_option(args, "threads", 2));
-  const std::string models = args.option("models").value_or("tiny,100m");
-  const int64_t batch_tiny = int_option(args, "batch-tiny", 64), batch_big = int_option(args, "batch-100m", 4);
-  const int64_t new_tiny = int_option(args, "new-tokens", 48), new_big = int_option(args, "new-tokens-100m", 16);
-  const int64_t prompt = int_option(args, "prompt", 16);
+  const int threads = static_cast<int>(int_option(args, "--threads", 2));
+  const std::string models = args.option("--models").value_or("tiny,100m");
+  const int64_t batch_tiny = int_option(args, "--batch-tiny", 64), batch_big = int_option(args, "--batch-100m", 4);
+  const int64_t new_tiny = int_option(args, "--new-tokens", 48), new_big = int_option(args, "--new-tokens-100m", 16);
+  const int64_t prompt = int_option(args, "--prompt", 16);
   if (auto unknown = args.unknown_options(); !unknown.empty()) return aha::cli::usage_error("bench generate", unknown);
   tune_malloc();
   set_threads(threads);
