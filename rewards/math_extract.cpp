@@ -12,23 +12,31 @@ namespace aha::rewards::detail {
 namespace {
 
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
-bool is_alpha(char c) { return std::isalpha(static_cast<unsigned char>(c)) != 0; }
+// ASCII-only classifiers: inline, locale-free, cheap on megabyte inputs.
+bool is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+bool is_space(char c) { return c == ' ' || c == '\n' || c == '\t' || c == '\r' || c == '\f' || c == '\v'; }
 
 std::string_view trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+  while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
+  while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
   return s;
 }
 
-// Case-insensitive search for the last occurrence of an ASCII needle.
+char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+
+// Whether the lower-case `needle` occurs at hay[i], ignoring ASCII case.
+bool matches_at(std::string_view hay, std::size_t i, std::string_view needle) {
+  if (hay.size() - i < needle.size()) return false;
+  for (std::size_t k = 0; k < needle.size(); ++k)
+    if (ascii_lower(hay[i + k]) != needle[k]) return false;
+  return true;
+}
+
+// Case-insensitive search for the last occurrence of a lower-case needle.
 std::size_t rfind_nocase(std::string_view hay, std::string_view needle) {
-  if (needle.size() > hay.size()) return std::string_view::npos;
-  for (std::size_t i = hay.size() - needle.size() + 1; i-- > 0;) {
-    bool match = true;
-    for (std::size_t k = 0; k < needle.size() && match; ++k)
-      match = std::tolower(static_cast<unsigned char>(hay[i + k])) == static_cast<unsigned char>(needle[k]);
-    if (match) return i;
-  }
+  if (needle.empty() || needle.size() > hay.size()) return std::string_view::npos;
+  for (std::size_t i = hay.size() - needle.size() + 1; i-- > 0;)
+    if (ascii_lower(hay[i]) == needle[0] && matches_at(hay, i, needle)) return i;
   return std::string_view::npos;
 }
 
@@ -51,7 +59,7 @@ struct box {
 std::vector<box> find_boxes(std::string_view s) {
   std::vector<box> boxes;
   int unbalanced = 0;  // each unbalanced box costs a scan to the end: a few, then stop
-  constexpr int kMaxUnbalanced = 16;
+  constexpr int kMaxUnbalanced = 4;
   for (std::size_t i = s.find('\\'); i != std::string_view::npos; i = s.find('\\', i + 1)) {
     std::size_t name_end;
     if (s.substr(i, 6) == "\\boxed") name_end = i + 6;
@@ -69,7 +77,7 @@ std::vector<box> find_boxes(std::string_view s) {
       i = e;
     } else if (j > name_end && j < s.size()) {  // "\boxed 5": up to the next space or '$'
       std::size_t e = j;
-      while (e < s.size() && !std::isspace(static_cast<unsigned char>(s[e])) && s[e] != '$') ++e;
+      while (e < s.size() && !is_space(s[e]) && s[e] != '$') ++e;
       boxes.push_back({i, e, s.substr(j, e - j)});
     }
   }
@@ -88,7 +96,7 @@ int gap_words(std::string_view gap) {
       in_word = false;
       continue;
     }
-    bool word_char = !std::isspace(static_cast<unsigned char>(c)) && c != ',' && c != '{' && c != '}' &&
+    bool word_char = !is_space(c) && c != ',' && c != '{' && c != '}' &&
                      c != '$' && c != ';' && c != '\\' && c != '(' && c != ')' && c != '.' && c != '[' && c != ']';
     if (word_char && !in_word) ++words;
     in_word = word_char;
@@ -117,10 +125,12 @@ constexpr std::array<std::string_view, 9> kAnswerKeys = {
     "réponse:", "\xe7\xad\x94\xe6\xa1\x88", "respuesta es"};
 
 std::string_view answer_sentence(std::string_view s) {
+  // One backward pass for all keys: the rightmost key wins.
   std::size_t best = std::string_view::npos, best_len = 0;
-  for (std::string_view key : kAnswerKeys) {
-    std::size_t at = rfind_nocase(s, key);
-    if (at != std::string_view::npos && (best == std::string_view::npos || at > best)) { best = at; best_len = key.size(); }
+  for (std::size_t i = s.size(); i-- > 0 && best == std::string_view::npos;) {
+    char c = ascii_lower(s[i]);
+    for (std::string_view key : kAnswerKeys)
+      if (c == key[0] && matches_at(s, i, key)) { best = i; best_len = key.size(); break; }
   }
   if (best == std::string_view::npos) return {};
   std::string_view rest = s.substr(best + best_len);
@@ -129,7 +139,7 @@ std::string_view answer_sentence(std::string_view s) {
     if (rest[i] == '.' && (rest[i + 1] == ' ' || rest[i + 1] == '\n') && (i == 0 || !is_digit(rest[i - 1]) || !is_digit(rest[i + 1]))) { end = i; break; }
   rest = rest.substr(0, end);
   if (rest.size() > 400) return {};
-  while (!rest.empty() && (rest.back() == '.' || std::isspace(static_cast<unsigned char>(rest.back())))) rest.remove_suffix(1);
+  while (!rest.empty() && (rest.back() == '.' || is_space(rest.back()))) rest.remove_suffix(1);
   return trim(rest);
 }
 
@@ -321,7 +331,8 @@ std::string extract_from(std::string_view text, const math_verifier_config& c, e
     return std::string(env);
   }
   // 4. a bare answer ("odd", "2x+1"), else the last number
-  bool one_token = trimmed.find_first_of(" \n\t") == std::string_view::npos;
+  bool one_token = true;
+  for (char ch : trimmed) one_token = one_token && !is_space(ch);
   if (!prose_words(trimmed) || one_token || role == extract_role::gold) return std::string(trimmed);
   if (c.fallback_last_number) return std::string(last_number(s));
   return {};
