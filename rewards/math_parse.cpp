@@ -1,689 +1,227 @@
-// Recursive-descent parser from normalized LaTeX / plain math to the arena tree of math_expr.hpp.
-// Precedence, loosest first: list (, ; and or) → relation chain → ratio (:) → union (\cup) →
-// sum (+ - \pm) → product (* / \cdot, juxtaposition) → unary → power (^) → postfix (! % ° _).
-// Depth is bounded by config.max_depth; anything unexpected makes the whole parse fail.
-#include <cctype>
-#include <cstring>
-
-#include "rewards/math_expr.hpp"
+// Grammar rules of the math parser for lists, relations and arithmetic, and the parse_math
+// entry point; see math_parser.hpp for the precedence ladder. Atoms: math_parse_atoms.cpp.
+#include "rewards/math_parser.hpp"
 
 namespace aha::rewards::detail {
-namespace {
 
-bool is_alpha(char c) { return std::isalpha(static_cast<unsigned char>(c)) != 0; }
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
-
-const char* const kFunctions[] = {"sin", "cos", "tan", "sec", "csc", "cot", "arcsin", "arccos",
-                                  "arctan", "sinh", "cosh", "tanh", "ln", "log", "exp", "lg",
-                                  "arcsec", "arccsc", "arccot", "sqrt", "det", "gcd", "lcm",
-                                  "max", "min", "floor", "ceil", "abs"};
-bool is_function(std::string_view w) {
-  for (const char* f : kFunctions) if (w == f) return true;
-  return false;
-}
-const char* const kGreek[] = {"alpha", "beta", "gamma", "delta", "epsilon", "varepsilon", "zeta",
-                              "eta", "theta", "vartheta", "iota", "kappa", "lambda", "mu", "nu",
-                              "xi", "rho", "sigma", "tau", "upsilon", "phi", "varphi", "chi",
-                              "psi", "omega", "Gamma", "Delta", "Theta", "Lambda", "Xi", "Sigma",
-                              "Phi", "Psi", "Omega"};
-bool is_greek(std::string_view w) {
-  for (const char* g : kGreek) if (w == g) return true;
-  return false;
-}
-// User functions written f(x): a single letter that names a function by convention.
-bool is_user_function(std::string_view w) {
-  return w.size() == 1 && std::strchr("fghFGHWPQ", w[0]) != nullptr;
-}
-
-class parser {
- public:
-  parser(std::string_view s, const math_verifier_config& c) : s_(s), cfg_(c) {}
-
-  parse_result run() {
-    parse_result r;
-    int root = items(kind::list, '\0');
-    skip();
-    if (failed_ || root < 0 || pos_ != s_.size()) return r;
-    r.ok = true;
-    r.t.nodes = std::move(nodes_);
-    r.t.root = root;
-    return r;
-  }
-
- private:
-  std::string_view s_;
-  const math_verifier_config& cfg_;
-  std::deque<node> nodes_;
-  std::size_t pos_ = 0;
-  int depth_ = 0;
-  int abs_depth_ = 0;
-  bool failed_ = false;
-
-  int fail() { failed_ = true; return -1; }
-  void skip() { while (pos_ < s_.size() && std::isspace(static_cast<unsigned char>(s_[pos_]))) ++pos_; }
-  char peek() { skip(); return pos_ < s_.size() ? s_[pos_] : '\0'; }
-  bool at(std::string_view p) { skip(); return s_.substr(pos_, p.size()) == p; }
-  // A command is matched only as a whole word: "\in" does not match "\infty".
-  bool at_cmd(std::string_view p) {
-    if (!at(p)) return false;
-    std::size_t e = pos_ + p.size();
-    return e >= s_.size() || !is_alpha(s_[e]) || !is_alpha(p.back());
-  }
-  bool eat(std::string_view p) { if (!at(p)) return false; pos_ += p.size(); return true; }
-  bool eat_cmd(std::string_view p) { if (!at_cmd(p)) return false; pos_ += p.size(); return true; }
-
-  int make(kind k, std::vector<int> kids = {}, std::string text = {}) {
-    node n;
-    n.k = k;
-    n.kids = std::move(kids);
-    n.text = std::move(text);
-    nodes_.push_back(std::move(n));
-    return static_cast<int>(nodes_.size()) - 1;
-  }
-
-  struct depth_guard {
-    parser& p;
-    explicit depth_guard(parser& q) : p(q) { ++p.depth_; }
-    ~depth_guard() { --p.depth_; }
-  };
-
-  // ---- lists and relations -------------------------------------------------------------
-  bool at_separator() {
-    if (at(",") || at(";")) return true;
-    return at_word("and") || at_word("or") || at("\\text{and}") || at("\\text{ and }") ||
-           at("\\text{or}") || at("\\text{ or }") || at("\\text{ and}") || at("\\text{and }");
-  }
-  bool at_word(std::string_view w) {
-    if (!at(w)) return false;
-    std::size_t e = pos_ + w.size();
-    bool before_ok = pos_ == 0 || !is_alpha(s_[pos_ - 1]);
-    return before_ok && (e >= s_.size() || !is_alpha(s_[e]));
-  }
-  void eat_separator() {
-    if (eat(",") || eat(";")) return;
-    if (eat("\\text{")) { while (pos_ < s_.size() && s_[pos_] != '}') ++pos_; ++pos_; return; }
-    while (pos_ < s_.size() && is_alpha(s_[pos_])) ++pos_;
-  }
-
-  // Items separated by , ; "and" "or" until `close` (or the end). One item → that item.
-  int items(kind list_kind, char close) {
-    std::vector<int> parts;
-    for (;;) {
-      while (at_separator()) eat_separator();  // "19, 46, and 82"
-      char c = peek();
-      if (c == '\0' || (close != '\0' && c == close) || (close == '}' && at("\\}"))) break;
-      int e = relation();
-      if (e < 0) return fail();
-      parts.push_back(e);
-      if (!at_separator()) break;
-    }
-    if (parts.empty()) return close == '\0' ? fail() : make(list_kind);
-    if (parts.size() == 1 && list_kind == kind::list) return parts[0];
-    return make(list_kind, std::move(parts));
-  }
-
-  const char* relation_op() {
-    static const std::pair<const char*, const char*> ops[] = {
-        {"\\leqslant", "<="}, {"\\geqslant", ">="}, {"\\leq", "<="}, {"\\geq", ">="},
-        {"\\le", "<="}, {"\\ge", ">="}, {"\\neq", "!="}, {"\\ne", "!="}, {"\\lt", "<"},
-        {"\\gt", ">"}, {"\\approx", "~"}, {"\\sim", "~"}, {"\\equiv", "="}, {"\\in", "in"},
-        {"<=", "<="}, {">=", ">="}, {"!=", "!="}, {"=", "="}, {"<", "<"}, {">", ">"}};
-    for (auto [spelling, op] : ops) {
-      if (spelling[0] == '\\' ? at_cmd(spelling) : at(spelling)) {
-        pos_ += std::strlen(spelling);
-        return op;
-      }
-    }
-    return nullptr;
-  }
-
-  // a = b = c, 1 < x <= 2. A single operand is returned as is.
-  int relation() {
-    int first = ratio();
-    if (first < 0) return -1;
-    std::vector<int> kids{first};
-    std::string ops;
-    while (const char* op = relation_op()) {
-      int next = ratio();
-      if (next < 0) return fail();
-      kids.push_back(next);
-      if (!ops.empty()) ops += ' ';
-      ops += op;
-    }
-    if (kids.size() == 1) return first;
-    return make(kind::relation, std::move(kids), ops);
-  }
-
-  int ratio() {
-    int first = set_union();
-    if (first < 0 || peek() != ':') return first;
-    std::vector<int> kids{first};
-    while (peek() == ':') {
-      ++pos_;
-      int next = set_union();
-      if (next < 0) return fail();
-      kids.push_back(next);
-    }
-    return make(kind::ratio, std::move(kids));
-  }
-
-  int set_union() {
-    int first = sum();
-    if (first < 0 || !at_cmd("\\cup")) return first;
-    std::vector<int> kids{first};
-    while (eat_cmd("\\cup") || eat("U ")) {
-      int next = sum();
-      if (next < 0) return fail();
-      kids.push_back(next);
-    }
-    return make(kind::set_union, std::move(kids));
-  }
-
-  // ---- arithmetic ------------------------------------------------------------------------
-  int sum() {
-    depth_guard g(*this);
-    if (depth_ > cfg_.max_depth) return fail();
-    int acc = -1;
-    std::vector<int> terms;
-    for (bool first = true;; first = false) {
-      char c = peek();
-      bool pm = eat_cmd("\\pm") || eat_cmd("\\mp") || eat("+-") || eat("±");
-      if (!pm && !first && c != '+' && c != '-') break;
-      if (!pm && (c == '+' || c == '-')) ++pos_;
-      int t = product();
-      if (t < 0) return fail();
-      if (pm) {
-        std::vector<int> kids;
-        if (!terms.empty()) kids.push_back(terms.size() == 1 ? terms[0] : make(kind::add, terms));
-        kids.push_back(t);
-        terms.assign(1, make(kind::pm, std::move(kids)));
-        continue;
-      }
-      terms.push_back(c == '-' ? make(kind::neg, {t}) : t);
-    }
-    acc = terms.size() == 1 ? terms[0] : make(kind::add, std::move(terms));
-    return acc;
-  }
-
-  bool starts_factor() {
-    char c = peek();
-    if (c == '\0') return false;
-    if (is_digit(c) || is_alpha(c) || c == '(' || c == '{' || c == '.') return true;
-    if (c == '|') return abs_depth_ == 0;
-    if (c != '\\') return false;
-    static const char* const stoppers[] = {"\\cdot", "\\times", "\\div", "\\cup", "\\pm", "\\mp",
-                                           "\\le", "\\ge", "\\ne", "\\lt", "\\gt", "\\in",
-                                           "\\approx", "\\sim", "\\equiv", "\\end", "\\}",
-                                           "\\\\", "\\text{and}", "\\text{ and }", "\\text{or}",
-                                           "\\text{ or }", "\\text{ and}", "\\text{and }"};
-    for (const char* st : stoppers) if (at(st)) return false;
-    return true;
-  }
-
-  int product() {
-    int first = unary();
-    if (first < 0) return -1;
-    std::vector<int> factors{first};
-    for (;;) {
-      if (eat("*") || eat_cmd("\\cdot") || eat_cmd("\\times")) {
-        int f = unary();
-        if (f < 0) return fail();
-        factors.push_back(f);
-      } else if (eat("/") || eat_cmd("\\div")) {
-        int f = unary();
-        if (f < 0) return fail();
-        int num = factors.size() == 1 ? factors[0] : make(kind::mul, factors);
-        factors.assign(1, make(kind::div, {num, f}));
-      } else if (starts_factor() && !at_separator()) {
-        int f = power();
-        if (f < 0) return fail();
-        factors.push_back(f);
-      } else {
-        break;
-      }
-    }
-    return factors.size() == 1 ? factors[0] : make(kind::mul, std::move(factors));
-  }
-
-  int unary() {
-    depth_guard g(*this);
-    if (depth_ > cfg_.max_depth) return fail();
-    if (eat("-")) { int x = unary(); return x < 0 ? -1 : make(kind::neg, {x}); }
-    if (eat("+")) return unary();
-    if (eat_cmd("\\pm") || eat_cmd("\\mp")) { int x = unary(); return x < 0 ? -1 : make(kind::pm, {x}); }
-    return power();
-  }
-
-  int power() {
-    int base = postfix();
-    if (base < 0) return -1;
-    if (peek() == '^') {
-      ++pos_;
-      if (at_cmd("\\circ")) { pos_ += 5; return make(kind::degree, {base}); }
-      int e = script();
-      if (e < 0) return fail();
-      if (nodes_[e].k == kind::symbol && nodes_[e].text == "\\circ") return make(kind::degree, {base});
-      base = make(kind::pow, {base, e});
-      return postfix_ops(base);
-    }
-    return base;
-  }
-
-  // The argument of ^ or _: a braced group, or a single character / command.
-  int script() {
-    depth_guard g(*this);
-    if (depth_ > cfg_.max_depth) return fail();
-    if (peek() == '{') return group();
-    if (eat("-")) { int x = script(); return x < 0 ? -1 : make(kind::neg, {x}); }
-    char c = peek();
-    if (is_digit(c)) { ++pos_; return make(kind::number, {}, std::string(1, c)); }
-    if (is_alpha(c)) { ++pos_; return make(kind::symbol, {}, std::string(1, c)); }
-    return primary();
-  }
-
-  int postfix() {
-    int x = primary();
-    return x < 0 ? -1 : postfix_ops(x);
-  }
-
-  int postfix_ops(int x) {
-    for (;;) {
-      if (at("!") && !at("!=")) { ++pos_; x = make(kind::factorial, {x}); }
-      else if (eat("%")) x = make(kind::percent, {x});
-      else if (at("^\\circ") || at("^{\\circ}")) { pos_ += at("^\\circ") ? 6 : 8; x = make(kind::degree, {x}); }
-      else if (eat("'")) {  // f', x'': a new name (a primed number is a name too)
-        if (nodes_[x].k == kind::number) nodes_[x].k = kind::symbol;
-        nodes_[x].text += "'";
-      }
-      else if (peek() == '_') x = subscript(x);
-      else return x;
-      if (x < 0) return -1;
-    }
-  }
-
-  // x_1, a_{n+1}, 204_5: the subscript becomes part of the name (a symbol, or a based number).
-  int subscript(int x) {
-    ++pos_;
-    std::size_t start = pos_;
-    skip();
-    if (peek() == '{') {
-      int depth = 0;
-      do {
-        if (s_[pos_] == '{') ++depth;
-        if (s_[pos_] == '}') --depth;
-        ++pos_;
-      } while (depth > 0 && pos_ < s_.size());
-      if (depth != 0) return fail();
-    } else if (pos_ < s_.size()) {
-      if (s_[pos_] == '\\') { ++pos_; while (pos_ < s_.size() && is_alpha(s_[pos_])) ++pos_; }
-      else ++pos_;
-    }
-    std::string sub;
-    for (char c : s_.substr(start, pos_ - start)) if (c != '{' && c != '}' && c != ' ') sub += c;
-    node& n = nodes_[x];
-    if (n.k == kind::number || n.k == kind::symbol || n.k == kind::constant) {
-      n.text = n.text + "_" + sub;
-      n.k = kind::symbol;
-      return x;
-    }
-    return x;  // subscripts on other things (\sum_) carry no value here
-  }
-
-  // ---- primaries -------------------------------------------------------------------------
-  int group() {  // { ... } as grouping; a comma inside makes a bare list
-    eat("{");
-    int x = items(kind::list, '}');
-    if (x < 0 || !eat("}")) return fail();
-    return x;
-  }
-
-  int number() {
-    std::size_t start = pos_;
-    std::string lit;
-    int decimals = 0;
-    bool dot = false;
-    while (pos_ < s_.size()) {
-      char c = s_[pos_];
-      if (is_digit(c)) { lit += c; if (dot) ++decimals; ++pos_; }
-      else if (c == '.' && !dot && pos_ + 1 < s_.size() && is_digit(s_[pos_ + 1])) { dot = true; lit += c; ++pos_; }
-      else if (c == ',' && !dot && thousands_group_at(pos_, lit.size())) { ++pos_; }
-      else break;
-    }
-    if (lit.empty()) return fail();
-    int n = make(kind::number, {}, lit);
-    nodes_[n].decimals = static_cast<std::int16_t>(decimals);
-    // 1e-5 / 2.5E3: scientific notation in plain text.
-    if (pos_ + 1 < s_.size() && (s_[pos_] == 'e' || s_[pos_] == 'E')) {
-      std::size_t q = pos_ + 1;
-      if (q < s_.size() && (s_[q] == '-' || s_[q] == '+')) ++q;
-      if (q < s_.size() && is_digit(s_[q])) {
-        bool negative = s_[pos_ + 1] == '-';
-        pos_ = q;
-        std::string e;
-        while (pos_ < s_.size() && is_digit(s_[pos_])) e += s_[pos_++];
-        int ex = make(kind::number, {}, e);
-        if (negative) ex = make(kind::neg, {ex});
-        int ten = make(kind::number, {}, "10");
-        n = make(kind::mul, {n, make(kind::pow, {ten, ex})});
-      }
-    }
-    (void)start;
-    return mixed_fraction(n);
-  }
-
-  // "7,425,000": a comma followed by exactly three digits, outside brackets, and the number so
-  // far looks like a grouped integer.
-  bool thousands_group_at(std::size_t comma, std::size_t digits_so_far) {
-    if (digits_so_far == 0 || bracket_depth_ > 0) return false;
-    for (int k = 1; k <= 3; ++k)
-      if (comma + k >= s_.size() || !is_digit(s_[comma + k])) return false;
-    if (comma + 4 < s_.size() && (is_digit(s_[comma + 4]) || s_[comma + 4] == '.')) {
-      return s_[comma + 4] == '.' || (comma + 4 < s_.size() && s_[comma + 4] == ',');
-    }
-    std::size_t b = comma;
-    while (b > 0 && is_digit(s_[b - 1])) --b;
-    if (comma - b > 3) return false;
-    bool first_group = b == 0 || s_[b - 1] != ',';
-    return !first_group || s_[b] != '0';
-  }
-  int bracket_depth_ = 0;
-
-  // 918\frac{1}{2} and "1 1/2" are mixed numbers: 918 + 1/2.
-  int mixed_fraction(int whole) {
-    if (nodes_[whole].k != kind::number || nodes_[whole].decimals != 0) return whole;
-    std::size_t save = pos_;
-    if (s_.substr(pos_, 5) == "\\frac") {
-      std::size_t q = pos_ + 5;
-      if (q < s_.size() && (s_[q] == '{' || is_digit(s_[q]))) {
-        int f = primary();
-        if (f >= 0 && nodes_[f].k == kind::div && nodes_[nodes_[f].kids[0]].k == kind::number &&
-            nodes_[nodes_[f].kids[1]].k == kind::number)
-          return make(kind::add, {whole, f});
-        if (f >= 0) return make(kind::mul, {whole, f});
-        return -1;
-      }
-    }
-    if (pos_ + 3 < s_.size() && s_[pos_] == ' ' && is_digit(s_[pos_ + 1])) {
-      std::size_t q = pos_ + 1, slash;
-      while (q < s_.size() && is_digit(s_[q])) ++q;
-      slash = q;
-      if (slash < s_.size() && s_[slash] == '/' && slash + 1 < s_.size() && is_digit(s_[slash + 1])) {
-        ++q;
-        while (q < s_.size() && is_digit(s_[q])) ++q;
-        if (q == s_.size() || !(is_alpha(s_[q]) || s_[q] == '.' || s_[q] == '^')) {
-          int num = make(kind::number, {}, std::string(s_.substr(pos_ + 1, slash - pos_ - 1)));
-          int den = make(kind::number, {}, std::string(s_.substr(slash + 1, q - slash - 1)));
-          pos_ = q;
-          return make(kind::add, {whole, make(kind::div, {num, den})});
-        }
-      }
-    }
-    pos_ = save;
-    return whole;
-  }
-
-  int primary();
-  int command();
-  int function(std::string name);
-  int environment();
-  int text_command();
-  int brackets(char open);
-  int word();
-};
-
-int parser::brackets(char open) {
-  ++pos_;
-  ++bracket_depth_;
-  int saved_abs = abs_depth_;
-  abs_depth_ = 0;
+int parser::items(kind list_kind, char close) {
   std::vector<int> parts;
   for (;;) {
-    if (peek() == ')' || peek() == ']' || peek() == '\0') break;
+    while (at_separator()) eat_separator();  // "19, 46, and 82"
+    char c = peek();
+    if (c == '\0' || (close != '\0' && c == close) || (close == '}' && at("\\}"))) break;
     int e = relation();
-    if (e < 0) { --bracket_depth_; return fail(); }
+    if (e < 0) return fail();
     parts.push_back(e);
-    if (!eat(",") && !eat(";")) break;
+    if (!at_separator()) break;
   }
-  abs_depth_ = saved_abs;
-  --bracket_depth_;
-  char close = peek();
-  if (close != ')' && close != ']') return fail();
-  ++pos_;
-  if (parts.size() == 1 && open == '(' && close == ')') return parts[0];
-  if (parts.size() == 2 && (open != '(' || close != ')')) {
-    int iv = make(kind::interval, std::move(parts));
-    nodes_[iv].lo_closed = open == '[';
-    nodes_[iv].hi_closed = close == ']';
-    return iv;
-  }
-  if (parts.size() == 1) return parts[0];
-  int t = make(kind::tuple, std::move(parts));
-  nodes_[t].lo_closed = open == '[';  // [1,2,3] vs (1,2,3): both ordered
-  return t;
+  if (parts.empty()) return close == '\0' ? fail() : make(list_kind);
+  if (parts.size() == 1 && list_kind == kind::list) return parts[0];
+  return make(list_kind, std::move(parts));
 }
 
-int parser::word() {
-  std::size_t start = pos_;
-  while (pos_ < s_.size() && is_alpha(s_[pos_])) ++pos_;
-  std::string w(s_.substr(start, pos_ - start));
-  if (is_function(w)) return function(w);
-  if (w == "pi") return make(kind::constant, {}, "pi");
-  if (w == "infty" || w == "inf" || w == "oo" || w == "infinity") return make(kind::constant, {}, "inf");
-  if (w == "pct" || w == "percent" || w == "percentage") return make(kind::text, {}, "%");
-  if (w.size() >= 3 && !is_greek(w)) return make(kind::text, {}, w);  // a word: units or a text answer
-  // Short runs are products of single-letter symbols: "xy" = x*y; "f(" may be a call.
-  std::vector<int> letters;
-  for (std::size_t k = 0; k < w.size(); ++k) {
-    std::string name(1, w[k]);
-    bool last = k + 1 == w.size();
-    if (last && is_user_function(name) && pos_ < s_.size() && s_[pos_] == '(') {
-      int arg = brackets('(');
-      if (arg < 0) return -1;
-      letters.push_back(make(kind::call, {arg}, name));
-      continue;
+const char* parser::relation_op() {
+  static const std::pair<const char*, const char*> ops[] = {
+      {"\\leqslant", "<="}, {"\\geqslant", ">="}, {"\\leq", "<="}, {"\\geq", ">="},
+      {"\\le", "<="}, {"\\ge", ">="}, {"\\neq", "!="}, {"\\ne", "!="}, {"\\lt", "<"},
+      {"\\gt", ">"}, {"\\approx", "~"}, {"\\sim", "~"}, {"\\equiv", "="}, {"\\in", "in"},
+      {"<=", "<="}, {">=", ">="}, {"!=", "!="}, {"=", "="}, {"<", "<"}, {">", ">"}};
+  for (auto [spelling, op] : ops) {
+    if (spelling[0] == '\\' ? at_cmd(spelling) : at(spelling)) {
+      pos_ += std::strlen(spelling);
+      return op;
     }
-    if (cfg_.imaginary_i && (name == "i" || name == "I")) letters.push_back(make(kind::constant, {}, "i"));
-    else if (name == "e") letters.push_back(make(kind::constant, {}, "e"));
-    else letters.push_back(make(kind::symbol, {}, name));
   }
-  return letters.size() == 1 ? letters[0] : make(kind::mul, std::move(letters));
+  return nullptr;
 }
 
-int parser::primary() {
+int parser::relation() {
+  int first = ratio();
+  if (first < 0) return -1;
+  std::vector<int> kids{first};
+  std::string ops;
+  while (const char* op = relation_op()) {
+    int next = ratio();
+    if (next < 0) return fail();
+    kids.push_back(next);
+    if (!ops.empty()) ops += ' ';
+    ops += op;
+  }
+  if (kids.size() == 1) return first;
+  return make(kind::relation, std::move(kids), ops);
+}
+
+int parser::ratio() {
+  int first = set_union();
+  if (first < 0 || peek() != ':') return first;
+  std::vector<int> kids{first};
+  while (peek() == ':') {
+    ++pos_;
+    int next = set_union();
+    if (next < 0) return fail();
+    kids.push_back(next);
+  }
+  return make(kind::ratio, std::move(kids));
+}
+
+int parser::set_union() {
+  int first = sum();
+  if (first < 0 || !at_cmd("\\cup")) return first;
+  std::vector<int> kids{first};
+  while (eat_cmd("\\cup") || eat("U ")) {
+    int next = sum();
+    if (next < 0) return fail();
+    kids.push_back(next);
+  }
+  return make(kind::set_union, std::move(kids));
+}
+
+int parser::sum() {
   depth_guard g(*this);
   if (depth_ > cfg_.max_depth) return fail();
+  int acc = -1;
+  std::vector<int> terms;
+  for (bool first = true;; first = false) {
+    char c = peek();
+    bool pm = eat_cmd("\\pm") || eat_cmd("\\mp") || eat("+-") || eat("±");
+    if (!pm && !first && c != '+' && c != '-') break;
+    if (!pm && (c == '+' || c == '-')) ++pos_;
+    int t = product();
+    if (t < 0) return fail();
+    if (pm) {
+      std::vector<int> kids;
+      if (!terms.empty()) kids.push_back(terms.size() == 1 ? terms[0] : make(kind::add, terms));
+      kids.push_back(t);
+      terms.assign(1, make(kind::pm, std::move(kids)));
+      continue;
+    }
+    terms.push_back(c == '-' ? make(kind::neg, {t}) : t);
+  }
+  acc = terms.size() == 1 ? terms[0] : make(kind::add, std::move(terms));
+  return acc;
+}
+
+bool parser::starts_factor() {
   char c = peek();
-  if (is_digit(c) || (c == '.' && pos_ + 1 < s_.size() && is_digit(s_[pos_ + 1]))) return number();
-  if (is_alpha(c)) return word();
-  if (c == '(' || c == '[') return brackets(c);
-  if (c == '{') return group();
-  if (c == '|' && abs_depth_ == 0) {
-    ++pos_;
-    ++abs_depth_;
-    int x = sum();
-    --abs_depth_;
-    if (x < 0 || !eat("|")) return fail();
-    return make(kind::func, {x}, "abs");
-  }
-  if (c == '\\') return command();
-  return fail();
+  if (c == '\0') return false;
+  if (is_digit(c) || is_alpha(c) || c == '(' || c == '{' || c == '.') return true;
+  if (c == '|') return abs_depth_ == 0;
+  if (c != '\\') return false;
+  static const char* const stoppers[] = {"\\cdot", "\\times", "\\div", "\\cup", "\\pm", "\\mp",
+                                         "\\le", "\\ge", "\\ne", "\\lt", "\\gt", "\\in",
+                                         "\\approx", "\\sim", "\\equiv", "\\end", "\\}",
+                                         "\\\\", "\\text{and}", "\\text{ and }", "\\text{or}",
+                                         "\\text{ or }", "\\text{ and}", "\\text{and }"};
+  for (const char* st : stoppers) if (at(st)) return false;
+  return true;
 }
 
-int parser::function(std::string name) {
-  int exponent = -1, base = -1;
-  if (peek() == '^') { ++pos_; exponent = script(); if (exponent < 0) return -1; }
-  if (peek() == '_') { ++pos_; base = script(); if (base < 0) return -1; }
-  int arg;
-  char c = peek();
-  if (c == '(') arg = brackets('(');
-  else if (c == '{') arg = group();
-  else {
-    // \sin 2x: the argument runs over numbers and letters, up to the next command or operator.
-    arg = power();
-    while (arg >= 0 && (is_alpha(peek()) || is_digit(peek())) && !at_separator()) {
-      int f = power();
-      if (f < 0) return -1;
-      arg = make(kind::mul, {arg, f});
-    }
-  }
-  if (arg < 0) return fail();
-  std::vector<int> kids{arg};
-  if (base >= 0) kids.push_back(base);
-  int f = make(kind::func, std::move(kids), name);
-  if (exponent >= 0) {
-    // sin^{-1} x is arcsin x; sin^2 x is (sin x)^2.
-    node& e = nodes_[exponent];
-    if (e.k == kind::neg && nodes_[e.kids[0]].text == "1") { nodes_[f].text = "arc" + name; return f; }
-    return make(kind::pow, {f, exponent});
-  }
-  return f;
-}
-
-int parser::command() {
-  std::size_t start = pos_++;
-  while (pos_ < s_.size() && is_alpha(s_[pos_])) ++pos_;
-  std::string name(s_.substr(start + 1, pos_ - start - 1));
-  if (name.empty()) {
-    if (pos_ < s_.size() && s_[pos_] == '{') {  // \{ a, b \}
-      ++pos_;
-      ++bracket_depth_;
-      int x = items(kind::set, '}');
-      --bracket_depth_;
-      if (x < 0 || !eat("\\}")) return fail();
-      if (nodes_[x].k != kind::set) x = make(kind::set, {x});
-      return x;
-    }
-    return fail();
-  }
-  if (name == "frac" || name == "over") {
-    int a = script(), b = a < 0 ? -1 : script();
-    return b < 0 ? fail() : make(kind::div, {a, b});
-  }
-  if (name == "binom" || name == "dbinom" || name == "tbinom" || name == "choose") {
-    int a = script(), b = a < 0 ? -1 : script();
-    return b < 0 ? fail() : make(kind::func, {a, b}, "binom");
-  }
-  if (name == "sqrt") {
-    int index = -1;
-    if (peek() == '[') {
-      ++pos_;
-      index = sum();
-      if (index < 0 || !eat("]")) return fail();
-    }
-    if (peek() == '(' ) return fail();  // \sqrt(2) is not LaTeX; do not guess
-    int x = script();
-    if (x < 0) return -1;
-    return index < 0 ? make(kind::func, {x}, "sqrt") : make(kind::pow, {x, make(kind::div, {make(kind::number, {}, "1"), index})});
-  }
-  if (name == "pi") return make(kind::constant, {}, "pi");
-  if (name == "infty" || name == "infin") return make(kind::constant, {}, "inf");
-  if (name == "ldots" || name == "cdots" || name == "dots" || name == "dotsc" || name == "vdots") return make(kind::ellipsis);
-  if (name == "circ") return make(kind::symbol, {}, "\\circ");
-  if (name == "begin") return environment();
-  if (name == "text" || name == "textbf" || name == "mbox" || name == "textnormal" || name == "textit" ||
-      name == "textrm" || name == "texttt" || name == "emph") return text_command();
-  if (name == "mathit" || name == "mathsf" || name == "mathbb" || name == "mathcal" || name == "operatorname" ||
-      name == "boxed" || name == "fbox" || name == "overline" || name == "hat" || name == "vec" ||
-      name == "bar" || name == "overrightarrow" || name == "widehat" || name == "tilde" || name == "mathbf") {
-    if (name == "operatorname" && peek() == '{') {
-      std::size_t q = pos_ + 1, e = s_.find('}', q);
-      if (e != std::string_view::npos && is_function(s_.substr(q, e - q))) {
-        pos_ = e + 1;
-        return function(std::string(s_.substr(q, e - q)));
-      }
-    }
-    return script();
-  }
-  if (is_function(name)) return function(name == "lg" ? "log" : name);
-  if (name == "exp") return function("exp");
-  if (is_greek(name)) return make(kind::symbol, {}, "\\" + name);
-  if (name == "end" || name == "right" || name == "left") return fail();
-  return make(kind::symbol, {}, "\\" + name);  // \angle, \triangle, unknown macros: opaque names
-}
-
-// \text{...}: a unit, a word answer, or a connective. Inner text is kept verbatim (trimmed).
-int parser::text_command() {
-  skip();
-  if (peek() != '{') return fail();
-  std::size_t q = pos_ + 1;
-  int depth = 1;
-  while (q < s_.size() && depth > 0) {
-    if (s_[q] == '{') ++depth;
-    if (s_[q] == '}') --depth;
-    ++q;
-  }
-  if (depth != 0) return fail();
-  std::string inner(s_.substr(pos_ + 1, q - pos_ - 2));
-  pos_ = q;
-  std::size_t b = inner.find_first_not_of(" "), e = inner.find_last_not_of(" ");
-  inner = b == std::string::npos ? "" : inner.substr(b, e - b + 1);
-  if (inner.empty()) return make(kind::text, {}, "");
-  // \text{(C)} / \text{13}: parse the inside when it is math.
-  if (!inner.empty() && (is_digit(inner[0]) || inner[0] == '(')) {
-    parse_result r = parse_math(inner, cfg_);
-    if (r.ok && r.t.nodes.size() < 64) {
-      int offset = static_cast<int>(nodes_.size());
-      for (node n : r.t.nodes) {
-        for (int& k : n.kids) k += offset;
-        nodes_.push_back(std::move(n));
-      }
-      return r.t.root + offset;
-    }
-  }
-  return make(kind::text, {}, inner);
-}
-
-// \begin{pmatrix} a & b \\ c & d \end{pmatrix}, also bmatrix, matrix, array, cases.
-int parser::environment() {
-  if (!eat("{")) return fail();
-  std::size_t e = s_.find('}', pos_);
-  if (e == std::string_view::npos) return fail();
-  std::string env(s_.substr(pos_, e - pos_));
-  pos_ = e + 1;
-  if (env == "array" && peek() == '{') {  // column spec
-    std::size_t c = s_.find('}', pos_);
-    if (c == std::string_view::npos) return fail();
-    pos_ = c + 1;
-  }
-  std::vector<int> cells;
-  int rows = 0, cols = -1, in_row = 0;
-  ++bracket_depth_;
+int parser::product() {
+  int first = unary();
+  if (first < 0) return -1;
+  std::vector<int> factors{first};
   for (;;) {
-    skip();
-    if (eat("\\end")) {
-      std::string close = "{" + env + "}";
-      if (!eat(close)) { --bracket_depth_; return fail(); }
+    if (eat("*") || eat_cmd("\\cdot") || eat_cmd("\\times")) {
+      int f = unary();
+      if (f < 0) return fail();
+      factors.push_back(f);
+    } else if (eat("/") || eat_cmd("\\div")) {
+      int f = unary();
+      if (f < 0) return fail();
+      int num = factors.size() == 1 ? factors[0] : make(kind::mul, factors);
+      factors.assign(1, make(kind::div, {num, f}));
+    } else if (starts_factor() && !at_separator()) {
+      int f = power();
+      if (f < 0) return fail();
+      factors.push_back(f);
+    } else {
       break;
     }
-    if (pos_ >= s_.size()) { --bracket_depth_; return fail(); }
-    int x = relation();
-    if (x < 0) { --bracket_depth_; return fail(); }
-    cells.push_back(x);
-    ++in_row;
-    if (eat("&")) continue;
-    bool row_end = eat("\\\\");
-    skip();
-    if (row_end || at("\\end")) {
-      if (cols >= 0 && cols != in_row) { --bracket_depth_; return fail(); }
-      cols = in_row;
-      in_row = 0;
-      ++rows;
-      if (!row_end) continue;
-      if (at("\\end")) continue;
-    } else {
-      --bracket_depth_;
-      return fail();
-    }
   }
-  --bracket_depth_;
-  if (env == "cases") return make(kind::list, std::move(cells));
-  int m = make(kind::matrix, std::move(cells));
-  nodes_[m].rows = rows;
-  nodes_[m].cols = cols < 0 ? 0 : cols;
-  return m;
+  return factors.size() == 1 ? factors[0] : make(kind::mul, std::move(factors));
 }
 
-}  // namespace
+int parser::unary() {
+  depth_guard g(*this);
+  if (depth_ > cfg_.max_depth) return fail();
+  if (eat("-")) { int x = unary(); return x < 0 ? -1 : make(kind::neg, {x}); }
+  if (eat("+")) return unary();
+  if (eat_cmd("\\pm") || eat_cmd("\\mp")) { int x = unary(); return x < 0 ? -1 : make(kind::pm, {x}); }
+  return power();
+}
+
+int parser::power() {
+  int base = postfix();
+  if (base < 0) return -1;
+  if (peek() == '^') {
+    ++pos_;
+    if (at_cmd("\\circ")) { pos_ += 5; return make(kind::degree, {base}); }
+    int e = script();
+    if (e < 0) return fail();
+    if (nodes_[e].k == kind::symbol && nodes_[e].text == "\\circ") return make(kind::degree, {base});
+    base = make(kind::pow, {base, e});
+    return postfix_ops(base);
+  }
+  return base;
+}
+
+int parser::script() {
+  depth_guard g(*this);
+  if (depth_ > cfg_.max_depth) return fail();
+  if (peek() == '{') return group();
+  if (eat("-")) { int x = script(); return x < 0 ? -1 : make(kind::neg, {x}); }
+  char c = peek();
+  if (is_digit(c)) { ++pos_; return make(kind::number, {}, std::string(1, c)); }
+  if (is_alpha(c)) { ++pos_; return make(kind::symbol, {}, std::string(1, c)); }
+  return primary();
+}
+
+int parser::postfix() {
+  int x = primary();
+  return x < 0 ? -1 : postfix_ops(x);
+}
+
+int parser::postfix_ops(int x) {
+  for (;;) {
+    if (at("!") && !at("!=")) { ++pos_; x = make(kind::factorial, {x}); }
+    else if (eat("%")) x = make(kind::percent, {x});
+    else if (at("^\\circ") || at("^{\\circ}")) { pos_ += at("^\\circ") ? 6 : 8; x = make(kind::degree, {x}); }
+    else if (eat("'")) {  // f', x'': a new name (a primed number is a name too)
+      if (nodes_[x].k == kind::number) nodes_[x].k = kind::symbol;
+      nodes_[x].text += "'";
+    }
+    else if (peek() == '_') x = subscript(x);
+    else return x;
+    if (x < 0) return -1;
+  }
+}
+
+int parser::subscript(int x) {
+  ++pos_;
+  std::size_t start = pos_;
+  skip();
+  if (peek() == '{') {
+    int depth = 0;
+    do {
+      if (s_[pos_] == '{') ++depth;
+      if (s_[pos_] == '}') --depth;
+      ++pos_;
+    } while (depth > 0 && pos_ < s_.size());
+    if (depth != 0) return fail();
+  } else if (pos_ < s_.size()) {
+    if (s_[pos_] == '\\') { ++pos_; while (pos_ < s_.size() && is_alpha(s_[pos_])) ++pos_; }
+    else ++pos_;
+  }
+  std::string sub;
+  for (char c : s_.substr(start, pos_ - start)) if (c != '{' && c != '}' && c != ' ') sub += c;
+  node& n = nodes_[x];
+  if (n.k == kind::number || n.k == kind::symbol || n.k == kind::constant) {
+    n.text = n.text + "_" + sub;
+    n.k = kind::symbol;
+    return x;
+  }
+  return x;  // subscripts on other things (\sum_) carry no value here
+}
 
 parse_result parse_math(std::string_view normalized, const math_verifier_config& config) {
   if (normalized.size() > config.max_answer_bytes) return {};
