@@ -44,10 +44,10 @@ bool seconds_to_ms(const std::optional<std::string>& text, std::uint32_t& ms) {
 
 int sandbox_exec(aha::cli::arguments& args) {
   aha::protocol::sandbox_request request;
-  auto language = args.option("language");
-  auto time_limit = args.option("time-limit"), wall_limit = args.option("wall-limit");
-  auto memory = args.option("memory-limit"), output = args.option("output-limit");
-  auto stdin_file = args.option("stdin");
+  auto language = args.option("--language");
+  auto time_limit = args.option("--time-limit"), wall_limit = args.option("--wall-limit");
+  auto memory = args.option("--memory-limit"), output = args.option("--output-limit");
+  auto stdin_file = args.option("--stdin");
   auto positionals = args.positionals();
   if (!args.unknown_options().empty()) return aha::cli::usage_error(kName, args.unknown_options());
   if (positionals.size() != 1) return aha::cli::usage_error(kName, "expected one PROGRAM file");

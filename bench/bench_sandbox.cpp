@@ -1,0 +1,120 @@
+// `aha bench sandbox [--runs N] [--workers N]`: start-up cost of a trivial Python program run
+// bare (posix_spawn, no isolation), under bubblewrap (all namespaces, like aha), and under aha,
+// measured in the same process one after another; then aha's throughput with a pool.
+// Prints a table and, last, one JSON line: bare_ms, bwrap_ms, aha_ms (medians), runs_per_s.
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <fstream>
+#include <functional>
+#include <future>
+#include <iostream>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/command.hpp"
+#include "sandbox/pool.hpp"
+
+extern char** environ;
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+constexpr const char* kProgram = "print(1)\n";
+
+// Runs argv to completion, capturing stdout; true when it printed "1".
+bool spawn_and_wait(const std::vector<std::string>& argv) {
+  int out[2];
+  if (pipe(out) != 0) return false;
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, out[1], 1);
+  posix_spawn_file_actions_addclose(&actions, out[0]);
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t pid = -1;
+  int rc = posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  close(out[1]);
+  std::string text;
+  char buffer[256];
+  for (ssize_t n; (n = read(out[0], buffer, sizeof buffer)) > 0;) text.append(buffer, static_cast<std::size_t>(n));
+  close(out[0]);
+  int status = 0;
+  if (rc == 0) waitpid(pid, &status, 0);
+  return rc == 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0 && text == "1\n";
+}
+
+// Median wall milliseconds of `runs` calls; -1 if any call failed.
+double median_ms(int runs, const std::function<bool()>& once) {
+  std::vector<double> ms;
+  for (int i = 0; i < runs; ++i) {
+    auto start = clock_type::now();
+    if (!once()) return -1;
+    ms.push_back(std::chrono::duration<double, std::milli>(clock_type::now() - start).count());
+  }
+  std::sort(ms.begin(), ms.end());
+  return ms[ms.size() / 2];
+}
+
+std::vector<std::string> bwrap_argv(const std::string& file) {
+  return {"/usr/bin/bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--ro-bind", "/usr", "/usr",
+          "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
+          "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--ro-bind", file, "/tmp/main.py",
+          "--clearenv", "/usr/bin/python3", "-I", "-B", "/tmp/main.py"};
+}
+
+double pool_runs_per_second(aha::sandbox::pool& pool, int runs) {
+  aha::protocol::sandbox_request request;
+  request.source = kProgram;
+  auto start = clock_type::now();
+  std::vector<std::future<aha::protocol::sandbox_reply>> replies;
+  for (int i = 0; i < runs; ++i) replies.push_back(pool.submit(request));
+  for (auto& r : replies) {
+    if (r.get().stdout_data != "1\n") return -1;
+  }
+  return runs / std::chrono::duration<double>(clock_type::now() - start).count();
+}
+
+int bench_sandbox(aha::cli::arguments& args) {
+  auto runs_text = args.option("--runs"), workers_text = args.option("--workers");
+  if (!args.unknown_options().empty()) return aha::cli::usage_error("bench sandbox", args.unknown_options());
+  int runs = runs_text ? std::max(3, std::atoi(runs_text->c_str())) : 30;
+  aha::sandbox::sandbox_config config;
+  if (workers_text) config.workers = static_cast<std::uint32_t>(std::atoi(workers_text->c_str()));
+  auto pool = aha::sandbox::pool::create(config);
+  if (!pool) return std::cerr << "aha bench sandbox: " << pool.error().message << "\n", 1;
+
+  std::string file = "/tmp/aha_bench_" + std::to_string(getpid()) + ".py";
+  std::ofstream(file) << kProgram;
+  aha::protocol::sandbox_request request;
+  request.source = kProgram;
+  const auto& runner = (*pool)->runner();
+  // Warm the page cache for all three before timing.
+  spawn_and_wait({"/usr/bin/python3", "-I", "-B", file});
+  double bare = median_ms(runs, [&] { return spawn_and_wait({"/usr/bin/python3", "-I", "-B", file}); });
+  bool have_bwrap = access("/usr/bin/bwrap", X_OK) == 0;
+  double bwrap = have_bwrap ? median_ms(runs, [&] { return spawn_and_wait(bwrap_argv(file)); }) : -1;
+  double aha = median_ms(runs, [&] { return runner.run(request).stdout_data == "1\n"; });
+  double per_second = pool_runs_per_second(**pool, runs * 2);
+  std::remove(file.c_str());
+
+  std::cout << "trivial python (print(1)), median of " << runs << " sequential runs:\n"
+            << "  bare (posix_spawn)  " << bare << " ms\n"
+            << "  bubblewrap          " << bwrap << " ms" << (have_bwrap ? "" : " (bwrap not installed)") << "\n"
+            << "  aha sandbox         " << aha << " ms  (" << aha / bare << "x bare)\n"
+            << "  aha pool throughput " << per_second << " runs/s with " << (*pool)->workers() << " workers\n";
+  std::cout << nlohmann::json{{"bare_ms", bare}, {"bwrap_ms", bwrap}, {"aha_ms", aha}, {"runs_per_s", per_second},
+                              {"aha_over_bare", aha / bare}, {"workers", (*pool)->workers()}, {"runs", runs}}
+                   .dump()
+            << "\n";
+  return bare < 0 || aha < 0 || per_second < 0 ? 1 : 0;
+}
+
+}  // namespace
+
+AHA_COMMAND("bench sandbox", "start-up latency bare vs bubblewrap vs aha, and aha's runs/s", bench_sandbox);
