@@ -275,7 +275,7 @@ bool has_prose_words(std::string_view text) { return prose_words(text); }
 
 std::string first_number(std::string_view s) {
   for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s.substr(i, 6) == "\frac{") {
+    if (s.substr(i, 6) == "\\frac{") {
       std::size_t a = group_end(s, i + 5);
       std::size_t b = a == std::string_view::npos || a + 1 >= s.size() ? std::string_view::npos : group_end(s, a + 1);
       if (b != std::string_view::npos) return std::string(s.substr(i, b - i + 1));
@@ -300,7 +300,23 @@ std::string from_sentence(std::string_view sentence) {
   std::size_t env_end = static_cast<std::size_t>(env.data() + env.size() - sentence.data());
   std::string_view tail = sentence.substr(std::min(sentence.size(), env_end + 1));
   if (!last_number(tail).empty()) return std::string(last_number(tail));
-  return std::string(env);
+  // "$12$ and $13$": formulas joined by a connective form one list, as boxes do.
+  std::string joined(env);
+  std::string_view before = sentence.substr(0, static_cast<std::size_t>(env.data() - sentence.data()));
+  for (int k = 0; k < 8; ++k) {
+    while (!before.empty() && is_space(before.back())) before.remove_suffix(1);
+    std::size_t n = before.size();  // drop the opening delimiter of `env`: $, $$, \( or \[
+    bool two = n >= 2 && (before.substr(n - 2) == "$$" || before.substr(n - 2) == "\\(" || before.substr(n - 2) == "\\[");
+    if (!two && (n == 0 || before.back() != '$')) break;
+    before.remove_suffix(two ? 2 : 1);
+    std::string_view prev = last_math_env(before);
+    if (prev.empty()) break;
+    std::size_t prev_end = static_cast<std::size_t>(prev.data() + prev.size() - before.data());
+    if (gap_words(before.substr(std::min(before.size(), prev_end + 1))) > 1) break;
+    joined = std::string(prev) + ", " + joined;
+    before = before.substr(0, static_cast<std::size_t>(prev.data() - before.data()));
+  }
+  return joined;
 }
 
 std::string extract_from(std::string_view text, const math_verifier_config& c, extract_role role) {
