@@ -126,6 +126,10 @@ int parser::word() {
   if (w == "infty" || w == "inf" || w == "oo" || w == "infinity") return make(kind::constant, {}, "inf");
   if (w == "pct" || w == "percent" || w == "percentage") return make(kind::text, {}, "%");
   if (w.size() >= 3 && !is_greek(w)) return make(kind::text, {}, w);  // a word: units or a text answer
+  // "10 cm^2": two letters set apart after a number are a unit; "10cm" stays 10·c·m.
+  bool spaced_after_number = start >= 2 && s_[start - 1] == ' ' && is_digit(s_[start - 2]);
+  bool ends_word = pos_ == s_.size() || s_[pos_] == ' ' || s_[pos_] == '^';
+  if (w.size() == 2 && spaced_after_number && ends_word) return make(kind::text, {}, w);
   // Short runs are products of single-letter symbols: "xy" = x*y; "f(" may be a call.
   std::vector<int> letters;
   for (std::size_t k = 0; k < w.size(); ++k) {
