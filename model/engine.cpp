@@ -3,10 +3,12 @@
 #include "model/engine.hpp"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Context.h>
 #include <torch/nn/functional/activation.h>
 
 #include <algorithm>
 #include <limits>
+#include <mutex>
 
 namespace aha::model {
 namespace {
@@ -63,8 +65,17 @@ std::pair<torch::Tensor, torch::Tensor> sample_step(const torch::Tensor& logits,
   return {token.squeeze(-1), logp.gather(-1, token).squeeze(-1)};
 }
 
-engine::engine(transformer model, int64_t max_batch, int64_t max_tokens) : model_(std::move(model)) {
-  cache_ = make_kv_cache(model_->config(), max_batch, max_tokens);
+at::Generator seeded_generator(const torch::Device& device, uint64_t seed) {
+  if (device.is_cpu()) return at::detail::createCPUGenerator(seed);
+  auto gen = at::globalContext().defaultGenerator(device);
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  gen.set_current_seed(seed);
+  return gen;
+}
+
+engine::engine(transformer model, int64_t max_batch, int64_t max_tokens)
+    : model_(std::move(model)), device_(model_->parameters().front().device()) {
+  cache_ = make_kv_cache(model_->config(), max_batch, max_tokens, torch::TensorOptions().device(device_));
   valid_ = torch::zeros({max_batch, max_tokens}, torch::kBool);
 }
 
@@ -79,7 +90,8 @@ result<std::vector<completion>> engine::generate(const std::vector<std::vector<i
   if (!params.stop_strings.empty() && !tok) return make_error(errc::invalid_argument, "generate: stop strings need a tokenizer");
   if (B == 0) return std::vector<completion>{};
   if (B > cache_.batch() || P + N > cache_.capacity()) {
-    cache_ = make_kv_cache(model_->config(), std::max(B, cache_.batch()), std::max(P + N, cache_.capacity()));
+    cache_ = make_kv_cache(model_->config(), std::max(B, cache_.batch()), std::max(P + N, cache_.capacity()),
+                           torch::TensorOptions().device(device_));
     valid_ = torch::zeros({cache_.batch(), cache_.capacity()}, torch::kBool);
   }
   torch::NoGradGuard no_grad;
@@ -104,13 +116,15 @@ result<std::vector<completion>> engine::generate(const std::vector<std::vector<i
     for (int64_t j = 0; j < len; ++j) ids_a[b][pad + j] = prompts[b][j];
     next_position[b] = len;
   }
-  auto positions = (valid.narrow(1, 0, P).to(torch::kInt64).cumsum(1) - 1).clamp_min(0);  // [B, P]
-  auto key_valid = [&](int64_t slots) { return padded ? valid.narrow(1, 0, slots) : torch::Tensor(); };
+  ids = ids.to(device_);
+  auto valid_dev = valid.to(device_);  // no copy on CPU
+  auto positions = (valid_dev.narrow(1, 0, P).to(torch::kInt64).cumsum(1) - 1).clamp_min(0);  // [B, P]
+  auto key_valid = [&](int64_t slots) { return padded ? valid_dev.narrow(1, 0, slots) : torch::Tensor(); };
   // 3. Prefill, then sample / feed back one token per step.
   auto hidden = model_->hidden(ids, positions, key_valid(P), &cache);  // [B, P, d]
   auto logits = model_->logits(hidden.select(1, P - 1));              // [B, V]
-  auto gen = at::detail::createCPUGenerator(params.seed);
-  auto step_positions = torch::tensor(next_position, torch::kInt64).unsqueeze(1);  // [B, 1]
+  auto gen = seeded_generator(device_, params.seed);
+  auto step_positions = torch::tensor(next_position, torch::kInt64).unsqueeze(1).to(device_);  // [B, 1]
   std::vector<completion> out(B);
   std::vector<bool> done(B, false);
   size_t max_stop = 0;
@@ -118,8 +132,9 @@ result<std::vector<completion>> engine::generate(const std::vector<std::vector<i
   int64_t remaining = B;
   for (int64_t step = 0; step < N && remaining > 0; ++step) {
     auto [token, logp] = sample_step(logits, params, gen);
-    auto token_a = token.accessor<int64_t, 1>();
-    auto logp_a = logp.accessor<float, 1>();
+    auto token_host = token.to(torch::kCPU), logp_host = logp.to(torch::kCPU);
+    auto token_a = token_host.accessor<int64_t, 1>();
+    auto logp_a = logp_host.accessor<float, 1>();
     for (int64_t b = 0; b < B; ++b) {
       if (done[b]) continue;
       auto& c = out[b];

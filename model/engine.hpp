@@ -48,13 +48,18 @@ class engine {
 
  private:
   transformer model_;
+  torch::Device device_;  // the model's device (CPU, or CUDA with a CUDA LibTorch)
   kv_cache cache_;       // [max_batch, Hkv, max_tokens, D] per layer
-  torch::Tensor valid_;  // [max_batch, max_tokens] bool: slot holds a real token
+  torch::Tensor valid_;  // [max_batch, max_tokens] bool on the CPU: slot holds a real token
 };
 
 // Sampling one step from logits [B, V]: returns {tokens [B] int64, log-probs [B] float} (seeded
 // through gen). Exposed for tests of top-k/top-p.
 std::pair<torch::Tensor, torch::Tensor> sample_step(const torch::Tensor& logits, const sampling_params& params,
                                                     at::Generator& gen);
+
+// A generator seeded for sampling on `device`: a fresh CPU generator, or the device's default
+// generator re-seeded (CUDA sampling cannot take a CPU generator).
+at::Generator seeded_generator(const torch::Device& device, uint64_t seed);
 
 }  // namespace aha::model

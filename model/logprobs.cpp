@@ -15,7 +15,7 @@ token_logprobs_result token_logprobs(transformer& model, const torch::Tensor& in
     key_valid = attention_mask.to(torch::kBool);
     positions = positions_from_mask(attention_mask);
   } else {
-    positions = torch::arange(T, torch::kInt64).unsqueeze(0).expand({B, T});
+    positions = torch::arange(T, torch::TensorOptions().dtype(torch::kInt64).device(input_ids.device())).unsqueeze(0).expand({B, T});
   }
   auto hidden = model->hidden(input_ids, positions, key_valid).narrow(1, 0, T - 1);  // [B, T-1, d]
   auto logits = model->logits(hidden);                                                 // [B, T-1, V]
