@@ -4,6 +4,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "core/config.hpp"
+
 #include <chrono>
 #include <string>
 #include <thread>
@@ -179,4 +181,18 @@ TEST_CASE("math safety: concurrent checks agree with sequential ones") {
   for (auto& th : threads) th.join();
   for (int m : mismatches) CHECK(m == 0);
   CHECK(expected == std::vector<bool>{true, true, false, false, true});
+}
+
+TEST_CASE("math config: every rule loads from TOML and prints back") {
+  auto loaded = aha::config::load_string<math_verifier_config>(
+      "require_boxed = true\ndecimal_min_digits = 4\nmax_exponent = 100\ndeadline_ms = 20\n");
+  REQUIRE(loaded.ok());
+  CHECK(loaded->require_boxed);
+  CHECK(loaded->decimal_min_digits == 4);
+  CHECK(loaded->max_exponent == 100u);
+  CHECK(loaded->deadline_ms == 20.0);
+  CHECK_FALSE(verify_math("4", "The answer is 4.", *loaded).correct);  // require_boxed
+  std::string toml = aha::config::to_toml(*loaded);
+  CHECK(toml.find("interval_gold_accepts_inequality") != std::string::npos);
+  CHECK_FALSE(aha::config::load_string<math_verifier_config>("decimal_min_digit = 3\n").ok());  // typo is an error
 }
