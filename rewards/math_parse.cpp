@@ -6,8 +6,16 @@ namespace aha::rewards::detail {
 
 int parser::items(kind list_kind, char close) {
   std::vector<int> parts;
+  // Top level: "p=5, q=2; p=7, q=2" (or "... and ...") may be groups; see grouped().
+  std::vector<std::size_t> group_starts{0};
+  bool commas = false;
   for (;;) {
-    while (at_separator()) eat_separator();  // "19, 46, and 82"
+    while (at_separator()) {
+      bool comma = peek() == ',';
+      if (!comma && !parts.empty() && group_starts.back() != parts.size()) group_starts.push_back(parts.size());
+      commas = commas || comma;
+      eat_separator();
+    }
     char c = peek();
     if (c == '\0' || (close != '\0' && c == close) || (close == '}' && at("\\}"))) break;
     int e = relation();
@@ -16,8 +24,28 @@ int parser::items(kind list_kind, char close) {
     if (!at_separator()) break;
   }
   if (parts.empty()) return close == '\0' ? fail() : make(list_kind);
+  if (close == '\0' && commas && group_starts.size() > 1) {
+    int g = grouped(parts, group_starts);
+    if (g >= 0) return g;
+  }
   if (parts.size() == 1 && list_kind == kind::list) return parts[0];
   return make(list_kind, std::move(parts));
+}
+
+// Comma lists separated by ';' or "and" are tuples when they all have the same length ≥ 2:
+// "p=5,q=2;p=7,q=2" = (5,2), (7,2), but "19, 46, and 82" stays a list. -1 when not groups.
+int parser::grouped(const std::vector<int>& parts, std::vector<std::size_t> starts) {
+  starts.push_back(parts.size());
+  std::size_t size = starts[1] - starts[0];
+  for (std::size_t g = 0; g + 1 < starts.size(); ++g)
+    if (starts[g + 1] - starts[g] != size || size < 2) return -1;
+  std::vector<int> groups;
+  for (std::size_t g = 0; g + 1 < starts.size(); ++g) {
+    std::vector<int> members(parts.begin() + static_cast<std::ptrdiff_t>(starts[g]),
+                             parts.begin() + static_cast<std::ptrdiff_t>(starts[g + 1]));
+    groups.push_back(members.size() == 1 ? members[0] : make(kind::tuple, std::move(members)));
+  }
+  return make(kind::list, std::move(groups));
 }
 
 const char* parser::relation_op() {

@@ -116,6 +116,7 @@ class parser {
 
   // Items separated by , ; "and" "or" until `close` (or the end). One item → that item.
   int items(kind list_kind, char close);
+  int grouped(const std::vector<int>& parts, std::vector<std::size_t> starts);
   const char* relation_op();
 
   // a = b = c, 1 < x <= 2. A single operand is returned as is.
