@@ -402,6 +402,34 @@ int make_inf(tree& t, int sign) {
   return add_node(t, neg);
 }
 
+int negated(tree& t, int i) {
+  node n;
+  n.k = kind::neg;
+  n.kids = {i};
+  return add_node(t, n);
+}
+
+// The set of z with |z| in `iv`: 1 ≤ |z| ≤ 2 → [-2, -1] ∪ [1, 2]; |z| < 3 → (-3, 3).
+int mirror_abs(tree& t, node iv, int var) {
+  if (!(t.at(var).k == kind::func && t.at(var).text == "abs")) return add_node(t, iv);
+  int lo = iv.kids[0], hi = iv.kids[1];
+  if (inf_sign(t, lo) < 0) {
+    if (inf_sign(t, hi) > 0) return -1;  // every z
+    node sym = iv;
+    sym.kids = {negated(t, hi), hi};
+    sym.lo_closed = iv.hi_closed;
+    return add_node(t, sym);
+  }
+  node left = iv, right = iv;
+  left.kids = {inf_sign(t, hi) > 0 ? make_inf(t, -1) : negated(t, hi), negated(t, lo)};
+  left.lo_closed = iv.hi_closed;
+  left.hi_closed = iv.lo_closed;
+  node u;
+  u.k = kind::set_union;
+  u.kids = {add_node(t, left), add_node(t, right)};
+  return add_node(t, u);
+}
+
 // x ≥ 2 → [2, ∞); 1 < x ≤ 3 → (1, 3]. -1 when the relation is not about one variable.
 int comparer::to_interval(ref r) {
   const node n = r.n();
@@ -424,7 +452,7 @@ int comparer::to_interval(ref r) {
     iv.kids = up ? std::vector<int>{n.kids[0], n.kids[2]} : std::vector<int>{n.kids[2], n.kids[0]};
     iv.lo_closed = (up ? ops[0] : ops[1]).size() == 2;
     iv.hi_closed = (up ? ops[1] : ops[0]).size() == 2;
-    return add_node(t, iv);
+    return mirror_abs(t, iv, n.kids[1]);
   }
   if (ops.size() != 1 || n.kids.size() != 2) return -1;
   std::string op = ops[0];
@@ -444,7 +472,7 @@ int comparer::to_interval(ref r) {
   } else {
     return -1;
   }
-  return add_node(t, iv);
+  return mirror_abs(t, iv, n.kids[static_cast<std::size_t>(var)]);
 }
 
 bool comparer::intervals_equal(ref g, ref p) {

@@ -123,6 +123,9 @@ TEST_CASE("math equivalence: tuples, sets, lists, intervals, matrices") {
   CHECK_FALSE(eq("[0, 1)", "(0, 1)"));
   CHECK(eq("(-\\infty, 2] \\cup (3, \\infty)", "(3, +\\infty) \\cup (-\\infty, 2]"));
   CHECK(eq("x \\geq 2", "[2, \\infty)"));
+  CHECK(eq("|x| \\leq 2", "[-2, 2]"));
+  CHECK(eq("1 \\leq |z| \\leq 2", "[-2, -1] \\cup [1, 2]"));
+  CHECK_FALSE(eq("1 \\leq |z| \\leq 2", "[1, 2]"));
   CHECK_FALSE(eq("[2, \\infty)", "x \\geq 2"));  // anti-hacking default
   math_verifier_config lenient;
   lenient.interval_gold_accepts_inequality = true;
