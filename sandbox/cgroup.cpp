@@ -148,22 +148,43 @@ result<std::unique_ptr<run_cgroup>> run_cgroup::create(const cgroup_layout& layo
       return make_error(errc::io_error, "cgroup: mkdir " + *dir + ": " + std::strerror(errno));
     }
   }
-  std::string memory = std::to_string(limits.memory_bytes), tasks = std::to_string(limits.tasks);
-  status applied = ok_status();
-  if (group->kind_ == cgroup_kind::v1) {
-    applied = write_file(group->memory_ + "/memory.limit_in_bytes", memory);
-    // With swap accounting, bound memory+swap too, so a program cannot page its way past the limit.
-    if (applied && access((group->memory_ + "/memory.memsw.limit_in_bytes").c_str(), F_OK) == 0) {
-      applied = write_file(group->memory_ + "/memory.memsw.limit_in_bytes", memory);
-    }
-    if (applied) applied = write_file(group->pids_ + "/pids.max", tasks);
-  } else {
-    applied = write_file(group->memory_ + "/memory.max", memory);
-    if (applied) write_file(group->memory_ + "/memory.swap.max", "0");  // absent without swap: fine
-    if (applied) applied = write_file(group->pids_ + "/pids.max", tasks);
-  }
-  if (!applied) return applied.error();
+  if (auto applied = group->apply(limits); !applied) return applied.error();
   return group;
+}
+
+status run_cgroup::apply(const run_limits& limits) {
+  std::string memory = std::to_string(limits.memory_bytes), tasks = std::to_string(limits.tasks);
+  if (kind_ == cgroup_kind::v2) {
+    if (auto w = write_file(memory_ + "/memory.max", memory); !w) return w;
+    write_file(memory_ + "/memory.swap.max", "0");  // absent without swap: fine
+    return write_file(pids_ + "/pids.max", tasks);
+  }
+  // memory.memsw.limit (memory+swap) must stay >= memory.limit: order the writes accordingly.
+  std::string limit = memory_ + "/memory.limit_in_bytes", memsw = memory_ + "/memory.memsw.limit_in_bytes";
+  bool has_memsw = access(memsw.c_str(), F_OK) == 0;
+  status written = write_file(limit, memory);
+  if (has_memsw) {
+    bool limit_done = written.ok();  // else it was raised above memsw: memsw first, then retry
+    written = write_file(memsw, memory);
+    if (written && !limit_done) written = write_file(limit, memory);
+  }
+  if (!written) return written;
+  // A fresh start for the run's counters; memory held over (page cache) is taken as the base.
+  write_file(cpuacct_ + "/cpuacct.usage", "0");
+  write_file(memory_ + "/memory.max_usage_in_bytes", "0");
+  memory_base_ = number_in(memory_ + "/memory.usage_in_bytes");
+  oom_base_ = oom_kills();
+  return write_file(pids_ + "/pids.max", tasks);
+}
+
+status run_cgroup::reuse(const run_limits& limits) {
+  if (!reusable()) return make_error(errc::internal, "cgroup: v2 groups serve one run");
+  for (int attempt = 0; !read_small(pids_ + "/cgroup.procs").empty(); ++attempt) {
+    if (attempt == 100) return make_error(errc::resource_limit, "cgroup: " + pids_ + " still has tasks");
+    kill_all();
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return apply(limits);
 }
 
 run_cgroup::~run_cgroup() {
@@ -189,13 +210,16 @@ std::uint64_t run_cgroup::cpu_ns() const {
 }
 
 std::uint64_t run_cgroup::peak_memory_bytes() const {
-  return number_in(memory_ + (kind_ == cgroup_kind::v1 ? "/memory.max_usage_in_bytes" : "/memory.peak"));
+  std::uint64_t peak = number_in(memory_ + (kind_ == cgroup_kind::v1 ? "/memory.max_usage_in_bytes" : "/memory.peak"));
+  return peak > memory_base_ ? peak - memory_base_ : 0;
 }
 
-bool run_cgroup::oom_killed() const {
-  if (kind_ == cgroup_kind::v1) return keyed_value(read_small(memory_ + "/memory.oom_control"), "oom_kill") > 0;
-  return keyed_value(read_small(memory_ + "/memory.events"), "oom_kill") > 0;
+std::uint64_t run_cgroup::oom_kills() const {
+  if (kind_ == cgroup_kind::v1) return keyed_value(read_small(memory_ + "/memory.oom_control"), "oom_kill");
+  return keyed_value(read_small(memory_ + "/memory.events"), "oom_kill");
 }
+
+bool run_cgroup::oom_killed() const { return oom_kills() > oom_base_; }
 
 void run_cgroup::kill_all() const {
   if (kind_ == cgroup_kind::v2 && write_file(pids_ + "/cgroup.kill", "1")) return;

@@ -36,15 +36,23 @@ class run_cgroup {
   run_cgroup(const run_cgroup&) = delete;
   run_cgroup& operator=(const run_cgroup&) = delete;
 
+  // Prepares an empty group for the next run: applies the limits and restarts the counters
+  // (v1 only; a v2 group serves one run). Fails when the group is not empty.
+  status reuse(const run_limits& limits);
+  bool reusable() const { return kind_ == cgroup_kind::v1; }
+
   status attach(pid_t pid) const;        // moves a process (and its future children) in
-  std::uint64_t cpu_ns() const;          // CPU time of every task that ever ran in the group
-  std::uint64_t peak_memory_bytes() const;
-  bool oom_killed() const;               // the kernel's OOM killer struck inside the group
+  std::uint64_t cpu_ns() const;          // CPU time of every task of this run
+  std::uint64_t peak_memory_bytes() const;  // of this run (v1: less what earlier runs left cached)
+  bool oom_killed() const;               // the kernel's OOM killer struck during this run
   void kill_all() const;                 // SIGKILL to every task still in the group
 
  private:
   run_cgroup(const cgroup_layout& layout, const std::string& name);
+  status apply(const run_limits& limits);
+  std::uint64_t oom_kills() const;
   cgroup_kind kind_;
+  std::uint64_t oom_base_ = 0, memory_base_ = 0;  // counters at the start of the run
   std::string memory_, pids_, cpuacct_;  // v2: all three are the same directory
 };
 

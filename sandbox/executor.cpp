@@ -264,10 +264,9 @@ protocol::sandbox_reply executor::run(const protocol::sandbox_request& request, 
   const run_limits limits = effective_limits(config_.limits, request);
   std::unique_ptr<run_cgroup> group;
   if (cgroups_.kind != cgroup_kind::none) {
-    std::string name = std::to_string(getpid()) + "-" + std::to_string(next_run_++);
-    auto created = run_cgroup::create(cgroups_, name, limits);
-    if (!created) return sandbox_error(request, created.error().message);
-    group = std::move(*created);
+    auto taken = take_cgroup(slot, limits);
+    if (!taken) return sandbox_error(request, taken.error().message);
+    group = std::move(*taken);
   }
   // 2. Pipes and the plan the child follows.
   auto out = make_pipe(), err = make_pipe(), sync = make_pipe(), report = make_pipe();
@@ -313,7 +312,27 @@ protocol::sandbox_reply executor::run(const protocol::sandbox_request& request, 
   fill_reply(reply, run, wait_status, usage, group.get(), limits);
   std::string failure = released ? child_failure(run) : released.error().message;
   if (!failure.empty()) reply.status = run_status::sandbox_error, reply.error = failure;
+  if (group) return_cgroup(slot, std::move(group));
   return reply;
+}
+
+result<std::unique_ptr<run_cgroup>> executor::take_cgroup(std::uint32_t slot, const run_limits& limits) const {
+  std::unique_ptr<run_cgroup> kept;
+  {
+    std::lock_guard<std::mutex> lock(slot_mutex_);
+    auto found = slot_cgroups_.find(slot);
+    if (found != slot_cgroups_.end()) kept = std::move(found->second), slot_cgroups_.erase(found);
+  }
+  if (kept && kept->reuse(limits)) return kept;
+  kept.reset();  // not reusable: removed, and a fresh one made
+  std::string name = std::to_string(getpid()) + "-" + std::to_string(next_run_++);
+  return run_cgroup::create(cgroups_, name, limits);
+}
+
+void executor::return_cgroup(std::uint32_t slot, std::unique_ptr<run_cgroup> group) const {
+  if (!group->reusable()) return;  // destroyed here
+  std::lock_guard<std::mutex> lock(slot_mutex_);
+  slot_cgroups_[slot] = std::move(group);
 }
 
 }  // namespace aha::sandbox

@@ -56,7 +56,7 @@ inline int sandbox_processes() {
   return count;
 }
 
-// Cgroups this test process created that still exist.
+// Cgroups this test process created that still hold a task (empty ones are kept per slot).
 inline int leftover_cgroups() {
   const auto& layout = shared_executor()->cgroups();
   std::string prefix = std::to_string(getpid()) + "-";
@@ -66,7 +66,10 @@ inline int leftover_cgroups() {
     DIR* dir = opendir(parent.c_str());
     if (!dir) continue;
     while (dirent* entry = readdir(dir)) {
-      if (std::string(entry->d_name).rfind(prefix, 0) == 0) ++count;
+      if (std::string(entry->d_name).rfind(prefix, 0) != 0) continue;
+      std::ifstream procs(parent + "/" + entry->d_name + "/cgroup.procs");
+      std::string pid;
+      if (procs >> pid) ++count;
     }
     closedir(dir);
   }
