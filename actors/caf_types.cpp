@@ -6,7 +6,13 @@
 namespace aha::actors {
 
 caf::error to_caf_error(errc code, std::string message) {
-  return caf::error(static_cast<std::uint8_t>(code), kErrorCategory, caf::make_message(std::move(message)));
+  return caf::error(static_cast<std::uint8_t>(static_cast<int>(code) + 1), kErrorCategory,
+                    caf::make_message(std::move(message)));
+}
+
+errc errc_of(const caf::error& failure) {
+  if (!failure || failure.category() != kErrorCategory) return errc::internal;
+  return static_cast<errc>(failure.code() - 1);
 }
 
 caf::error to_caf_error(const aha::error& failure) { return to_caf_error(failure.code, failure.message); }
@@ -14,7 +20,7 @@ caf::error to_caf_error(const aha::error& failure) { return to_caf_error(failure
 std::string describe(const caf::error& failure) {
   if (!failure) return "no error";
   if (failure.category() != kErrorCategory) return caf::to_string(failure);
-  std::string text = std::string("aha: ") + to_string(static_cast<errc>(failure.code()));
+  std::string text = std::string("aha: ") + to_string(errc_of(failure));
   const auto& context = failure.context();
   if (context.match_elements<std::string>()) text += " (" + context.get_as<std::string>(0) + ")";
   return text;
@@ -31,6 +37,7 @@ void add_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<protocol::node_registration>("aha.node_registration");
   cfg.add_message_type<protocol::sandbox_request>("aha.sandbox_request");
   cfg.add_message_type<protocol::sandbox_reply>("aha.sandbox_reply");
+  cfg.add_message_type<protocol::reward_component>("aha.reward_component");
   cfg.add_message_type<fetch_request>("aha.fetch_request");
   cfg.add_message_type<replay_stats>("aha.replay_stats");
   cfg.add_message_type<prompt_source_stats>("aha.prompt_source_stats");
@@ -38,7 +45,7 @@ void add_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<metric_map>("aha.metric_map");
   cfg.add_message_type<std::vector<std::uint64_t>>("aha.u64_list");
   cfg.add_error_category(kErrorCategory, [](std::uint8_t code, caf::atom_value, const caf::message& context) {
-    return describe(to_caf_error(static_cast<errc>(code), context.match_elements<std::string>()
+    return describe(to_caf_error(static_cast<errc>(code - 1), context.match_elements<std::string>()
                                                                ? context.get_as<std::string>(0)
                                                                : std::string()));
   });

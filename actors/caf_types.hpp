@@ -15,12 +15,15 @@
 
 namespace aha::actors {
 
-// The error category of aha errors inside CAF (caf::error{code = errc, category, context}).
+// The error category of aha errors inside CAF (caf::error{code = errc + 1, category, context}).
 constexpr caf::atom_value kErrorCategory = caf::atom("aha");
 
-// aha::error -> caf::error (code = errc, the message kept as the context string).
+// aha::error -> caf::error (code = errc + 1, because a caf::error with code 0 means "no error";
+// the message is kept as the context string).
 caf::error to_caf_error(const aha::error& failure);
 caf::error to_caf_error(errc code, std::string message);
+// The errc inside a caf::error made by to_caf_error; errc::internal for any other error.
+errc errc_of(const caf::error& failure);
 // One line for any caf::error: "aha: timeout (what went wrong)" or CAF's own rendering.
 std::string describe(const caf::error& failure);
 
@@ -62,5 +65,11 @@ AHA_CAF_BLOB_INSPECT(sandbox_request)
 AHA_CAF_BLOB_INSPECT(sandbox_reply)
 
 #undef AHA_CAF_BLOB_INSPECT
+
+// A reward component travels inside other messages (worker replies): field by field.
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, reward_component& x) {
+  return f(caf::meta::type_name("aha.reward_component"), x.kind, x.value, x.weight, x.status, x.detail);
+}
 
 }  // namespace aha::protocol

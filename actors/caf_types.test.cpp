@@ -69,13 +69,21 @@ TEST_CASE("a corrupt blob fails to load with the codec's reason") {
   auto failure = source(p);
   REQUIRE(failure);
   CHECK(failure.category() == actors::kErrorCategory);
-  CHECK(static_cast<errc>(failure.code()) == errc::corrupt_data);
+  CHECK(actors::errc_of(failure) == errc::corrupt_data);
 }
 
 TEST_CASE("aha errors keep code and message in caf::error") {
   auto failure = actors::to_caf_error(errc::timeout, "reward math missed 200ms");
   CHECK(failure.category() == actors::kErrorCategory);
-  CHECK(static_cast<errc>(failure.code()) == errc::timeout);
+  CHECK(actors::errc_of(failure) == errc::timeout);
   CHECK(actors::describe(failure).find("reward math missed 200ms") != std::string::npos);
   CHECK(actors::describe(caf::error{}) == "no error");
+}
+
+TEST_CASE("every errc survives as a real caf::error (code 0 would mean no error)") {
+  for (auto code : {errc::invalid_argument, errc::corrupt_data, errc::internal}) {
+    auto failure = actors::to_caf_error(code, "x");
+    CHECK(static_cast<bool>(failure));
+    CHECK(actors::errc_of(failure) == code);
+  }
 }

@@ -1,0 +1,353 @@
+// grader: fan-out of reward tasks to worker pools, deadlines, re-queueing, advantages, storage.
+#include "actors/grader.hpp"
+
+#include <chrono>
+#include <deque>
+#include <optional>
+
+#include "sandbox/pool.hpp"
+
+namespace aha::actors {
+namespace {
+
+using grader_impl = grader_actor::extend<caf::reacts_to<deadline_atom, std::uint64_t>>;
+using clock_type = std::chrono::steady_clock;
+
+struct reward_task {
+  std::uint64_t job = 0;
+  std::uint32_t sample = 0;   // rollout index in the group
+  std::uint32_t slot = 0;     // component index in that rollout's verdict
+  std::uint32_t spec = 0;     // index into the specs
+  std::uint32_t attempts = 0; // workers lost while running it
+};
+
+struct job_state {
+  protocol::prompt prompt;
+  std::vector<protocol::rollout> rollouts;                          // [G]
+  std::vector<std::vector<protocol::reward_component>> components;  // [G][components of that rollout]
+  std::size_t remaining = 0;                                        // tasks not finished
+  bool store = true;                                                // grade (store) or score (no store)
+  caf::typed_response_promise<protocol::scored_group> grade_promise;
+  caf::typed_response_promise<std::vector<protocol::reward_verdict>> score_promise;
+  clock_type::time_point started;
+  protocol::scored_group group;                                     // kept until the replay ack
+};
+
+struct worker_slot {
+  reward_worker_actor handle;
+  std::optional<std::uint64_t> task;  // running task
+};
+
+struct pool_state {
+  std::vector<worker_slot> workers;
+  std::deque<std::uint64_t> queue;  // task ids waiting for a worker
+};
+
+struct grader_state {
+  grader_config config;
+  std::shared_ptr<const std::vector<reward_spec>> specs;
+  replay_buffer_actor replay;
+  threading mode = threading::detached;
+  std::map<std::string, pool_state> pools;
+  std::map<std::uint64_t, job_state> jobs;
+  std::map<std::uint64_t, reward_task> tasks;  // unfinished tasks
+  std::uint64_t next_job = 1;
+  std::uint64_t next_task = 1;
+  grader_stats counters;
+  double grading_ms_total = 0;
+  std::shared_ptr<std::vector<caf::actor>> all_workers;  // for shutdown
+  static inline const char* name = "grader";
+};
+
+using self_ptr = grader_impl::stateful_pointer<grader_state>;
+
+protocol::reward_component failed(protocol::verdict_status status, std::string detail) {
+  protocol::reward_component c;
+  c.status = status;
+  c.detail = std::move(detail);
+  return c;
+}
+
+reward_worker_actor new_worker(self_ptr self) {
+  auto& st = self->state;
+  auto worker = spawn_reward_worker(self->system(), st.specs, st.mode);
+  self->monitor(worker);
+  st.all_workers->push_back(caf::actor_cast<caf::actor>(worker));
+  return worker;
+}
+
+void dispatch(self_ptr self, const std::string& pool_name);
+void complete_job(self_ptr self, std::uint64_t job_id);
+
+// Records a task's component; completes the job when it was the last one.
+void finish_task(self_ptr self, std::uint64_t task_id, protocol::reward_component c) {
+  auto& st = self->state;
+  auto it = st.tasks.find(task_id);
+  if (it == st.tasks.end()) return;  // already finished (late result or late deadline)
+  auto task = it->second;
+  st.tasks.erase(it);
+  const auto& spec = (*st.specs)[task.spec];
+  c.kind = spec.kind;
+  c.weight = spec.weight;
+  if (c.status == protocol::verdict_status::timeout) ++st.counters.reward_timeouts;
+  if (c.status == protocol::verdict_status::error) ++st.counters.reward_errors;
+  auto& job = st.jobs.at(task.job);
+  job.components[task.sample][task.slot] = std::move(c);
+  if (--job.remaining == 0) complete_job(self, task.job);
+}
+
+// The worker in `slot` is gone (died, or replaced): a fresh one takes its place and its task
+// goes back to the front of the queue (or ends as an error after max_requeues).
+void worker_lost(self_ptr self, const std::string& pool_name, std::size_t index, const caf::actor_addr& who) {
+  auto& st = self->state;
+  auto& slot = st.pools.at(pool_name).workers.at(index);
+  if (caf::actor_cast<caf::actor_addr>(slot.handle) != who) return;  // already replaced
+  slot.handle = new_worker(self);
+  ++st.counters.worker_restarts;
+  if (auto running = slot.task) {
+    slot.task.reset();
+    auto it = st.tasks.find(*running);
+    if (it != st.tasks.end()) {
+      if (++it->second.attempts > st.config.max_requeues) {
+        finish_task(self, *running, failed(protocol::verdict_status::error, "reward worker died while grading"));
+      } else {
+        st.pools.at(pool_name).queue.push_front(*running);
+        ++st.counters.requeued;
+      }
+    }
+  }
+  dispatch(self, pool_name);
+}
+
+void run_on(self_ptr self, const std::string& pool_name, std::size_t index, std::uint64_t task_id) {
+  auto& st = self->state;
+  auto& slot = st.pools.at(pool_name).workers.at(index);
+  const auto& task = st.tasks.at(task_id);
+  const auto& job = st.jobs.at(task.job);
+  slot.task = task_id;
+  auto worker = slot.handle;
+  auto who = caf::actor_cast<caf::actor_addr>(worker);
+  self->request(worker, caf::infinite, work_atom::value, task.spec, job.prompt, job.rollouts[task.sample])
+      .then(
+          [self, pool_name, index, task_id, who](protocol::reward_component& c) {
+            auto& slot = self->state.pools.at(pool_name).workers.at(index);
+            if (caf::actor_cast<caf::actor_addr>(slot.handle) == who && slot.task == task_id) slot.task.reset();
+            finish_task(self, task_id, std::move(c));
+            dispatch(self, pool_name);
+          },
+          [self, pool_name, index, who](caf::error&) { worker_lost(self, pool_name, index, who); });
+  self->delayed_send(self, (*st.specs)[task.spec].deadline, deadline_atom::value, task_id);
+}
+
+// Pull: every idle worker takes the next queued task.
+void dispatch(self_ptr self, const std::string& pool_name) {
+  auto& pool = self->state.pools.at(pool_name);
+  for (std::size_t i = 0; i < pool.workers.size() && !pool.queue.empty(); ++i) {
+    if (pool.workers[i].task) continue;
+    auto task_id = pool.queue.front();
+    pool.queue.pop_front();
+    if (self->state.tasks.count(task_id)) run_on(self, pool_name, i, task_id);
+  }
+}
+
+// A task missed its deadline: timeout verdict; its worker is abandoned and replaced.
+void on_deadline(self_ptr self, std::uint64_t task_id) {
+  auto& st = self->state;
+  auto it = st.tasks.find(task_id);
+  if (it == st.tasks.end()) return;
+  auto spec = (*st.specs)[it->second.spec];
+  for (auto& [pool_name, pool] : st.pools) {
+    for (auto& slot : pool.workers) {
+      if (slot.task != task_id) continue;
+      self->send_exit(slot.handle, caf::exit_reason::kill);
+      slot.handle = new_worker(self);
+      slot.task.reset();
+    }
+  }
+  finish_task(self, task_id, failed(protocol::verdict_status::timeout, spec.name + " missed its " +
+                                                                       std::to_string(spec.deadline.count()) + "ms deadline"));
+  dispatch(self, spec.pool);
+}
+
+std::vector<protocol::reward_verdict> verdicts_of(job_state& job, std::uint32_t grading_us) {
+  std::vector<protocol::reward_verdict> out;
+  for (std::size_t i = 0; i < job.rollouts.size(); ++i) {
+    protocol::reward_verdict v;
+    v.prompt_id = job.prompt.id;
+    v.sample_index = job.rollouts[i].sample_index;
+    v.components = std::move(job.components[i]);
+    for (const auto& c : v.components) v.total += c.weight * c.value;
+    v.grading_us = grading_us;
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+protocol::scored_group make_group(job_state& job, std::vector<protocol::reward_verdict> verdicts,
+                                  const grader_config& config) {
+  protocol::scored_group g;
+  g.source = job.prompt;
+  g.rollouts = std::move(job.rollouts);
+  g.verdicts = std::move(verdicts);
+  for (const auto& v : g.verdicts) g.rewards.push_back(v.total);
+  g.advantages = group_advantages(g.rewards, {config.std_normalise, config.advantage_eps});
+  g.min_weight_version = g.rollouts.front().weight_version;
+  for (const auto& r : g.rollouts) g.min_weight_version = std::min(g.min_weight_version, r.weight_version);
+  g.created_unix_us = static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+  return g;
+}
+
+void complete_job(self_ptr self, std::uint64_t job_id) {
+  auto& st = self->state;
+  auto& job = st.jobs.at(job_id);
+  auto elapsed = std::chrono::duration<double, std::milli>(clock_type::now() - job.started).count();
+  st.grading_ms_total += elapsed;
+  ++st.counters.groups;
+  st.counters.rollouts += job.rollouts.size();
+  auto verdicts = verdicts_of(job, static_cast<std::uint32_t>(elapsed * 1000));
+  if (!job.store) {
+    job.score_promise.deliver(std::move(verdicts));
+    st.jobs.erase(job_id);
+    return;
+  }
+  job.group = make_group(job, std::move(verdicts), st.config);
+  self->request(st.replay, st.config.store_timeout, caf::put_atom::value, job.group)
+      .then(
+          [self, job_id](std::uint64_t group_id) {
+            auto& job = self->state.jobs.at(job_id);
+            job.group.group_id = group_id;
+            job.grade_promise.deliver(std::move(job.group));
+            self->state.jobs.erase(job_id);
+          },
+          [self, job_id](caf::error& e) {
+            self->state.jobs.at(job_id).grade_promise.deliver(std::move(e));
+            self->state.jobs.erase(job_id);
+          });
+}
+
+// Creates a job and its tasks; returns an error when the grader is full or the input is empty.
+caf::error accept(self_ptr self, protocol::prompt& prompt, std::vector<protocol::rollout>& rollouts, job_state& job) {
+  auto& st = self->state;
+  if (rollouts.empty()) return to_caf_error(errc::invalid_argument, "grader: a group needs at least one rollout");
+  if (st.jobs.size() >= st.config.max_pending_groups) {
+    return to_caf_error(errc::resource_limit, "grader: " + std::to_string(st.jobs.size()) + " groups pending (max_pending_groups)");
+  }
+  auto job_id = st.next_job++;
+  job.prompt = std::move(prompt);
+  job.rollouts = std::move(rollouts);
+  job.components.resize(job.rollouts.size());
+  job.started = clock_type::now();
+  std::vector<std::string> touched;
+  for (std::uint32_t i = 0; i < job.rollouts.size(); ++i) {
+    for (std::uint32_t s = 0; s < st.specs->size(); ++s) {
+      const auto& spec = (*st.specs)[s];
+      if (!spec.applies_to(job.prompt.task)) continue;
+      auto slot = static_cast<std::uint32_t>(job.components[i].size());
+      job.components[i].emplace_back();
+      auto task_id = st.next_task++;
+      st.tasks[task_id] = reward_task{job_id, i, slot, s, 0};
+      st.pools.at(spec.pool).queue.push_back(task_id);
+      touched.push_back(spec.pool);
+      ++job.remaining;
+    }
+  }
+  st.jobs.emplace(job_id, std::move(job));
+  if (st.jobs.at(job_id).remaining == 0) {
+    complete_job(self, job_id);
+    return caf::none;
+  }
+  for (const auto& pool : touched) dispatch(self, pool);
+  return caf::none;
+}
+
+grader_impl::behavior_type grader(self_ptr self, grader_config config, replay_buffer_actor replay,
+                                  std::shared_ptr<const std::vector<reward_spec>> specs,
+                                  std::map<std::string, std::uint32_t> pool_sizes, threading mode) {
+  auto& st = self->state;
+  st.config = std::move(config);
+  st.replay = std::move(replay);
+  st.specs = std::move(specs);
+  st.mode = mode;
+  st.all_workers = std::make_shared<std::vector<caf::actor>>();
+  for (const auto& [name, size] : pool_sizes) {
+    auto& pool = st.pools[name];
+    for (std::uint32_t i = 0; i < size; ++i) pool.workers.push_back(worker_slot{new_worker(self), std::nullopt});
+  }
+  auto workers = st.all_workers;
+  self->attach_functor([workers] {
+    for (auto& w : *workers) caf::anon_send_exit(w, caf::exit_reason::user_shutdown);
+  });
+  self->set_down_handler([self](caf::down_msg& msg) {
+    for (auto& [pool_name, pool] : self->state.pools) {
+      for (std::size_t i = 0; i < pool.workers.size(); ++i) {
+        if (caf::actor_cast<caf::actor_addr>(pool.workers[i].handle) == msg.source) worker_lost(self, pool_name, i, msg.source);
+      }
+    }
+  });
+  return {
+      [self](grade_atom, protocol::prompt& prompt, std::vector<protocol::rollout>& rollouts)
+          -> caf::result<protocol::scored_group> {
+        job_state job;
+        job.store = true;
+        job.grade_promise = self->make_response_promise<protocol::scored_group>();
+        auto promise = job.grade_promise;
+        // Once a promise exists the handler's return value is ignored: refusals go through it.
+        if (auto refused = accept(self, prompt, rollouts, job)) promise.deliver(std::move(refused));
+        return promise;
+      },
+      [self](score_atom, protocol::prompt& prompt, std::vector<protocol::rollout>& rollouts)
+          -> caf::result<std::vector<protocol::reward_verdict>> {
+        job_state job;
+        job.store = false;
+        job.score_promise = self->make_response_promise<std::vector<protocol::reward_verdict>>();
+        auto promise = job.score_promise;
+        if (auto refused = accept(self, prompt, rollouts, job)) promise.deliver(std::move(refused));
+        return promise;
+      },
+      [self](deadline_atom, std::uint64_t task_id) { on_deadline(self, task_id); },
+      [self](stats_atom) {
+        auto& st = self->state;
+        auto out = st.counters;
+        out.pending_groups = st.jobs.size();
+        for (const auto& [name, pool] : st.pools) {
+          out.queued_tasks += pool.queue.size();
+          for (const auto& w : pool.workers) out.in_flight_tasks += w.task ? 1 : 0;
+        }
+        out.grading_ms_mean = out.groups ? st.grading_ms_total / static_cast<double>(out.groups) : 0.0;
+        return out;
+      },
+  };
+}
+
+}  // namespace
+
+result<grader_actor> spawn_grader(caf::actor_system& sys, const grader_config& config, replay_buffer_actor replay,
+                                  std::vector<reward_spec> specs, std::map<std::string, std::uint32_t> pool_sizes,
+                                  threading mode) {
+  for (const auto& spec : specs) {
+    if (!pool_sizes.count(spec.pool) || pool_sizes.at(spec.pool) == 0) {
+      return make_error(errc::invalid_argument, "grader: reward '" + spec.name + "' runs on pool '" + spec.pool +
+                                                    "', which has no workers");
+    }
+    if (!spec.fn) return make_error(errc::invalid_argument, "grader: reward '" + spec.name + "' has no function");
+  }
+  auto shared = std::make_shared<const std::vector<reward_spec>>(std::move(specs));
+  // The grader itself never blocks (workers do): it runs on the scheduler in every mode.
+  return grader_actor{sys.spawn(grader, config, std::move(replay), shared, std::move(pool_sizes), mode)};
+}
+
+result<grader_actor> spawn_builtin_grader(caf::actor_system& sys, const grader_config& config, replay_buffer_actor replay) {
+  std::shared_ptr<sandbox::pool> sandbox;
+  if (config.rewards.accuracy_weight > 0) {
+    auto created = sandbox::pool::create(config.sandbox);
+    if (!created) return created.error();
+    sandbox = std::move(*created);
+  }
+  auto specs = make_builtin_rewards(config.rewards, sandbox);
+  if (!specs) return specs.error();
+  return spawn_grader(sys, config, std::move(replay), std::move(*specs),
+                      {{"cpu", config.cpu_workers}, {"sandbox", config.sandbox_workers}}, threading::detached);
+}
+
+}  // namespace aha::actors

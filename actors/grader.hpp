@@ -1,0 +1,64 @@
+// grader: grades a group of G rollouts. For each rollout and each reward spec whose tasks match
+// the prompt's task it queues one task on the spec's worker pool (pull: a worker takes the next
+// task when it is idle, so in-flight work is bounded by the pool size). Each task has a deadline;
+// a late one becomes a verdict_status::timeout component (value 0, counted) and its worker is
+// replaced. A worker that dies mid-task is respawned and its task re-queued (bounded attempts,
+// then an error verdict) — never silently dropped. Totals are weighted sums; advantages are
+// GRPO's; the scored group goes to the replay buffer and grade() replies after its ack.
+// Handles grade / score / stats (interfaces.hpp, grader_actor). Tested by grader.test.cpp.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <caf/all.hpp>
+
+#include "actors/advantages.hpp"
+#include "actors/interfaces.hpp"
+#include "actors/reward_workers.hpp"
+#include "core/config.hpp"
+#include "sandbox/sandbox_config.hpp"
+
+namespace aha::actors {
+
+struct grader_config {
+  reward_config rewards;                        // which rewards, weights, deadlines
+  bool std_normalise = true;                    // GRPO (on) or Dr. GRPO (off) advantages
+  float advantage_eps = 1e-6f;                  // added to the group std
+  std::uint32_t cpu_workers = 2;                // workers for math/format/language checks
+  std::uint32_t sandbox_workers = 2;            // workers waiting on sandbox runs (code, countdown)
+  std::uint32_t max_pending_groups = 256;       // grade/score requests in progress; more are refused
+  std::uint32_t max_requeues = 2;               // re-queues of one task after worker deaths, then an error verdict
+  std::chrono::milliseconds store_timeout{60000};  // replay buffer put request timeout
+  sandbox::sandbox_config sandbox;              // the sandbox pool used by code and countdown rewards
+};
+template <class V>
+void describe(V& v, grader_config& c) {
+  v.section("rewards", c.rewards, "reward components, weights and deadlines");
+  v.field("std_normalise", c.std_normalise, "divide advantages by the group's reward std (false = Dr. GRPO)");
+  v.field("advantage_eps", c.advantage_eps, "added to the group std", config::range{0, 1});
+  v.field("cpu_workers", c.cpu_workers, "reward workers for math, format and language checks", config::range{1, 1024});
+  v.field("sandbox_workers", c.sandbox_workers, "reward workers for sandboxed checks", config::range{1, 1024});
+  v.field("max_pending_groups", c.max_pending_groups, "groups in grading at once; more are refused",
+          config::range{1, 1e6});
+  v.field("max_requeues", c.max_requeues, "re-queues of a task whose worker died", config::range{0, 100});
+  v.field("store_timeout", c.store_timeout, "timeout of the replay buffer write (duration)", config::range{0.001, 3600});
+  v.section("sandbox", c.sandbox, "sandbox pool for code and countdown rewards");
+}
+
+// Spawns the grader with explicit reward specs; pool sizes by name (specs name their pool).
+// `replay` may be invalid when only score() is used.
+result<grader_actor> spawn_grader(caf::actor_system& sys, const grader_config& config, replay_buffer_actor replay,
+                                  std::vector<reward_spec> specs, std::map<std::string, std::uint32_t> pool_sizes,
+                                  threading mode = threading::detached);
+
+// Spawns the grader with the built-in rewards (make_builtin_rewards), creating the sandbox pool
+// from config.sandbox. Pools: "cpu" (cpu_workers) and "sandbox" (sandbox_workers).
+result<grader_actor> spawn_builtin_grader(caf::actor_system& sys, const grader_config& config,
+                                          replay_buffer_actor replay);
+
+}  // namespace aha::actors

@@ -1,0 +1,204 @@
+// Deterministic protocol tests of the grader (CAF test coordinator) with local test-double
+// rewards: routing by task and weighted totals, advantages and storage before the reply,
+// deadlines as timeout verdicts, a crashed worker's task re-queued, and backpressure.
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <stdexcept>
+#include <unistd.h>
+
+#include "actors/actor_test_support.hpp"
+#include "actors/grader.hpp"
+#include "actors/replay_buffer.hpp"
+#include "core/fault_point.hpp"
+
+using namespace aha;
+using namespace aha::actors;
+using aha::actors::testing::ask;
+
+namespace {
+
+protocol::reward_component value_of(float v) {
+  protocol::reward_component c;
+  c.value = v;
+  return c;
+}
+
+// accuracy: 1 when the completion equals the gold (math only); format: 0.5 for everything.
+std::vector<reward_spec> test_specs() {
+  reward_spec accuracy{"accuracy", protocol::reward_kind::accuracy, 1.0f, std::chrono::milliseconds(100), {"math"}, "cpu",
+                       [](const protocol::prompt& p, const protocol::rollout& r) {
+                         return value_of(r.completion_text == p.gold ? 1.0f : 0.0f);
+                       }};
+  reward_spec format{"format", protocol::reward_kind::format, 0.2f, std::chrono::milliseconds(100), {}, "cheap",
+                     [](const protocol::prompt&, const protocol::rollout&) { return value_of(0.5f); }};
+  return {accuracy, format};
+}
+
+protocol::prompt math_prompt(std::uint64_t id, const std::string& gold) {
+  protocol::prompt p;
+  p.id = id;
+  p.task = "math";
+  p.gold = gold;
+  return p;
+}
+
+std::vector<protocol::rollout> rollouts(std::vector<std::string> texts, std::uint64_t version = 3) {
+  std::vector<protocol::rollout> out;
+  for (std::uint32_t i = 0; i < texts.size(); ++i) {
+    protocol::rollout r;
+    r.sample_index = i;
+    r.completion_text = texts[i];
+    r.weight_version = version + i;
+    out.push_back(r);
+  }
+  return out;
+}
+
+bool is_worker(caf::resumable* job) {
+  auto* actor = dynamic_cast<caf::local_actor*>(job);
+  return actor && std::string(actor->name()) == "reward_worker";
+}
+
+struct grader_fixture : testing::deterministic_system {
+  std::string dir;
+  replay_buffer_actor replay;
+  grader_actor grader;
+  explicit grader_fixture(grader_config config = {}) {
+    dir = (std::filesystem::temp_directory_path() / ("aha_grader_" + std::to_string(::getpid()))).string();
+    std::filesystem::remove_all(dir);
+    replay_buffer_config rc;
+    rc.dir = dir;
+    rc.sync = false;
+    replay = *spawn_replay_buffer(*sys, rc, threading::scheduled);
+    auto spawned = spawn_grader(*sys, config, replay, test_specs(), {{"cpu", 2}, {"cheap", 1}}, threading::scheduled);
+    REQUIRE(spawned.ok());
+    grader = *spawned;
+    run();
+  }
+  // Runs everything except the reward workers (their work stays queued).
+  void run_without_workers() { sched->run_jobs_filtered([](caf::resumable* job) { return !is_worker(job); }); }
+  grader_stats stats() {
+    auto s = ask<grader_stats>(*sys, grader, stats_atom::value);
+    run();
+    return *s->value;
+  }
+  ~grader_fixture() {
+    caf::anon_send_exit(grader, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(replay, caf::exit_reason::user_shutdown);
+    run();
+    grader = nullptr;
+    replay = nullptr;
+    std::filesystem::remove_all(dir);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("grader: routes by task, weights components, computes advantages, stores before replying") {
+  grader_fixture f;
+  auto group = ask<protocol::scored_group>(*f.sys, f.grader, grade_atom::value, math_prompt(7, "19"),
+                                           rollouts({"19", "20", "19", "x"}));
+  f.run();
+  REQUIRE(group->value);
+  const auto& g = *group->value;
+  CHECK(g.group_id == 1);  // the replay buffer's id: the reply came after the ack
+  REQUIRE(g.verdicts.size() == 4);
+  CHECK(g.rewards == std::vector<float>{1.1f, 0.1f, 1.1f, 0.1f});
+  CHECK(g.advantages[0] > 0);
+  CHECK(g.advantages[1] < 0);
+  CHECK(g.min_weight_version == 3);
+  CHECK(g.verdicts[2].sample_index == 2);
+  REQUIRE(g.verdicts[0].components.size() == 2);
+  CHECK(g.verdicts[0].components[0].kind == protocol::reward_kind::accuracy);
+  CHECK(g.verdicts[0].components[1].weight == Approx(0.2f));
+  auto stored = ask<replay_stats>(*f.sys, f.replay, stats_atom::value);
+  f.run();
+  CHECK(stored->value->puts == 1);
+
+  protocol::prompt code = math_prompt(8, "");
+  code.task = "code";  // only the task-agnostic format reward applies
+  auto verdicts = ask<std::vector<protocol::reward_verdict>>(*f.sys, f.grader, score_atom::value, code, rollouts({"a"}));
+  f.run();
+  REQUIRE(verdicts->value);
+  REQUIRE(verdicts->value->at(0).components.size() == 1);
+  CHECK(verdicts->value->at(0).total == Approx(0.1f));
+  CHECK(f.stats().groups == 2);
+}
+
+TEST_CASE("grader: a reward that misses its deadline is a counted timeout verdict, not a hang") {
+  grader_fixture f;
+  auto group = ask<protocol::scored_group>(*f.sys, f.grader, grade_atom::value, math_prompt(1, "2"), rollouts({"2", "3"}));
+  f.run_without_workers();
+  CHECK(!group->answered());
+  CHECK(f.sched->has_pending_timeout());
+  for (int round = 0; round < 4 && !group->answered(); ++round) {
+    f.sched->trigger_timeouts();  // every deadline passes before any worker runs
+    f.run_without_workers();
+  }
+  f.run();
+  REQUIRE(group->value);
+  for (const auto& v : group->value->verdicts) {
+    for (const auto& c : v.components) {
+      CHECK(c.status == protocol::verdict_status::timeout);
+      CHECK(c.value == 0.0f);
+    }
+  }
+  CHECK(group->value->rewards == std::vector<float>{0.0f, 0.0f});
+  auto s = f.stats();
+  CHECK(s.reward_timeouts == 4);
+  CHECK(s.in_flight_tasks == 0);
+  // The replaced workers grade the next group normally.
+  auto next = ask<protocol::scored_group>(*f.sys, f.grader, grade_atom::value, math_prompt(2, "2"), rollouts({"2"}));
+  f.run();
+  REQUIRE(next->value);
+  CHECK(next->value->rewards == std::vector<float>{1.1f});
+}
+
+#ifdef AHA_FAULT_POINTS
+TEST_CASE("grader: a worker that dies mid-task is replaced and its task re-queued") {
+  grader_fixture f;
+  fault::arm("reward_worker.crash", [] {
+    fault::disarm_all();  // only the first task crashes its worker
+    throw std::runtime_error("injected worker crash");
+  });
+  auto group = ask<protocol::scored_group>(*f.sys, f.grader, grade_atom::value, math_prompt(1, "5"), rollouts({"5", "6"}));
+  f.run();
+  fault::disarm_all();
+  REQUIRE(group->value);
+  CHECK(group->value->rewards == std::vector<float>{1.1f, 0.1f});  // nothing lost, nothing zeroed
+  for (const auto& v : group->value->verdicts) {
+    for (const auto& c : v.components) CHECK(c.status == protocol::verdict_status::ok);
+  }
+  auto s = f.stats();
+  CHECK(s.worker_restarts == 1);
+  CHECK(s.requeued == 1);
+  CHECK(s.reward_errors == 0);
+}
+#endif
+
+TEST_CASE("grader: beyond max_pending_groups a request is refused at once (backpressure)") {
+  grader_config config;
+  config.max_pending_groups = 1;
+  grader_fixture f(config);
+  auto first = ask<protocol::scored_group>(*f.sys, f.grader, grade_atom::value, math_prompt(1, "1"), rollouts({"1"}));
+  f.run_without_workers();
+  auto second = ask<protocol::scored_group>(*f.sys, f.grader, grade_atom::value, math_prompt(2, "1"), rollouts({"1"}));
+  f.run_without_workers();
+  REQUIRE(second->error);
+  CHECK(errc_of(*second->error) == errc::resource_limit);
+  CHECK(!first->answered());
+  CHECK(f.stats().pending_groups == 1);
+  f.run();
+  REQUIRE(first->value);
+  auto empty = ask<protocol::scored_group>(*f.sys, f.grader, grade_atom::value, math_prompt(3, "1"), rollouts({}));
+  f.run();
+  CHECK(empty->error);
+}
+
+TEST_CASE("grader: a spec on a pool without workers is a spawn error") {
+  testing::deterministic_system t;
+  auto spawned = spawn_grader(*t.sys, {}, replay_buffer_actor{}, test_specs(), {{"cpu", 1}}, threading::scheduled);
+  REQUIRE(!spawned.ok());
+  CHECK(spawned.error().message.find("cheap") != std::string::npos);
+}
