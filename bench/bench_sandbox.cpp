@@ -1,6 +1,6 @@
 // `aha bench sandbox [--runs N] [--workers N]`: start-up cost of a trivial Python program run
 // bare (posix_spawn, no isolation), under bubblewrap (all namespaces, like aha), and under aha,
-// measured in the same process one after another; then aha's throughput with a pool.
+// measured in the same process, in interleaved rounds; then aha's throughput with a pool.
 // Prints a table and, last, one JSON line: bare_ms, bwrap_ms, aha_ms (medians), runs_per_s.
 #include <spawn.h>
 #include <sys/wait.h>
@@ -49,16 +49,26 @@ bool spawn_and_wait(const std::vector<std::string>& argv) {
   return rc == 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0 && text == "1\n";
 }
 
-// Median wall milliseconds of `runs` calls; -1 if any call failed.
-double median_ms(int runs, const std::function<bool()>& once) {
-  std::vector<double> ms;
-  for (int i = 0; i < runs; ++i) {
-    auto start = clock_type::now();
-    if (!once()) return -1;
-    ms.push_back(std::chrono::duration<double, std::milli>(clock_type::now() - start).count());
+// Median wall milliseconds of each way of running, taken round-robin (one run of each per
+// round) so that load from other processes on the machine falls on all of them alike.
+// A way that fails once gets -1.
+std::vector<double> interleaved_medians(int rounds, const std::vector<std::function<bool()>>& ways) {
+  std::vector<std::vector<double>> ms(ways.size());
+  std::vector<bool> failed(ways.size(), false);
+  for (int round = 0; round < rounds; ++round) {
+    for (std::size_t w = 0; w < ways.size(); ++w) {
+      if (failed[w]) continue;
+      auto start = clock_type::now();
+      failed[w] = !ways[w]();
+      ms[w].push_back(std::chrono::duration<double, std::milli>(clock_type::now() - start).count());
+    }
   }
-  std::sort(ms.begin(), ms.end());
-  return ms[ms.size() / 2];
+  std::vector<double> medians;
+  for (std::size_t w = 0; w < ways.size(); ++w) {
+    std::sort(ms[w].begin(), ms[w].end());
+    medians.push_back(failed[w] ? -1 : ms[w][ms[w].size() / 2]);
+  }
+  return medians;
 }
 
 std::vector<std::string> bwrap_argv(const std::string& file) {
@@ -93,17 +103,18 @@ int bench_sandbox(aha::cli::arguments& args) {
   std::ofstream(file) << kProgram;
   aha::protocol::sandbox_request request;
   request.source = kProgram;
-  const auto& runner = (*pool)->runner();
   // Warm the page cache for all three before timing.
   spawn_and_wait({"/usr/bin/python3", "-I", "-B", file});
-  double bare = median_ms(runs, [&] { return spawn_and_wait({"/usr/bin/python3", "-I", "-B", file}); });
   bool have_bwrap = access("/usr/bin/bwrap", X_OK) == 0;
-  double bwrap = have_bwrap ? median_ms(runs, [&] { return spawn_and_wait(bwrap_argv(file)); }) : -1;
-  double aha = median_ms(runs, [&] { return runner.run(request).stdout_data == "1\n"; });
+  auto medians = interleaved_medians(runs, {
+      [&] { return spawn_and_wait({"/usr/bin/python3", "-I", "-B", file}); },
+      [&] { return have_bwrap && spawn_and_wait(bwrap_argv(file)); },
+      [&] { return (*pool)->run(request).stdout_data == "1\n"; }});
+  double bare = medians[0], bwrap = medians[1], aha = medians[2];
   double per_second = pool_runs_per_second(**pool, runs * 2);
   std::remove(file.c_str());
 
-  std::cout << "trivial python (print(1)), median of " << runs << " sequential runs:\n"
+  std::cout << "trivial python (print(1)), median of " << runs << " rounds (bare, bwrap, aha in turn):\n"
             << "  bare (posix_spawn)  " << bare << " ms\n"
             << "  bubblewrap          " << bwrap << " ms" << (have_bwrap ? "" : " (bwrap not installed)") << "\n"
             << "  aha sandbox         " << aha << " ms  (" << aha / bare << "x bare)\n"

@@ -30,6 +30,8 @@ using protocol::run_status;
 constexpr int kCloneFlags = CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC |
                             CLONE_NEWUTS | CLONE_NEWCGROUP;
 constexpr auto kCpuPoll = std::chrono::milliseconds(10);
+// The slot whose network namespace this thread has joined (executor::adopt_thread), or -1.
+thread_local std::int64_t t_netns_slot = -1;
 
 // Owns a file descriptor.
 struct fd_guard {
@@ -177,11 +179,12 @@ namespace {
 
 // clone(2) like fork, with the namespaces. Signals stay blocked across it so that no handler of
 // the parent runs in the child; the child clears handlers and mask before exec.
-pid_t clone_child(const jail_plan& plan) {
+pid_t clone_child(const jail_plan& plan, bool new_network) {
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
-  long pid = syscall(SYS_clone, kCloneFlags | SIGCHLD, nullptr, nullptr, nullptr, nullptr);
+  int flags = new_network ? kCloneFlags : kCloneFlags & ~CLONE_NEWNET;
+  long pid = syscall(SYS_clone, flags | SIGCHLD, nullptr, nullptr, nullptr, nullptr);
   if (pid == 0) jail_main(plan);
   int saved = errno;
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
@@ -288,7 +291,7 @@ protocol::sandbox_reply executor::run(const protocol::sandbox_request& request, 
   // 3. Clone, then map ids and attach the cgroup before releasing the child.
   running run;
   run.start = clock::now();
-  run.pid = clone_child(plan);
+  run.pid = clone_child(plan, t_netns_slot != static_cast<std::int64_t>(slot));
   if (run.pid < 0) return sandbox_error(request, errno_text("clone"));
   out->write.reset(), err->write.reset(), report->write.reset(), sync->read.reset(), input->reset();
   run.out.fd = std::move(out->read), run.err.fd = std::move(err->read), run.report = std::move(report->read);
@@ -314,6 +317,25 @@ protocol::sandbox_reply executor::run(const protocol::sandbox_request& request, 
   if (!failure.empty()) reply.status = run_status::sandbox_error, reply.error = failure;
   if (group) return_cgroup(slot, std::move(group));
   return reply;
+}
+
+status executor::adopt_thread(std::uint32_t slot) const {
+  std::lock_guard<std::mutex> lock(slot_mutex_);
+  auto found = slot_netns_.find(slot);
+  if (found != slot_netns_.end()) {
+    if (setns(found->second, CLONE_NEWNET) != 0) return make_error(errc::io_error, errno_text("setns"));
+  } else {
+    if (unshare(CLONE_NEWNET) != 0) return make_error(errc::io_error, errno_text("unshare(CLONE_NEWNET)"));
+    int fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return make_error(errc::io_error, errno_text("open /proc/thread-self/ns/net"));
+    slot_netns_[slot] = fd;
+  }
+  t_netns_slot = slot;
+  return ok_status();
+}
+
+executor::~executor() {
+  for (auto& [slot, fd] : slot_netns_) close(fd);
 }
 
 result<std::unique_ptr<run_cgroup>> executor::take_cgroup(std::uint32_t slot, const run_limits& limits) const {

@@ -38,6 +38,14 @@ class executor {
   // run_status::sandbox_error with `error` set.
   protocol::sandbox_reply run(const protocol::sandbox_request& request, std::uint32_t slot = 0) const;
 
+  // Optional speed-up for a thread that will only ever run `slot` (pool workers call it once):
+  // moves the calling thread into that slot's own empty network namespace (only a down
+  // loopback; owned by the host, so runs cannot change it), which its runs then share instead of
+  // creating one each (~2-3 ms). Runs of one slot never overlap, so they cannot talk through it.
+  // Never call it on a thread that needs the network.
+  status adopt_thread(std::uint32_t slot) const;
+  ~executor();
+
   const sandbox_config& config() const { return config_; }
   const cgroup_layout& cgroups() const { return cgroups_; }
 
@@ -53,6 +61,7 @@ class executor {
   result<std::unique_ptr<run_cgroup>> take_cgroup(std::uint32_t slot, const run_limits& limits) const;
   void return_cgroup(std::uint32_t slot, std::unique_ptr<run_cgroup> group) const;
   mutable std::mutex slot_mutex_;
+  mutable std::unordered_map<std::uint32_t, int> slot_netns_;  // fds of /proc/.../ns/net
   mutable std::unordered_map<std::uint32_t, std::unique_ptr<run_cgroup>> slot_cgroups_;
 };
 

@@ -78,6 +78,7 @@ std::size_t pool::queued() const {
 }
 
 void pool::work(std::uint32_t slot) {
+  runner_->adopt_thread(slot);  // best effort: without it each run makes its own network namespace
   while (true) {
     job next;
     {

@@ -75,3 +75,30 @@ TEST_CASE("killing the pool's owner kills every run and the next executor sweeps
     if (!parent.empty()) CHECK_FALSE(host_path_exists(parent + "/" + std::to_string(owner) + "-0"));
   }
 }
+
+TEST_CASE("pool workers' shared per-slot network namespace stays empty and private", "[pool]") {
+  pool p(shared_executor(), 1, 4);
+  // Run 1 listens on an abstract unix socket (they live in the network namespace) and exits.
+  auto first = p.run(python("import socket\ns = socket.socket(socket.AF_UNIX)\ns.bind('\\0aha_slot')\ns.listen()\nprint('bound')"));
+  REQUIRE(first.stdout_data == "bound\n");
+  auto second = p.run(python(R"(
+import socket
+s = socket.socket(socket.AF_UNIX)
+try:
+    s.connect('\0aha_slot')
+    print('CONNECTED')
+except OSError as e:
+    print('refused', e.errno)
+try:
+    socket.socket(socket.AF_INET).connect(('127.0.0.1', 22))
+    print('INET')
+except OSError as e:
+    print('inet denied', e.errno)
+print(open('/proc/net/dev').read().count(':'))
+)"));
+  CHECK(second.status == run_status::ok);
+  CHECK(second.stdout_data.find("refused 111") != std::string::npos);  // ECONNREFUSED: nobody left
+  CHECK(second.stdout_data.find("inet denied") != std::string::npos);
+  CHECK(second.stdout_data.find("\n1\n") != std::string::npos);  // only lo
+  expect_nothing_left();
+}
