@@ -1,7 +1,8 @@
 // The R1 template format reward, strict and lenient; see format_reward.hpp.
 #include "rewards/format_reward.hpp"
 
-#include <cctype>
+#include "rewards/ascii.hpp"
+
 #include <string>
 
 namespace aha::rewards {
@@ -17,7 +18,7 @@ std::size_t count(std::string_view s, std::string_view tag) {
 }
 
 bool blank(std::string_view s) {
-  for (char c : s) if (!std::isspace(static_cast<unsigned char>(c))) return false;
+  for (char c : s) if (!ascii::is_space(c)) return false;
   return true;
 }
 

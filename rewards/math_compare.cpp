@@ -1,6 +1,7 @@
 // Structural comparison of gold and predicted answers; see math_comparer.hpp. Containers are
 // flattened into items (a ± expands into both values), matched in order (tuples) or as
 // multisets (lists, sets); relations compare as equations up to a constant factor.
+#include "rewards/ascii.hpp"
 #include "rewards/math_comparer.hpp"
 
 #include <algorithm>
@@ -64,7 +65,7 @@ ref assigned_value(ref r, const math_verifier_config& c) {
 std::string text_key(const node& n) {
   std::string out;
   for (char ch : n.text)
-    if (std::isalnum(static_cast<unsigned char>(ch))) out += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    if (ascii::is_alnum(ch)) out += ascii::to_lower(ch);
   return out;
 }
 

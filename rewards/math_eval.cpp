@@ -3,6 +3,7 @@
 // config bounds return nullopt, and the caller falls back to floating point.
 #include "rewards/math_eval.hpp"
 
+#include <charconv>
 #include <cmath>
 #include <functional>
 #include <string>
@@ -167,7 +168,12 @@ std::optional<cplx> eval_numeric(const tree& t, int i, eval_context& ctx, int tr
     v.push_back(*x);
   }
   switch (n.k) {
-    case kind::number: return std::strtod(n.text.c_str(), nullptr);
+    case kind::number: {  // from_chars: locale-free, unlike strtod
+      double x = 0;
+      auto [end, ec] = std::from_chars(n.text.data(), n.text.data() + n.text.size(), x);
+      if (ec != std::errc() || end != n.text.data() + n.text.size()) return std::nullopt;
+      return x;
+    }
     case kind::symbol: return symbol_value(n.text, trial);
     case kind::constant:
       if (n.text == "pi") return kPi;

@@ -5,12 +5,13 @@
 #include <cctype>
 #include <utility>
 
+#include "rewards/ascii.hpp"
 #include "rewards/math_expr.hpp"
 
 namespace aha::rewards::detail {
 namespace {
 
-bool is_alpha(char c) { return std::isalpha(static_cast<unsigned char>(c)) != 0; }
+bool is_alpha(char c) { return ascii::is_alpha(c); }
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
 // Commands dropped entirely (they only change spacing or size).
@@ -104,8 +105,8 @@ std::string rewrite(std::string_view in, const math_verifier_config& config) {
 
 std::string trim(std::string_view s) {
   std::size_t b = 0, e = s.size();
-  while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
-  while (e > b && (std::isspace(static_cast<unsigned char>(s[e - 1])) || s[e - 1] == '.' || s[e - 1] == '\\')) --e;
+  while (b < e && ascii::is_space(s[b])) ++b;
+  while (e > b && (ascii::is_space(s[e - 1]) || s[e - 1] == '.' || s[e - 1] == '\\')) --e;
   return std::string(s.substr(b, e - b));
 }
 

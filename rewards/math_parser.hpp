@@ -11,12 +11,13 @@
 #include <string>
 #include <string_view>
 
+#include "rewards/ascii.hpp"
 #include "rewards/math_expr.hpp"
 
 namespace aha::rewards::detail {
 
 
-inline bool is_alpha(char c) { return std::isalpha(static_cast<unsigned char>(c)) != 0; }
+inline bool is_alpha(char c) { return ascii::is_alpha(c); }
 inline bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
 inline const char* const kFunctions[] = {"sin", "cos", "tan", "sec", "csc", "cot", "arcsin", "arccos",
@@ -69,7 +70,7 @@ class parser {
   bool failed_ = false;
 
   int fail() { failed_ = true; return -1; }
-  void skip() { while (pos_ < s_.size() && std::isspace(static_cast<unsigned char>(s_[pos_]))) ++pos_; }
+  void skip() { while (pos_ < s_.size() && ascii::is_space(s_[pos_])) ++pos_; }
   char peek() { skip(); return pos_ < s_.size() ? s_[pos_] : '\0'; }
   bool at(std::string_view p) { skip(); return s_.substr(pos_, p.size()) == p; }
   // A command is matched only as a whole word: "\in" does not match "\infty".

@@ -1,5 +1,6 @@
 // verify_math: extract → quick textual checks → multiple-choice letters → parse both answers →
 // structural/numeric comparison (math_compare). Each step is bounded; see math_verifier.hpp.
+#include "rewards/ascii.hpp"
 #include "rewards/math_verifier.hpp"
 
 #include <cctype>
@@ -14,12 +15,12 @@ namespace {
 using detail::extract_role;
 
 bool blank(std::string_view s) {
-  for (char c : s) if (!std::isspace(static_cast<unsigned char>(c))) return false;
+  for (char c : s) if (!ascii::is_space(c)) return false;
   return true;
 }
 
 bool upper_letter(char c) { return c >= 'A' && c <= 'Z'; }
-bool ascii_alpha(char c) { return std::isalpha(static_cast<unsigned char>(c)) != 0; }
+bool ascii_alpha(char c) { return ascii::is_alpha(c); }
 
 // Removes \text{..}/\textbf{..}/\mathrm{..} wrappers, braces, parentheses, $ and spaces, so
 // that "\textbf{(C)}" reads "C".
@@ -28,7 +29,7 @@ std::string bare_letters(std::string_view s) {
   for (std::size_t i = 0; i < s.size(); ++i) {
     char c = s[i];
     if (c == '\\') { while (i + 1 < s.size() && ascii_alpha(s[i + 1])) ++i; continue; }
-    if (c == '{' || c == '}' || c == '(' || c == ')' || c == '$' || c == '.' || std::isspace(static_cast<unsigned char>(c))) continue;
+    if (c == '{' || c == '}' || c == '(' || c == ')' || c == '$' || c == '.' || ascii::is_space(c)) continue;
     out += c;
   }
   return out;
@@ -52,7 +53,7 @@ char option_letter(std::string_view s, bool allow_last) {
     for (std::size_t i = best + len; i < s.size() && i < best + len + 24; ++i)
       if (standalone(s, i)) return s[i];
   std::size_t i = 0;
-  while (i < s.size() && (std::isspace(static_cast<unsigned char>(s[i])) || s[i] == '(')) ++i;
+  while (i < s.size() && (ascii::is_space(s[i]) || s[i] == '(')) ++i;
   if (i < s.size() && upper_letter(s[i]) && (i + 1 == s.size() || !ascii_alpha(s[i + 1]))) return s[i];
   if (!allow_last) return '\0';
   for (std::size_t k = s.size(); k-- > 0;) if (standalone(s, k)) return s[k];
@@ -64,7 +65,7 @@ char gold_option(std::string_view gold) {
   std::string bare = bare_letters(gold);
   if (bare.size() == 1 && upper_letter(bare[0])) return bare[0];
   std::size_t i = 0;
-  while (i < gold.size() && std::isspace(static_cast<unsigned char>(gold[i]))) ++i;
+  while (i < gold.size() && ascii::is_space(gold[i])) ++i;
   bool paren = i < gold.size() && gold[i] == '(';
   if (paren) ++i;
   if (i + 1 < gold.size() && upper_letter(gold[i]) && gold[i] <= 'J') {
@@ -78,7 +79,7 @@ char gold_option(std::string_view gold) {
 
 std::string strip_spaces(std::string_view s) {
   std::string out;
-  for (char c : s) if (!std::isspace(static_cast<unsigned char>(c))) out += c;
+  for (char c : s) if (!ascii::is_space(c)) out += c;
   return out;
 }
 
