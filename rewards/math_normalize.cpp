@@ -33,73 +33,45 @@ bool starts_with_at(std::string_view s, std::size_t i, std::string_view p) {
   return s.size() - i >= p.size() && s.compare(i, p.size(), p) == 0;
 }
 
+// Rewrites the backslash sequence at in[i] into `out`; returns the bytes consumed (0: none).
+std::size_t rewrite_backslash(std::string_view in, std::size_t i, std::string& out) {
+  if (starts_with_at(in, i, "\\\\") && i + 2 < in.size() && is_alpha(in[i + 2])) return 1;  // "\\frac": one escape too many
+  if (starts_with_at(in, i, "\\\\\\\\")) { out += "\\\\"; return 4; }  // a row break escaped twice
+  if (starts_with_at(in, i, "\\\\")) { out += "\\\\"; return 2; }      // a row break stays whole
+  if ((starts_with_at(in, i, "\\!") || starts_with_at(in, i, "\\,")) && !out.empty() && (out.back() == ',' || is_digit(out.back()))) {
+    std::size_t j = i + 2;  // "11,\! 111" is one number: drop the thin space and the blanks after it
+    while (j < in.size() && in[j] == ' ') ++j;
+    return j - i;
+  }
+  for (std::string_view d : kDropped) {
+    bool whole_word = d.size() <= 2 || d == "\\quad" || d == "\\qquad" || i + d.size() >= in.size() || !is_alpha(in[i + d.size()]);
+    if (starts_with_at(in, i, d) && whole_word) { out += ' '; return d.size(); }
+  }
+  if (starts_with_at(in, i, "\\dfrac") || starts_with_at(in, i, "\\tfrac") || starts_with_at(in, i, "\\cfrac")) {
+    out += "\\frac";
+    return 6;
+  }
+  if (starts_with_at(in, i, "\\%")) { out += '%'; return 2; }
+  if (starts_with_at(in, i, "\\$")) { out += ' '; return 2; }
+  if (starts_with_at(in, i, "\\{") || starts_with_at(in, i, "\\}")) { out.append(in.substr(i, 2)); return 2; }
+  return 0;
+}
+
 // One pass of token-level rewriting.
-std::string rewrite(std::string_view in, const math_verifier_config& config) {
+std::string rewrite(std::string_view in) {
   std::string out;
   out.reserve(in.size() + 8);
   for (std::size_t i = 0; i < in.size();) {
     char c = in[i];
-    if (c == '\\' && i + 1 < in.size() && in[i + 1] == '\\' && i + 2 < in.size() && is_alpha(in[i + 2])) {
-      i += 1;  // "\\frac" written through one escaping layer too many
-      continue;
-    }
-    if (starts_with_at(in, i, "\\\\\\\\")) {  // a row break escaped twice
-      out += "\\\\";
-      i += 4;
-      continue;
-    }
-    if (c == '\\' && i + 1 < in.size() && in[i + 1] == '\\') {  // a row break "\\\\" stays whole
-      out += "\\\\";
-      i += 2;
-      continue;
-    }
-    if (c == '\\' && (starts_with_at(in, i, "\\!") || starts_with_at(in, i, "\\,")) && !out.empty() &&
-        (out.back() == ',' || is_digit(out.back()))) {
-      i += 2;  // "11,\! 111" is one number: drop the thin space and the blanks after it
-      while (i < in.size() && in[i] == ' ') ++i;
-      continue;
-    }
-    if (starts_with_at(in, i, "{,}")) { out += ','; i += 3; continue; }
-    if (c == '\\') {
-      bool dropped = false;
-      for (std::string_view d : kDropped) {
-        if (starts_with_at(in, i, d) && (d.size() <= 2 || d == "\\quad" || d == "\\qquad" ||
-                                         i + d.size() >= in.size() || !is_alpha(in[i + d.size()]))) {
-          out += ' ';
-          i += d.size();
-          dropped = true;
-          break;
-        }
-      }
-      if (dropped) continue;
-      if (starts_with_at(in, i, "\\dfrac") || starts_with_at(in, i, "\\tfrac") || starts_with_at(in, i, "\\cfrac")) {
-        out += "\\frac";
-        i += 6;
-        continue;
-      }
-      if (starts_with_at(in, i, "\\%")) { out += '%'; i += 2; continue; }
-      if (starts_with_at(in, i, "\\$")) { out += ' '; i += 2; continue; }
-      if (starts_with_at(in, i, "\\{") || starts_with_at(in, i, "\\}")) {
-        out.append(in.substr(i, 2));
-        i += 2;
-        continue;
-      }
-    }
-    if (c == '$' || c == '~') { out += ' '; ++i; continue; }
-    bool mapped = false;
+    std::size_t used = c == '\\' ? rewrite_backslash(in, i, out) : 0;
+    if (used == 0 && starts_with_at(in, i, "{,}")) { out += ','; used = 3; }
+    if (used == 0 && (c == '$' || c == '~')) { out += ' '; used = 1; }
     for (auto [from, to] : kUnicode) {
-      if (starts_with_at(in, i, from)) {
-        out.append(to);
-        i += from.size();
-        mapped = true;
-        break;
-      }
+      if (used == 0 && starts_with_at(in, i, from)) { out.append(to); used = from.size(); }
     }
-    if (mapped) continue;
-    out += c;
-    ++i;
+    if (used == 0) { out += c; used = 1; }
+    i += used;
   }
-  (void)config;
   return out;
 }
 
@@ -141,7 +113,8 @@ std::string number_format(std::string s) {
 }  // namespace
 
 std::string normalize_latex(std::string_view answer, const math_verifier_config& config) {
-  std::string s = rewrite(answer, config);
+  std::string s = rewrite(answer);
+  (void)config;
   return number_format(trim(s));
 }
 
