@@ -83,9 +83,9 @@ bool is_scalar(kind k) {
 // 10^-d as an exact rational.
 
 mpq_class ten_to_minus(int d) {
-  mpz_class den;
-  mpz_ui_pow_ui(den.get_mpz_t(), 10, static_cast<unsigned long>(d));
-  return mpq_class(1, den);
+  mpz_class p;
+  mpz_ui_pow_ui(p.get_mpz_t(), 10, static_cast<unsigned long>(d < 0 ? -d : d));
+  return d >= 0 ? mpq_class(1, p) : mpq_class(p, 1);
 }
 
 // A decimal written with d ≥ decimal_min_digits fraction digits, against an exact value that
@@ -293,6 +293,26 @@ bool comparer::numeric_equal(ref g, ref p, unit_mode mode) {
   return true;
 }
 
+// One side is a decimal number (exact, d ≥ decimal_min_digits fraction digits), the other an
+// irrational value: the decimal must be that value rounded or truncated to d digits, as in
+// decimal_approximates (√2 = 1.41 or 1.414, never 1.42). nullopt when the rule does not apply.
+std::optional<bool> comparer::decimal_vs_irrational(ref g, ref p, unit_mode mode) {
+  eval_context cg{cfg_, steps_, mode, g.mask}, cp{cfg_, steps_, mode, p.mask};
+  std::optional<mpq_class> eg = eval_exact(*g.t, g.i, cg), ep = eval_exact(*p.t, p.i, cp);
+  if (eg.has_value() == ep.has_value()) return std::nullopt;
+  ref dec_side = eg ? g : p, other = eg ? p : g;
+  const mpq_class& dec = eg ? *eg : *ep;
+  int d = decimal_digits(*dec_side.t, dec_side.i);
+  if (d < cfg_.decimal_min_digits || d > 15 || decimal_digits(*other.t, other.i) != 0) return std::nullopt;
+  eval_context co{cfg_, steps_, mode, other.mask};
+  auto x = eval_numeric(*other.t, other.i, co, 0);
+  if (!x || std::abs(x->imag()) > 1e-12 || !std::isfinite(x->real())) return std::nullopt;
+  double scaled = x->real() * std::pow(10.0, d);
+  if (std::abs(scaled) > 1e15) return std::nullopt;  // beyond exact integers in a double
+  double written = mpq_class(dec * ten_to_minus(-d)).get_d();
+  return written == std::trunc(scaled) || written == std::round(scaled);
+}
+
 bool comparer::scalars_equal(ref g, ref p) {
   bool units = has_units(*g.t, g.i) || has_units(*p.t, p.i);
   unit_mode modes[2] = {unit_mode::ignore, unit_mode::apply};
@@ -303,6 +323,10 @@ bool comparer::scalars_equal(ref g, ref p) {
       bool decided = false;
       bool eq = exact_equal(g, p, modes[m], decided);
       if (decided) { if (eq) return true; continue; }
+      if (auto rounded = decimal_vs_irrational(g, p, modes[m])) {
+        if (*rounded) { why = "decimal rounds the value"; return true; }
+        continue;
+      }
     }
     if (numeric_equal(g, p, modes[m])) return true;
   }

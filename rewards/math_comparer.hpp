@@ -49,6 +49,7 @@ class comparer {
   bool items_equal(ref g, ref p, bool ordered);
   bool intervals_equal(ref g, ref p);
   bool scalars_equal(ref g, ref p);
+  std::optional<bool> decimal_vs_irrational(ref g, ref p, unit_mode mode);
   bool exact_equal(ref g, ref p, unit_mode mode, bool& decided);
   bool numeric_equal(ref g, ref p, unit_mode mode);
   int to_interval(ref r);

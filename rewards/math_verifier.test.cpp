@@ -79,6 +79,9 @@ TEST_CASE("math equivalence: radicals, constants, trig, logs, complex") {
   CHECK(eq("\\sqrt[3]{8}", "2"));
   CHECK(eq("\\frac{\\sqrt{3}}{2}", "0.8660254"));
   CHECK(eq("40\\pi", "125.664"));
+  CHECK(eq("40\\pi", "125.663"));  // truncated
+  CHECK(eq("\\sqrt{2}", "1.41"));
+  CHECK_FALSE(eq("\\sqrt{2}", "1.42"));
   CHECK(eq("\\sin(30^\\circ)", "\\frac12"));
   CHECK(eq("\\log_2 8", "3"));
   CHECK(eq("e^{\\ln 5}", "5"));
