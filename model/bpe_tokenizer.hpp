@@ -2,7 +2,8 @@
 // matching the `tokenizers` library's ids: added/special tokens split first (leftmost-longest),
 // then the normalizer (none or NFC), the pre-tokenizer (ByteLevel with its GPT-2 regex, or
 // Split(regex, Isolated) + ByteLevel), rank-ordered merges (ignore_merges honoured), and the
-// ByteLevel decoder. Unsupported components are rejected by name. Tests: bpe_tokenizer.test.cpp.
+// ByteLevel decoder. Unsupported components are rejected by name; added tokens' lstrip/rstrip/
+// single_word flags are not applied. Tests: bpe_tokenizer.test.cpp.
 #pragma once
 
 #include <memory>
