@@ -249,15 +249,23 @@ bool prose_words(std::string_view s) {
   return false;
 }
 
+// The text after the reasoning. An unclosed <think> means the model never finished thinking:
+// nothing in it counts. require_think_close also refuses completions without any </think>.
 std::string_view after_think(std::string_view s, const math_verifier_config& c, bool& refused) {
   if (!c.skip_think_block) return s;
   std::size_t close = s.rfind("</think>");
   if (close != std::string_view::npos) return s.substr(close + 8);
-  if (c.require_think_close) refused = true;  // rllm: no </think> is a format error
+  if (c.require_think_close || s.find("<think>") != std::string_view::npos) refused = true;
   return s;
 }
 
 std::string_view answer_block(std::string_view s) {
+  // GLM-style "<|begin_of_box|>X<|end_of_box|>" is a box too; normalize it to its content.
+  constexpr std::string_view kBoxOpen = "<|begin_of_box|>", kBoxClose = "<|end_of_box|>";
+  if (std::size_t b = s.rfind(kBoxOpen); b != std::string_view::npos) {
+    std::size_t e = s.find(kBoxClose, b);
+    return s.substr(b + kBoxOpen.size(), e == std::string_view::npos ? std::string_view::npos : e - b - kBoxOpen.size());
+  }
   std::size_t open = s.rfind("<answer>");
   if (open == std::string_view::npos) return s;
   std::size_t close = s.find("</answer>", open);

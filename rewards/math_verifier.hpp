@@ -15,7 +15,7 @@ namespace aha::rewards {
 // behaviour where the public test suites agree, and the safer choice where they do not.
 struct math_verifier_config {
   // Extraction.
-  bool skip_think_block = true;        // text before </think> never holds the answer
+  bool skip_think_block = true;        // text before </think> (or after an unclosed <think>) never holds the answer
   bool require_think_close = false;    // no </think> in a completion that opened <think> → wrong
   bool require_boxed = false;          // only a \boxed{} answer counts (rllm policy)
   bool fallback_last_number = true;    // no boxed/env/"answer is" form → take the last number

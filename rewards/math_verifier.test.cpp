@@ -27,6 +27,8 @@ TEST_CASE("math extract: boxed, answer tags, think blocks, sentences, fallback")
   CHECK(extract_answer("\\fbox{7}") == "7");
   CHECK(extract_answer("<think>maybe \\boxed{3}</think><answer>4</answer>") == "4");
   CHECK(extract_answer("<think>\\boxed{3}</think> The answer is 5.") == "5");
+  CHECK(extract_answer("<think>so the answer is \\boxed{3}").empty());  // never finished thinking
+  CHECK(extract_answer("<|begin_of_box|>42<|end_of_box|>") == "42");
   CHECK(extract_answer("Thus the final answer is $x = 2$. I hope") == "x = 2");
   CHECK(extract_answer("We get 3 apples and then 12 pears in total now") == "12");
   math_verifier_config no_fallback;
