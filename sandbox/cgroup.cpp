@@ -174,12 +174,32 @@ status run_cgroup::apply(const run_limits& limits) {
   write_file(memory_ + "/memory.max_usage_in_bytes", "0");
   memory_base_ = number_in(memory_ + "/memory.usage_in_bytes");
   oom_base_ = oom_kills();
-  return write_file(pids_ + "/pids.max", tasks);
+  return write_file(pids_ + "/pids.max", resident_ ? std::to_string(limits.tasks + 1) : tasks);
+}
+
+status run_cgroup::make_resident() {
+  if (kind_ != cgroup_kind::v1) return make_error(errc::invalid_argument, "cgroup: resident threads need v1");
+  std::string tid = std::to_string(gettid());
+  for (const std::string* dir : {&memory_, &pids_, &cpuacct_}) {
+    if (auto written = write_file(*dir + "/tasks", tid); !written) return written;
+  }
+  resident_ = true;
+  return ok_status();
+}
+
+// Processes in the group other than aha itself (whose resident thread may be a member).
+static std::vector<pid_t> foreign_processes(const std::string& dir) {
+  std::vector<pid_t> pids;
+  std::istringstream procs(read_small(dir + "/cgroup.procs"));
+  for (pid_t pid; procs >> pid;) {
+    if (pid != getpid()) pids.push_back(pid);
+  }
+  return pids;
 }
 
 status run_cgroup::reuse(const run_limits& limits) {
   if (!reusable()) return make_error(errc::internal, "cgroup: v2 groups serve one run");
-  for (int attempt = 0; !read_small(pids_ + "/cgroup.procs").empty(); ++attempt) {
+  for (int attempt = 0; !foreign_processes(pids_).empty(); ++attempt) {
     if (attempt == 100) return make_error(errc::resource_limit, "cgroup: " + pids_ + " still has tasks");
     kill_all();
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
@@ -223,8 +243,7 @@ bool run_cgroup::oom_killed() const { return oom_kills() > oom_base_; }
 
 void run_cgroup::kill_all() const {
   if (kind_ == cgroup_kind::v2 && write_file(pids_ + "/cgroup.kill", "1")) return;
-  std::istringstream procs(read_small(pids_ + "/cgroup.procs"));
-  for (pid_t pid; procs >> pid;) kill(pid, SIGKILL);
+  for (pid_t pid : foreign_processes(pids_)) kill(pid, SIGKILL);
 }
 
 void sweep_stale_cgroups(const cgroup_layout& layout) {

@@ -42,6 +42,12 @@ class run_cgroup {
   bool reusable() const { return kind_ == cgroup_kind::v1; }
 
   status attach(pid_t pid) const;        // moves a process (and its future children) in
+  // v1: makes the calling thread a permanent member, so that the processes it clones are born
+  // inside and no per-run migration is needed (a migration waits for an RCU grace period, 4-15
+  // ms). The thread's own memory is charged to its process's owner, not here; its CPU time is
+  // (callers subtract it); it counts as one task (pids.max is raised by one).
+  status make_resident();
+  bool resident() const { return resident_; }
   std::uint64_t cpu_ns() const;          // CPU time of every task of this run
   std::uint64_t peak_memory_bytes() const;  // of this run (v1: less what earlier runs left cached)
   bool oom_killed() const;               // the kernel's OOM killer struck during this run
@@ -53,6 +59,7 @@ class run_cgroup {
   std::uint64_t oom_kills() const;
   cgroup_kind kind_;
   std::uint64_t oom_base_ = 0, memory_base_ = 0;  // counters at the start of the run
+  bool resident_ = false;
   std::string memory_, pids_, cpuacct_;  // v2: all three are the same directory
 };
 

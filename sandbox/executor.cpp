@@ -30,8 +30,10 @@ using protocol::run_status;
 constexpr int kCloneFlags = CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC |
                             CLONE_NEWUTS | CLONE_NEWCGROUP;
 constexpr auto kCpuPoll = std::chrono::milliseconds(10);
-// The slot whose network namespace this thread has joined (executor::adopt_thread), or -1.
+// The slot this thread adopted (executor::adopt_thread), or -1; and whether it is a resident
+// member of that slot's cgroup.
 thread_local std::int64_t t_netns_slot = -1;
+thread_local bool t_resident = false;
 
 // Owns a file descriptor.
 struct fd_guard {
@@ -113,7 +115,23 @@ struct running {
   fd_guard report;
   clock::time_point start;
   kill_reason killed = kill_reason::none;
+  const run_cgroup* group = nullptr;
+  std::int64_t thread_cpu_base = -1;  // set when this thread is a member of the group
 };
+
+std::int64_t thread_cpu_ns() {
+  timespec t{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return std::int64_t{t.tv_sec} * 1000000000 + t.tv_nsec;
+}
+
+// CPU time of the run's processes: the group's, less this thread's when it is a member too.
+std::uint64_t program_cpu_ns(const running& run) {
+  std::uint64_t total = run.group->cpu_ns();
+  if (run.thread_cpu_base < 0) return total;
+  auto own = static_cast<std::uint64_t>(thread_cpu_ns() - run.thread_cpu_base);
+  return total > own ? total - own : 0;
+}
 
 std::vector<std::pair<int, rlim_t>> make_rlimits(const run_limits& l, bool memory_cgroup) {
   std::vector<std::pair<int, rlim_t>> r = {
@@ -198,13 +216,14 @@ void kill_run(running& run, kill_reason why) {
 }
 
 // Waits for the program to exit while enforcing wall time, CPU time (cgroup) and output caps.
-void supervise(running& run, const run_limits& limits, const run_cgroup* group) {
+void supervise(running& run, const run_limits& limits) {
+  const run_cgroup* group = run.group;
   const auto deadline = run.start + std::chrono::milliseconds(limits.wall_ms);
   const std::uint64_t cpu_limit_ns = std::uint64_t{limits.cpu_ms} * 1000000;
   while (true) {
     auto now = clock::now();
     if (now >= deadline) return kill_run(run, kill_reason::wall);
-    if (group && group->cpu_ns() > cpu_limit_ns) return kill_run(run, kill_reason::cpu);
+    if (group && program_cpu_ns(run) > cpu_limit_ns) return kill_run(run, kill_reason::cpu);
     auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now) + std::chrono::milliseconds(1);
     if (group) wait = std::min<std::chrono::milliseconds>(wait, kCpuPoll);
     pollfd fds[3] = {{run.pidfd.fd, POLLIN, 0}, {run.out.open ? run.out.fd.fd : -1, POLLIN, 0},
@@ -246,7 +265,7 @@ void fill_reply(protocol::sandbox_reply& reply, running& run, int wait_status, c
   auto tv_ms = [](const timeval& t) { return std::uint64_t(t.tv_sec) * 1000 + std::uint64_t(t.tv_usec) / 1000; };
   reply.wall_ms = static_cast<std::uint32_t>(
       std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - run.start).count());
-  reply.cpu_ms = static_cast<std::uint32_t>(group ? group->cpu_ns() / 1000000
+  reply.cpu_ms = static_cast<std::uint32_t>(group ? program_cpu_ns(run) / 1000000
                                                   : tv_ms(usage.ru_utime) + tv_ms(usage.ru_stime));
   reply.peak_memory_bytes = group ? group->peak_memory_bytes() : std::uint64_t(usage.ru_maxrss) * 1024;
   reply.exit_code = WIFEXITED(wait_status) ? WEXITSTATUS(wait_status) : -1;
@@ -290,6 +309,10 @@ protocol::sandbox_reply executor::run(const protocol::sandbox_request& request, 
   plan.sync_read_fd = sync->read.fd, plan.sync_write_fd = sync->write.fd, plan.report_fd = report->write.fd;
   // 3. Clone, then map ids and attach the cgroup before releasing the child.
   running run;
+  run.group = group.get();
+  // A resident thread's children are born in the group: no migration (see make_resident).
+  const bool born_inside = group && group->resident() && t_resident && t_netns_slot == std::int64_t{slot};
+  if (born_inside) run.thread_cpu_base = thread_cpu_ns();
   run.start = clock::now();
   run.pid = clone_child(plan, t_netns_slot != static_cast<std::int64_t>(slot));
   if (run.pid < 0) return sandbox_error(request, errno_text("clone"));
@@ -298,12 +321,12 @@ protocol::sandbox_reply executor::run(const protocol::sandbox_request& request, 
   for (int fd : {run.out.fd.fd, run.err.fd.fd, run.report.fd}) fcntl(fd, F_SETFL, O_NONBLOCK);
   run.pidfd = fd_guard(static_cast<int>(syscall(SYS_pidfd_open, run.pid, 0)));
   status released = write_id_maps(run.pid, config_.host_id_base, slot);
-  if (released && group) released = group->attach(run.pid);
+  if (released && group && !born_inside) released = group->attach(run.pid);
   if (released && (run.pidfd.fd < 0 || write(sync->write.fd, "g", 1) != 1)) {
     released = make_error(errc::io_error, errno_text("release the child"));
   }
   // 4. Watch the run, reap it, and judge.
-  if (released) supervise(run, limits, group.get());
+  if (released) supervise(run, limits);
   else kill(run.pid, SIGKILL);
   int wait_status = 0;
   rusage usage{};
@@ -320,17 +343,28 @@ protocol::sandbox_reply executor::run(const protocol::sandbox_request& request, 
 }
 
 status executor::adopt_thread(std::uint32_t slot) const {
+  if (auto joined = join_slot_network(slot); !joined) return joined;
+  t_netns_slot = slot;
+  if (cgroups_.kind != cgroup_kind::v1) return ok_status();
+  auto group = take_cgroup(slot, config_.limits);
+  if (!group) return group.error();
+  status resident = (*group)->make_resident();
+  t_resident = resident.ok();
+  return_cgroup(slot, std::move(*group));
+  return resident;
+}
+
+status executor::join_slot_network(std::uint32_t slot) const {
   std::lock_guard<std::mutex> lock(slot_mutex_);
   auto found = slot_netns_.find(slot);
   if (found != slot_netns_.end()) {
     if (setns(found->second, CLONE_NEWNET) != 0) return make_error(errc::io_error, errno_text("setns"));
-  } else {
-    if (unshare(CLONE_NEWNET) != 0) return make_error(errc::io_error, errno_text("unshare(CLONE_NEWNET)"));
-    int fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return make_error(errc::io_error, errno_text("open /proc/thread-self/ns/net"));
-    slot_netns_[slot] = fd;
+    return ok_status();
   }
-  t_netns_slot = slot;
+  if (unshare(CLONE_NEWNET) != 0) return make_error(errc::io_error, errno_text("unshare(CLONE_NEWNET)"));
+  int fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return make_error(errc::io_error, errno_text("open /proc/thread-self/ns/net"));
+  slot_netns_[slot] = fd;
   return ok_status();
 }
 

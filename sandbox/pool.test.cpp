@@ -102,3 +102,37 @@ print(open('/proc/net/dev').read().count(':'))
   CHECK(second.stdout_data.find("\n1\n") != std::string::npos);  // only lo
   expect_nothing_left();
 }
+
+TEST_CASE("limits hold for runs born inside a worker's resident cgroup", "[pool]") {
+  pool p(shared_executor(), 1, 4);
+  auto bomb = python("x = []\nwhile True:\n    x.append(bytearray(4 << 20))\n");
+  bomb.memory_bytes = 64 << 20;
+  auto memory = p.run(bomb);
+  CHECK(memory.status == run_status::memory_limit);
+  CHECK(memory.peak_memory_bytes <= (64u << 20) + (1u << 20));
+
+  auto forks = p.run(python(R"(
+import os, time
+n = 0
+try:
+    while True:
+        if os.fork() == 0:
+            time.sleep(5)
+            os._exit(0)
+        n += 1
+except OSError:
+    print('stopped', n < 64)
+)"));
+  CHECK(forks.status == run_status::ok);
+  CHECK(forks.stdout_data == "stopped True\n");
+
+  auto spin = python("import threading\ndef spin():\n    while True: pass\nfor _ in range(4): threading.Thread(target=spin, daemon=True).start()\nspin()\n");
+  spin.cpu_ms = 500, spin.wall_ms = 20000;
+  auto cpu = p.run(spin);
+  CHECK(cpu.status == run_status::time_limit);
+  CHECK(cpu.cpu_ms >= 500);
+  CHECK(cpu.wall_ms < 19000);
+  auto idle = p.run(python("import time\ntime.sleep(0.3)\n"));
+  CHECK(idle.cpu_ms < 200);  // the worker thread's own CPU time is not charged to the program
+  expect_nothing_left();
+}

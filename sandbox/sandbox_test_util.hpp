@@ -56,7 +56,8 @@ inline int sandbox_processes() {
   return count;
 }
 
-// Cgroups this test process created that still hold a task (empty ones are kept per slot).
+// Cgroups this test process created that still hold a process other than this one (empty ones
+// are kept per slot).
 inline int leftover_cgroups() {
   const auto& layout = shared_executor()->cgroups();
   std::string prefix = std::to_string(getpid()) + "-";
@@ -68,8 +69,12 @@ inline int leftover_cgroups() {
     while (dirent* entry = readdir(dir)) {
       if (std::string(entry->d_name).rfind(prefix, 0) != 0) continue;
       std::ifstream procs(parent + "/" + entry->d_name + "/cgroup.procs");
-      std::string pid;
-      if (procs >> pid) ++count;
+      for (pid_t pid; procs >> pid;) {
+        if (pid != getpid()) {  // a pool worker thread of this process may be a resident member
+          ++count;
+          break;
+        }
+      }
     }
     closedir(dir);
   }
