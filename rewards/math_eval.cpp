@@ -183,7 +183,7 @@ std::optional<cplx> eval_numeric(const tree& t, int i, eval_context& ctx, int tr
     case kind::add: { cplx s = 0; for (auto& x : v) s += x; return s; }
     case kind::mul: { cplx p = 1; for (auto& x : v) p *= x; return p; }
     case kind::div: return v[0] / v[1];
-    case kind::neg: return -v[0];
+    case kind::neg: return cplx(-v[0].real(), v[0].imag() == 0 ? 0.0 : -v[0].imag());  // no -0i: √(-1) = i
     case kind::pow:
       if (v[1].imag() == 0 && v[1].real() == std::round(v[1].real()) && std::abs(v[1].real()) < 1e6 && v[0].imag() == 0)
         return std::pow(v[0].real(), v[1].real());

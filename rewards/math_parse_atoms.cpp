@@ -5,6 +5,22 @@
 
 namespace aha::rewards::detail {
 
+// 0.\overline{3} = 1/3, 1.2\overline{45} = 1.2 + 45/9900: exact, so not an approximation.
+// Returns -2 when no \overline follows the digits read so far.
+int parser::repeating_decimal(const std::string& lit, int decimals, bool dot) {
+  std::string_view rest = s_.substr(pos_);
+  std::size_t skip_dot = !dot && !rest.empty() && rest[0] == '.' ? 1 : 0;
+  if (rest.substr(skip_dot, 10) != "\\overline{") return -2;
+  std::size_t b = pos_ + skip_dot + 10, e = b;
+  while (e < s_.size() && is_digit(s_[e])) ++e;
+  if (e == b || e >= s_.size() || s_[e] != '}' || e - b > 64) return fail();
+  pos_ = e + 1;
+  std::string period(s_.substr(b, e - b));
+  std::string denominator = std::string(period.size(), '9') + std::string(static_cast<std::size_t>(decimals), '0');
+  int head = make(kind::number, {}, lit.back() == '.' ? lit + "0" : lit);
+  return make(kind::add, {head, make(kind::div, {make(kind::number, {}, period), make(kind::number, {}, denominator)})});
+}
+
 int parser::number() {
   std::size_t start = pos_;
   std::string lit;
@@ -18,6 +34,7 @@ int parser::number() {
     else break;
   }
   if (lit.empty()) return fail();
+  if (int r = repeating_decimal(lit, decimals, dot); r != -2) return r;
   int n = make(kind::number, {}, lit);
   nodes_[n].decimals = static_cast<std::int16_t>(decimals);
   // 1e-5 / 2.5E3: scientific notation in plain text.

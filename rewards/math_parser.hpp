@@ -149,6 +149,7 @@ class parser {
   }
 
   int number();
+  int repeating_decimal(const std::string& lit, int decimals, bool dot);
 
   // "7,425,000": a comma followed by exactly three digits, outside brackets, and the number so
   // far looks like a grouped integer.

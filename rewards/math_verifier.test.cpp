@@ -53,6 +53,9 @@ TEST_CASE("math equivalence: numbers and their spellings") {
   CHECK(eq("10\\%", "0.1"));
   CHECK(eq("\\$10", "10"));
   CHECK(eq("033", "33"));
+  CHECK(eq("\\frac{1}{3}", "0.\\overline{3}"));
+  CHECK(eq("\\frac{62}{495}", "0.1\\overline{25}"));
+  CHECK_FALSE(eq("\\frac{1}{3}", "0.\\overline{33}4"));
   CHECK_FALSE(eq("5", "5.001"));
   CHECK_FALSE(eq("2", "3"));
 }
@@ -88,6 +91,7 @@ TEST_CASE("math equivalence: radicals, constants, trig, logs, complex") {
   CHECK(eq("\\log_2 8", "3"));
   CHECK(eq("e^{\\ln 5}", "5"));
   CHECK(eq("1+2i", "i(2-i)"));
+  CHECK(eq("i", "\\sqrt{-1}"));
   CHECK_FALSE(eq("4", "4\\sqrt{2}"));
   CHECK(eq("\\pi", "3.14"));  // the decimal rule: 3.14 is π to two digits
   math_verifier_config precise;
