@@ -1,6 +1,7 @@
 // The sandbox service end to end: an in-process server thread and clients over TCP on
 // 127.0.0.1 — a real run, a malformed request, limit clamping, and CURVE: an authorized key is
 // served, an unknown key is refused (no reply ever comes).
+#include <random>
 #include <thread>
 
 #include "protocol/codec.hpp"
@@ -60,6 +61,22 @@ TEST_CASE("service runs a request and answers malformed bytes with an error", "[
   REQUIRE(error);
   CHECK(error->status == run_status::sandbox_error);
   CHECK(error->error.find("malformed request") != std::string::npos);
+
+  // Random bytes, a frame of the wrong type, and an empty message: each gets an error reply.
+  std::mt19937 rng(7);
+  std::vector<std::string> junk = {aha::protocol::encode(aha::protocol::sandbox_reply{}), std::string()};
+  for (int i = 0; i < 20; ++i) {
+    std::string bytes(rng() % 64, '\0');
+    for (auto& b : bytes) b = static_cast<char>(rng());
+    junk.push_back(bytes);
+  }
+  for (const auto& bytes : junk) {
+    auto answer = (*c)->exchange(bytes, 10s);
+    REQUIRE(answer);
+    auto decoded = aha::protocol::decode<aha::protocol::sandbox_reply>(*answer);
+    REQUIRE(decoded);
+    CHECK(decoded->status == run_status::sandbox_error);
+  }
 
   auto spin = hello(6);
   spin.source = "while True: pass";
