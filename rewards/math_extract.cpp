@@ -327,6 +327,8 @@ std::string from_sentence(std::string_view sentence) {
   return joined;
 }
 
+constexpr std::size_t kMaxTextAnswer = 64;  // bytes of a bare phrase taken as a text answer
+
 std::string extract_from(std::string_view text, const math_verifier_config& c, extract_role role) {
   bool refused = false;
   std::string_view s = role != extract_role::gold ? after_think(text, c, refused) : text;
@@ -358,8 +360,11 @@ std::string extract_from(std::string_view text, const math_verifier_config& c, e
   bool one_token = true;
   for (char ch : trimmed) one_token = one_token && !is_space(ch);
   if (!prose_words(trimmed) || one_token || role == extract_role::gold) return std::string(trimmed);
-  if (c.fallback_last_number) return std::string(last_number(s));
-  return {};
+  if (c.fallback_last_number && !last_number(s).empty()) return std::string(last_number(s));
+  // A short phrase without digits ("No solution") may be a text answer.
+  bool digits = false;
+  for (char ch : trimmed) digits = digits || is_digit(ch);
+  return trimmed.size() <= kMaxTextAnswer && !digits && gap_words(trimmed) <= 5 ? std::string(trimmed) : std::string();
 }
 
 }  // namespace aha::rewards::detail

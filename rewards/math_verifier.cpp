@@ -83,6 +83,38 @@ std::string strip_spaces(std::string_view s) {
   return out;
 }
 
+// A text answer's words, lower case, without \text{}-like wrappers, braces, $ and blanks:
+// "\text{No solution}" and "no solution" read the same. Every other character (and command)
+// is kept, so "1.5 cups" and "15 cups" or "\sqrt{2} cups" and "2 cups" still differ.
+std::string text_key(std::string_view s) {
+  static const std::string_view wrappers[] = {"text", "textbf", "textit", "textnormal", "mbox", "mathrm", "mathbf", "quad", "qquad"};
+  std::string out;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    if (c == '\\') {
+      std::size_t j = i + 1;
+      while (j < s.size() && ascii_alpha(s[j])) ++j;
+      std::string_view name = s.substr(i + 1, j - i - 1);
+      bool wrapper = false;
+      for (std::string_view w : wrappers) wrapper = wrapper || name == w;
+      if (!wrapper) out.append(s.substr(i, j - i));
+      i = j - 1;
+      continue;
+    }
+    if (c == '{' || c == '}' || c == '$' || ascii::is_space(c)) continue;
+    out += ascii::to_lower(c);
+  }
+  while (!out.empty() && out.back() == '.') out.pop_back();
+  return out;
+}
+
+// Has a run of three letters: a word, so the answer is (partly) text.
+bool is_wordy(std::string_view key) {
+  int run = 0;
+  for (char c : key) if ((run = ascii_alpha(c) ? run + 1 : 0) >= 3) return true;
+  return false;
+}
+
 math_verdict verdict(bool ok, std::string extracted, std::string reason) {
   return math_verdict{ok, std::move(extracted), std::move(reason)};
 }
@@ -129,6 +161,7 @@ math_verdict verify_math(std::string_view gold, std::string_view completion, con
   std::string g_norm = detail::normalize_latex(want, config);
   std::string p_norm = detail::normalize_latex(pred, config);
   if (!g_norm.empty() && strip_spaces(g_norm) == strip_spaces(p_norm)) return verdict(true, pred, "identical after normalization");
+  if (is_wordy(text_key(want)) && text_key(want) == text_key(pred)) return verdict(true, pred, "same words");
   detail::parse_result g = detail::parse_math(g_norm, config);
   detail::parse_result p = detail::parse_math(p_norm, config);
   if (!p.ok && config.fallback_last_number && detail::looks_like_prose(pred)) {  // prose: its last number

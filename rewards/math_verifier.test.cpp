@@ -146,6 +146,10 @@ TEST_CASE("math equivalence: tuples, sets, lists, intervals, matrices") {
 TEST_CASE("math equivalence: text, units and option letters") {
   CHECK(eq("\\text{odd}", "odd"));
   CHECK_FALSE(eq("odd", "\\text{oddd}"));
+  CHECK(eq("\\text{No solution}", "No solution"));
+  CHECK(eq("\\text{Evelyn}", "The fastest runner is $\\boxed{\\text{Evelyn}}$."));
+  CHECK_FALSE(eq("\\text{No solution}", "one solution"));
+  CHECK_FALSE(eq("1.5 \\text{ cups}", "15 cups"));
   CHECK(eq("10", "10 \\text{ cm}^2"));
   CHECK(eq("125", "125 miles"));
   CHECK(eq("C", "The answer is C."));
