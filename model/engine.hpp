@@ -47,6 +47,9 @@ class engine {
   transformer& model() { return model_; }
 
  private:
+  // Validates a request and grows the cache when it does not fit.
+  status reserve(int64_t batch, int64_t tokens, const sampling_params& params, const tokenizer* tok);
+
   transformer model_;
   torch::Device device_;  // the model's device (CPU, or CUDA with a CUDA LibTorch)
   kv_cache cache_;       // [max_batch, Hkv, max_tokens, D] per layer

@@ -153,6 +153,11 @@ TEST_CASE("engine: stop tokens and stop strings end a completion") {
   CHECK(by_text->at(0).finish == finish_reason::stop_string);
   CHECK(by_text->at(0).tokens.size() <= 3);
   CHECK_FALSE(e.generate({tok.encode("1")}, p).ok());  // stop strings without a tokenizer
+  p.stop_strings.clear();
+  CHECK_FALSE(e.generate({std::vector<int32_t>(500, 9)}, p).ok());  // 500 + 20 > max_position_embeddings (512)
+  CHECK_FALSE(e.generate({{}}, p).ok());                            // empty prompt
+  p.max_new_tokens = 0;
+  CHECK(e.generate({tok.encode("1")}, p)->at(0).tokens.empty());
 }
 
 TEST_CASE("engine: top-k 1 is greedy and top-p keeps the most likely token") {
