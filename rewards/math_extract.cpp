@@ -127,8 +127,11 @@ constexpr std::array<std::string_view, 9> kAnswerKeys = {
 std::string_view answer_sentence(std::string_view s) {
   // One backward pass for all keys: the rightmost key wins.
   std::size_t best = std::string_view::npos, best_len = 0;
+  bool first_char[256] = {};  // a byte that can start a key: most positions are rejected here
+  for (std::string_view key : kAnswerKeys) first_char[static_cast<unsigned char>(key[0])] = true;
   for (std::size_t i = s.size(); i-- > 0 && best == std::string_view::npos;) {
     char c = ascii_lower(s[i]);
+    if (!first_char[static_cast<unsigned char>(c)]) continue;
     for (std::string_view key : kAnswerKeys)
       if (c == key[0] && matches_at(s, i, key)) { best = i; best_len = key.size(); break; }
   }

@@ -79,6 +79,7 @@ char gold_option(std::string_view gold) {
 
 std::string strip_spaces(std::string_view s) {
   std::string out;
+  out.reserve(s.size());
   for (char c : s) if (!ascii::is_space(c)) out += c;
   return out;
 }
