@@ -156,6 +156,27 @@ struct grading {
   }
 };
 
+// The dataset spellings of assert-style tests: MBPP's "test_list" (assert lines, with optional
+// "test_setup_code") and HumanEval's "test" (defines check) + "entry_point".
+std::string dataset_test_code(const nlohmann::json& record) {
+  std::string code;
+  if (record.contains("test_list") && record["test_list"].is_array()) {
+    if (record.contains("test_setup_code") && record["test_setup_code"].is_string()) {
+      code += record["test_setup_code"].get<std::string>() + "\n";
+    }
+    for (const auto& line : record["test_list"]) {
+      if (!line.is_string()) return {};
+      code += line.get<std::string>() + "\n";
+    }
+    return record["test_list"].empty() ? std::string() : code;
+  }
+  if (record.contains("test") && record["test"].is_string() && record.contains("entry_point") &&
+      record["entry_point"].is_string()) {
+    return record["test"].get<std::string>() + "\ncheck(" + record["entry_point"].get<std::string>() + ")\n";
+  }
+  return {};
+}
+
 }  // namespace
 
 bool outputs_match(const std::string& actual, const std::string& expected) {
@@ -207,8 +228,12 @@ result<code_task> parse_code_task(const nlohmann::json& record) {
     }
   } else if (record.contains("test_code") && record["test_code"].is_string()) {
     task.test_code = record["test_code"].get<std::string>();
+  } else if (auto joined = dataset_test_code(record); !joined.empty()) {
+    task.test_code = joined;
   } else {
-    return make_error(errc::invalid_argument, "needs \"tests\" (list of {stdin, stdout}) or \"test_code\" (string)");
+    return make_error(errc::invalid_argument,
+                      "needs \"tests\" (list of {stdin, stdout}), \"test_code\" (string), \"test_list\" (MBPP) "
+                      "or \"test\" + \"entry_point\" (HumanEval)");
   }
   if (record.contains("time_limit") && record["time_limit"].is_number() && record["time_limit"].get<double>() > 0) {
     task.cpu_ms = static_cast<std::uint32_t>(std::min(3600.0, record["time_limit"].get<double>()) * 1000);

@@ -51,7 +51,9 @@ code_verdict grade_code(const code_task& task, sandbox::pool& pool);
 void grade_code_async(const code_task& task, sandbox::pool& pool, std::function<void(code_verdict)> done);
 
 // A JSONL record: {"program", "tests": [{"stdin","stdout"}...]} or {"program", "test_code"};
-// optional "time_limit" (seconds) and "memory_limit" (MiB).
+// also MBPP's {"program", "test_list": [assert lines], "test_setup_code"?} and HumanEval's
+// {"program", "test", "entry_point"} (runs check(entry_point)). Optional "time_limit" (seconds)
+// and "memory_limit" (MiB).
 result<code_task> parse_code_task(const nlohmann::json& record);
 nlohmann::json to_json(const code_verdict& verdict);
 

@@ -111,6 +111,15 @@ TEST_CASE("JSONL records parse or say what is wrong", "[code]") {
   auto asserts = aha::rewards::parse_code_task(json::parse(R"J({"program": "x = 1", "test_code": "assert x == 1", "time_limit": 1.5})J"));
   REQUIRE(asserts);
   CHECK(asserts->cpu_ms == 1500);
+  auto mbpp = aha::rewards::parse_code_task(json::parse(R"J({"program": "def f(x): return x", "test_list": ["assert f(1) == 1", "assert f(2) == 2"]})J"));
+  REQUIRE(mbpp);
+  CHECK(grade_code(*mbpp, shared_pool()).passed);
+  auto humaneval = aha::rewards::parse_code_task(json::parse(R"J({"program": "def inc(x): return x + 2", "entry_point": "inc",
+      "test": "def check(candidate):\n    assert candidate(1) == 2\n"})J"));
+  REQUIRE(humaneval);
+  auto wrong = grade_code(*humaneval, shared_pool());
+  CHECK_FALSE(wrong.passed);
+  CHECK(wrong.status == run_status::wrong_answer);
   CHECK_FALSE(aha::rewards::parse_code_task(json::parse(R"J({"tests": []})J")));
   CHECK_FALSE(aha::rewards::parse_code_task(json::parse(R"J({"program": "x"})J")));
   CHECK_FALSE(aha::rewards::parse_code_task(json::parse(R"J({"program": "x", "tests": [{"stdin": 1}]})J")));
