@@ -34,7 +34,7 @@ struct math_verifier_config {
   bool assignment_compares_value = true;  // x = 5 vs 5: compare the assigned value only
   // Safety bounds.
   std::uint32_t max_answer_bytes = 4096;  // longer extracted answers are compared as text only
-  std::uint32_t max_input_bytes = 4u << 20;  // longer completions are judged wrong immediately
+  std::uint32_t max_input_bytes = 1u << 20;  // longer completions are judged wrong immediately (1 MiB)
   int max_depth = 64;                     // nesting depth of the expression parser
   std::uint32_t max_exponent = 4096;      // |n| in exact x^n; larger goes to floating point
   std::uint32_t max_factorial = 3000;     // n in exact n!
