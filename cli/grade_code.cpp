@@ -1,6 +1,7 @@
 // `aha grade code --input FILE.jsonl [--workers N]`: grades Python programs against their tests
 // in the sandbox. Each line: {"program", "tests": [{"stdin","stdout"}...]} or {"program",
-// "test_code"}; prints one JSON object per line, in order: passed, status, passed_tests,
+// "test_code"} (or MBPP's "test_list", HumanEval's "test" + "entry_point"); prints one JSON
+// object per line, in order: passed, status, passed_tests,
 // total_tests, cpu_ms, wall_ms, detail — or {"line", "error", "passed": false} for a bad line.
 #include <fstream>
 #include <future>

@@ -45,7 +45,8 @@ class run_cgroup {
   // v1: makes the calling thread a permanent member, so that the processes it clones are born
   // inside and no per-run migration is needed (a migration waits for an RCU grace period, 4-15
   // ms). The thread's own memory is charged to its process's owner, not here; its CPU time is
-  // (callers subtract it); it counts as one task (pids.max is raised by one).
+  // (callers subtract it); it counts as one task (pids.max is raised by one). Never call it on
+  // a main thread: the OOM killer walks thread-group leaders and could then pick aha itself.
   status make_resident();
   bool resident() const { return resident_; }
   std::uint64_t cpu_ns() const;          // CPU time of every task of this run

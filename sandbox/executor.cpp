@@ -345,7 +345,9 @@ protocol::sandbox_reply executor::run(const protocol::sandbox_request& request, 
 status executor::adopt_thread(std::uint32_t slot) const {
   if (auto joined = join_slot_network(slot); !joined) return joined;
   t_netns_slot = slot;
-  if (cgroups_.kind != cgroup_kind::v1) return ok_status();
+  // Never the main thread: the OOM killer of a v1 group walks thread-group leaders, and would
+  // then weigh all of aha against the program.
+  if (cgroups_.kind != cgroup_kind::v1 || gettid() == getpid()) return ok_status();
   auto group = take_cgroup(slot, config_.limits);
   if (!group) return group.error();
   status resident = (*group)->make_resident();
