@@ -125,7 +125,7 @@ double symbol_value(const std::string& name, int trial) {
   return 1.3 + static_cast<double>(h % 100000) / 100000.0 * 1.6 + 0.37 * trial;
 }
 
-cplx numeric_func(const std::string& f, const std::vector<cplx>& a, const eval_context& ctx) {
+cplx numeric_func(const std::string& f, const std::vector<cplx>& a) {
   const cplx& x = a[0];
   if (f == "sin") return std::sin(x);
   if (f == "cos") return std::cos(x);
@@ -144,8 +144,14 @@ cplx numeric_func(const std::string& f, const std::vector<cplx>& a, const eval_c
   if (f == "exp") return std::exp(x);
   if (f == "sqrt") return std::sqrt(x);
   if (f == "abs") return std::abs(x);
-  if (f == "binom" && a.size() == 2)
-    return std::exp(std::lgamma(x.real() + 1) - std::lgamma(a[1].real() + 1) - std::lgamma(x.real() - a[1].real() + 1));
+  if (f == "binom" && a.size() == 2) {
+    // A product, not lgamma: lgamma writes the global signgam, a data race between threads.
+    double n = x.real(), k = a[1].real();
+    if (k != std::round(k) || k < 0 || k > 1000) return {NAN, NAN};
+    double r = 1;
+    for (int i = 1; i <= static_cast<int>(k); ++i) r *= (n - k + i) / i;
+    return r;
+  }
   return {NAN, NAN};
 }
 
@@ -196,7 +202,7 @@ std::optional<cplx> eval_numeric(const tree& t, int i, eval_context& ctx, int tr
     case kind::percent: return ctx.units == unit_mode::apply ? v[0] / 100.0 : v[0];
     case kind::degree: return ctx.units == unit_mode::apply ? v[0] * (kPi / 180) : v[0];
     case kind::factorial: return std::tgamma(v[0].real() + 1);
-    case kind::func: return numeric_func(n.text, v, ctx);
+    case kind::func: return numeric_func(n.text, v);
     case kind::call: return user_function(n.text, v[0]);
     default: return std::nullopt;
   }
