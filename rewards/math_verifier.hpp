@@ -16,7 +16,7 @@ namespace aha::rewards {
 struct math_verifier_config {
   // Extraction.
   bool skip_think_block = true;        // text before </think> (or after an unclosed <think>) never holds the answer
-  bool require_think_close = false;    // no </think> in a completion that opened <think> → wrong
+  bool require_think_close = false;    // a completion without "</think>" at all → wrong (rllm policy)
   bool require_boxed = false;          // only a \boxed{} answer counts (rllm policy)
   bool fallback_last_number = true;    // no boxed/env/"answer is" form → take the last number
   bool join_adjacent_boxes = true;     // \boxed{1}, \boxed{2} → the list {1, 2}
@@ -77,7 +77,12 @@ struct math_verdict {
   std::string reason;     // one short phrase: why it is (in)correct, e.g. "equal values"
 };
 
-// Judges `completion` (a full model output or a bare answer) against `gold` (bare or boxed).
+// Judges `completion` (a full model output or a bare answer) against `gold` (bare, $…$ or
+// boxed, or a full solution whose last \boxed{} is the answer). Never throws; thread-safe;
+// returns within about config.deadline_ms plus a linear scan of the input. `reason` is one of
+// "identical answers", "equal exact values", "equal numeric values", "equal at random points",
+// "decimal rounds the value", "equivalent relations", "same option", "different values",
+// "no answer found", "empty gold answer", "budget exhausted", "input too long", ...
 math_verdict verify_math(std::string_view gold, std::string_view completion,
                          const math_verifier_config& config = {});
 
