@@ -3,6 +3,7 @@
 // three pre-tokenizer styles on multilingual text, emoji, whitespace runs and special tokens.
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <random>
 #include <sstream>
 
 #include "model/bpe_tokenizer.hpp"
@@ -50,4 +51,31 @@ TEST_CASE("bpe_tokenizer: unsupported or corrupt tokenizer.json is an error") {
   auto r = bpe_tokenizer::from_json(R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}, "normalizer": {"type": "NFKD"}})");
   REQUIRE_FALSE(r.ok());
   CHECK(r.error().message.find("NFKD") != std::string::npos);
+}
+
+TEST_CASE("bpe_tokenizer: random UTF-8 text round-trips and uses known ids") {
+  auto tok = bpe_tokenizer::from_json(read(kDir + "gpt2.tokenizer.json"));
+  REQUIRE(tok.ok());
+  auto llama = bpe_tokenizer::from_json(read(kDir + "llama3.tokenizer.json"));
+  REQUIRE(llama.ok());
+  std::mt19937 rng(9);
+  const std::vector<std::pair<uint32_t, uint32_t>> ranges = {{0x20, 0x7E}, {0x9, 0xD}, {0xA0, 0x24F}, {0x400, 0x4FF},
+                                                            {0x4E00, 0x4FFF}, {0x3040, 0x30FF}, {0x1F300, 0x1F64F}};
+  for (int round = 0; round < 200; ++round) {
+    std::string s;
+    for (int i = 0, n = static_cast<int>(rng() % 40); i < n; ++i) {
+      const auto& r = ranges[rng() % ranges.size()];
+      const uint32_t cp = r.first + rng() % (r.second - r.first + 1);
+      if (cp < 0x80) s += static_cast<char>(cp);
+      else if (cp < 0x800) s += {static_cast<char>(0xC0 | (cp >> 6)), static_cast<char>(0x80 | (cp & 0x3F))};
+      else if (cp < 0x10000) s += {static_cast<char>(0xE0 | (cp >> 12)), static_cast<char>(0x80 | ((cp >> 6) & 0x3F)), static_cast<char>(0x80 | (cp & 0x3F))};
+      else s += {static_cast<char>(0xF0 | (cp >> 18)), static_cast<char>(0x80 | ((cp >> 12) & 0x3F)),
+                 static_cast<char>(0x80 | ((cp >> 6) & 0x3F)), static_cast<char>(0x80 | (cp & 0x3F))};
+    }
+    INFO("round " << round);
+    CHECK(llama->decode(llama->encode(s)) == s);
+    auto ids = tok->encode(s);
+    for (auto id : ids) CHECK((id >= 0 && id < tok->vocab_size()));
+    CHECK(tok->decode(ids) == (s.empty() || s[0] == ' ' ? s : " " + s));  // GPT-2 style adds a prefix space
+  }
 }

@@ -3,6 +3,7 @@
 // trip; corrupt or mismatched files give errors naming the tensor.
 #include <filesystem>
 #include <fstream>
+#include <random>
 
 #include "model/hf_checkpoint.hpp"
 #include "model/safetensors.hpp"
@@ -97,5 +98,28 @@ TEST_CASE("safetensors: corrupt and mismatched files name the problem") {
   params.erase(params.begin());
   REQUIRE(write_safetensors(path, params).ok());
   CHECK(load_weights(model, dir.string()).error().message.find("missing tensor \"model.embed_tokens.weight\"") != std::string::npos);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("safetensors: mutated headers never crash the reader") {
+  auto dir = scratch("mutate");
+  const auto path = (dir / "m.safetensors").string();
+  REQUIRE(write_safetensors(path, {{"a", torch::arange(6, torch::kFloat32).view({2, 3})}, {"b", torch::ones({4})}}).ok());
+  std::ifstream in(path, std::ios::binary);
+  const std::string original((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::mt19937 rng(3);
+  int opened = 0;
+  for (int round = 0; round < 300; ++round) {
+    std::string bytes = original;
+    const size_t header_end = std::min<size_t>(bytes.size(), 8 + 120);
+    for (int k = 0; k < 1 + round % 4; ++k) bytes[rng() % header_end] = static_cast<char>(rng());
+    if (round % 7 == 0) bytes.resize(rng() % bytes.size());
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+    auto f = safetensors_file::open(path);
+    if (!f) continue;
+    ++opened;
+    for (const auto& e : f->entries()) CHECK(f->load(e.name).ok());  // validated entries always load
+  }
+  CHECK(opened < 300);
   fs::remove_all(dir);
 }
