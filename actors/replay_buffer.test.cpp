@@ -181,3 +181,30 @@ TEST_CASE("replay buffer: after a restart unconsumed groups (leased ones too) ar
   CHECK(batch->value->groups.at(0).group_id == 2);
   CHECK(batch->value->groups.at(1).group_id == 3);
 }
+
+TEST_CASE("replay buffer: the size bound evicts consumed groups, then stale ones, never fresh ones") {
+  replay_fixture f("evict", true);
+  f.dir = fresh_dir("evict");
+  replay_buffer_config config;
+  config.dir = f.dir;
+  config.sync = false;
+  config.max_groups = 3;
+  f.buffer = *spawn_replay_buffer(*f.sys, config, threading::scheduled);
+  f.run();
+  for (std::uint64_t v : {0, 0, 5, 5}) f.put(v);  // 4 > 3: nothing evictable yet (soft bound)
+  CHECK(f.stats().stored_groups == 4);
+  auto batch = f.fetch({1, 5, 1, 0, 0});          // groups 1, 2 (version 0) become stale
+  REQUIRE(batch->value);
+  CHECK(batch->value->groups.at(0).group_id == 3);
+  auto done = ask<caf::ok_atom>(*f.sys, f.buffer, consume_atom::value, std::uint64_t{1}, std::vector<std::uint64_t>{3});
+  f.run();
+  REQUIRE(done->value);
+  auto s = f.stats();
+  CHECK(s.evicted == 1);                           // the consumed group went first
+  CHECK(s.stored_groups == 3);
+  f.put(6);
+  s = f.stats();
+  CHECK(s.evicted == 2);                           // then the oldest stale group
+  CHECK(s.stale_groups == 1);
+  CHECK(s.ready_groups == 2);                      // 4 and the new 5: fresh groups stay
+}
