@@ -62,12 +62,12 @@ TEST_CASE("killing the pool's owner kills every run and the next executor sweeps
     _exit(0);
   }
   // Wait until both runs are up (two workers, two processes each), then kill the owner.
-  for (int i = 0; i < 1000 && sandbox_processes() < 4; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  CHECK(sandbox_processes() >= 4);
+  for (int i = 0; i < 1000 && sandbox_processes(owner) < 4; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  CHECK(sandbox_processes(owner) >= 4);
   kill(owner, SIGKILL);
   waitpid(owner, nullptr, 0);
-  for (int i = 0; i < 1000 && sandbox_processes() > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  CHECK(sandbox_processes() == 0);
+  for (int i = 0; i < 1000 && sandbox_processes(owner) > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  CHECK(sandbox_processes(owner) == 0);
   auto fresh = aha::sandbox::executor::create(aha::sandbox::sandbox_config{});
   REQUIRE(fresh);
   const auto& layout = fresh.value()->cgroups();

@@ -38,19 +38,27 @@ inline protocol::sandbox_reply run_python(const std::string& source, std::uint32
   return shared_executor()->run(request);
 }
 
-// Processes whose real uid is one of the sandbox's host ids (root-inside or a slot's uid).
-inline int sandbox_processes() {
+// Processes of runs started by `owner` (default: this process): a sandbox host uid, and a
+// member of one of the owner's cgroups (so concurrent test processes do not see each other's).
+inline int sandbox_processes(pid_t owner = getpid()) {
   const std::uint32_t base = shared_executor()->config().host_id_base;
+  const std::string marker = "/aha_sandbox/" + std::to_string(owner) + "-";
   int count = 0;
   DIR* proc = opendir("/proc");
   while (dirent* entry = readdir(proc)) {
     std::ifstream status(std::string("/proc/") + entry->d_name + "/status");
+    std::uint64_t uid = 0;
     for (std::string line; std::getline(status, line);) {
-      if (line.rfind("Uid:", 0) != 0) continue;
-      std::uint64_t uid = std::strtoull(line.c_str() + 4, nullptr, 10);
-      if (uid + 1 >= base && uid < base + 65536) ++count;
-      break;
+      if (line.rfind("Uid:", 0) == 0) {
+        uid = std::strtoull(line.c_str() + 4, nullptr, 10);
+        break;
+      }
     }
+    if (uid + 1 < base || uid >= base + 65536) continue;
+    std::ifstream cgroups(std::string("/proc/") + entry->d_name + "/cgroup");
+    std::stringstream text;
+    text << cgroups.rdbuf();
+    if (text.str().find(marker) != std::string::npos) ++count;
   }
   closedir(proc);
   return count;
