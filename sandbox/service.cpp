@@ -115,7 +115,12 @@ void server::handle_request(zmq::message_t& identity, zmq::message_t& body) {
 void server::serve(const std::atomic<bool>& stop) {
   while (!stop) {
     zmq::pollitem_t items[] = {{router_.handle(), 0, ZMQ_POLLIN, 0}, {done_pull_.handle(), 0, ZMQ_POLLIN, 0}};
-    zmq::poll(items, 2, std::chrono::milliseconds(100));
+    try {
+      zmq::poll(items, 2, std::chrono::milliseconds(100));
+    } catch (const zmq::error_t& e) {
+      if (e.num() == EINTR) continue;  // a signal (e.g. the one that sets `stop`)
+      throw;
+    }
     if (items[0].revents & ZMQ_POLLIN) {
       std::vector<zmq::message_t> frames;
       zmq::recv_multipart(router_, std::back_inserter(frames), zmq::recv_flags::dontwait);
