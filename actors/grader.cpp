@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <deque>
+#include <cstdio>
 #include <optional>
 
 #include "sandbox/pool.hpp"
@@ -339,12 +340,21 @@ result<grader_actor> spawn_grader(caf::actor_system& sys, const grader_config& c
 
 result<grader_actor> spawn_builtin_grader(caf::actor_system& sys, const grader_config& config, replay_buffer_actor replay) {
   std::shared_ptr<sandbox::pool> sandbox;
+  std::string sandbox_problem;
   if (config.rewards.accuracy_weight > 0) {
     auto created = sandbox::pool::create(config.sandbox);
-    if (!created) return created.error();
-    sandbox = std::move(*created);
+    if (created) {
+      sandbox = std::move(*created);
+    } else if (config.require_sandbox) {
+      return make_error(created.error().code, "grader: the sandbox cannot start: " + created.error().message +
+                                                  " (set grader.require_sandbox = false to run math-only)");
+    } else {
+      sandbox_problem = created.error().message;
+      std::fprintf(stderr, "aha grader: warning: no sandbox (%s); code and countdown rewards will be errors\n",
+                   sandbox_problem.c_str());
+    }
   }
-  auto specs = make_builtin_rewards(config.rewards, sandbox);
+  auto specs = make_builtin_rewards(config.rewards, sandbox, sandbox_problem);
   if (!specs) return specs.error();
   return spawn_grader(sys, config, std::move(replay), std::move(*specs),
                       {{"cpu", config.cpu_workers}, {"sandbox", config.sandbox_workers}}, threading::detached);

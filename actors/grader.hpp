@@ -35,6 +35,8 @@ struct grader_config {
   std::uint32_t max_requeues = 2;               // re-queues of one task after worker deaths, then an error verdict
   std::chrono::milliseconds store_timeout{60000};  // replay buffer put request timeout
   sandbox::sandbox_config sandbox;              // the sandbox pool used by code and countdown rewards
+  bool require_sandbox = true;                  // false: run without one when it cannot start (code and
+                                                // countdown rewards then give counted error verdicts)
 };
 template <class V>
 void describe(V& v, grader_config& c) {
@@ -47,6 +49,8 @@ void describe(V& v, grader_config& c) {
           config::range{1, 1e6});
   v.field("max_requeues", c.max_requeues, "re-queues of a task whose worker died", config::range{0, 100});
   v.field("store_timeout", c.store_timeout, "timeout of the replay buffer write (duration)", config::range{0.001, 3600});
+  v.field("require_sandbox", c.require_sandbox,
+          "fail at start-up when the sandbox cannot start (false: code/countdown rewards become error verdicts)");
   v.section("sandbox", c.sandbox, "sandbox pool for code and countdown rewards");
 }
 

@@ -102,7 +102,15 @@ bool reward_spec::applies_to(const std::string& task) const {
   return tasks.empty() || std::find(tasks.begin(), tasks.end(), task) != tasks.end();
 }
 
-result<std::vector<reward_spec>> make_builtin_rewards(const reward_config& config, std::shared_ptr<sandbox::pool> sandbox) {
+// Stands in for a sandboxed reward when there is no sandbox: an error verdict that says why.
+static reward_fn unavailable(std::string why) {
+  return [why](const protocol::prompt&, const protocol::rollout&) {
+    return component(0, protocol::verdict_status::error, "sandbox unavailable: " + why);
+  };
+}
+
+result<std::vector<reward_spec>> make_builtin_rewards(const reward_config& config, std::shared_ptr<sandbox::pool> sandbox,
+                                                      std::string sandbox_problem) {
   using protocol::reward_kind;
   if (config.format_mode != "strict" && config.format_mode != "lenient") {
     return make_error(errc::invalid_argument, "grader: format_mode '" + config.format_mode + "' (valid: strict, lenient)");
@@ -111,11 +119,12 @@ result<std::vector<reward_spec>> make_builtin_rewards(const reward_config& confi
   if (config.accuracy_weight > 0) {
     specs.push_back(make_spec("accuracy.math", reward_kind::accuracy, config.accuracy_weight, config.math_deadline,
                               {"math", "arithmetic"}, "cpu", math_accuracy(config.extra_latency)));
-    if (!sandbox) return make_error(errc::invalid_argument, "grader: code and countdown rewards need a sandbox pool");
     specs.push_back(make_spec("accuracy.code", reward_kind::accuracy, config.accuracy_weight, config.code_deadline,
-                              {"code"}, "sandbox", code_accuracy(sandbox, config.extra_latency)));
+                              {"code"}, "sandbox",
+                              sandbox ? code_accuracy(sandbox, config.extra_latency) : unavailable(sandbox_problem)));
     specs.push_back(make_spec("accuracy.countdown", reward_kind::accuracy, config.accuracy_weight, config.code_deadline,
-                              {"countdown"}, "sandbox", countdown_accuracy(sandbox, config.extra_latency)));
+                              {"countdown"}, "sandbox",
+                              sandbox ? countdown_accuracy(sandbox, config.extra_latency) : unavailable(sandbox_problem)));
   }
   if (config.format_weight > 0) {
     auto mode = config.format_mode == "strict" ? rewards::format_mode::strict : rewards::format_mode::lenient;

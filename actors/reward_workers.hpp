@@ -67,9 +67,11 @@ void describe(V& v, reward_config& c) {
 
 // The built-in rewards: accuracy for math/arithmetic (math verifier, pool "cpu"), code (tests
 // in the sandbox, pool "sandbox"), countdown (checker program in the sandbox, pool "sandbox");
-// format and language (pool "cpu"). `sandbox` may be null when no task needs it.
+// format and language (pool "cpu"). When `sandbox` is null the sandboxed rewards still exist but
+// return error verdicts saying `sandbox_problem` (counted by the grader, never a silent zero).
 result<std::vector<reward_spec>> make_builtin_rewards(const reward_config& config,
-                                                      std::shared_ptr<sandbox::pool> sandbox);
+                                                      std::shared_ptr<sandbox::pool> sandbox,
+                                                      std::string sandbox_problem = "no sandbox pool");
 
 // ---- workers -----------------------------------------------------------------------------------
 

@@ -57,6 +57,11 @@ TEST_CASE("built-in rewards: arithmetic by the math verifier, format by the R1 t
   reward_config bad;
   bad.format_mode = "loose";
   CHECK(!make_builtin_rewards(bad, nullptr).ok());
+  auto without = make_builtin_rewards(reward_config{}, nullptr, "no user namespaces");
+  REQUIRE(without.ok());
+  auto verdict = spec_named(*without, "accuracy.countdown").fn(sample.prompt, completion("<answer>1</answer>"));
+  CHECK(verdict.status == protocol::verdict_status::error);
+  CHECK(verdict.detail.find("no user namespaces") != std::string::npos);
 }
 
 TEST_CASE("built-in rewards: countdown answers are checked by a program in the sandbox") {
