@@ -1,6 +1,7 @@
 // grader: fan-out of reward tasks to worker pools, deadlines, re-queueing, advantages, storage.
 #include "actors/grader.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <deque>
 #include <cstdio>
@@ -280,6 +281,9 @@ grader_impl::behavior_type grader(self_ptr self, grader_config config, replay_bu
     for (auto& w : *workers) caf::anon_send_exit(w, caf::exit_reason::user_shutdown);
   });
   self->set_down_handler([self](caf::down_msg& msg) {
+    auto& all = *self->state.all_workers;  // forget dead workers (replaced ones pile up otherwise)
+    all.erase(std::remove_if(all.begin(), all.end(), [&](const caf::actor& w) { return w.address() == msg.source; }),
+              all.end());
     for (auto& [pool_name, pool] : self->state.pools) {
       for (std::size_t i = 0; i < pool.workers.size(); ++i) {
         if (caf::actor_cast<caf::actor_addr>(pool.workers[i].handle) == msg.source) worker_lost(self, pool_name, i, msg.source);
