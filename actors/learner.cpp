@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "actors/advantages.hpp"
 #include "model/runtime.hpp"
 
 namespace aha::actors {
@@ -11,9 +12,6 @@ namespace {
 
 using clock_type = std::chrono::steady_clock;
 
-bool rewards_agree(const std::vector<float>& rewards) {
-  return std::all_of(rewards.begin(), rewards.end(), [&](float r) { return r == rewards.front(); });
-}
 constexpr auto kRequestTimeout = std::chrono::seconds(120);
 
 struct learner_state {
@@ -68,7 +66,7 @@ void finish_step(self_ptr self, const protocol::learner_batch& batch, metric_map
               if (!saved) aout(self) << "learner: checkpoint failed: " << saved.error().message << "\n";
             }
             if (last) {
-              caf::anon_send(st.setup.peers.listener, done_atom::value, st.step);
+              caf::anon_send(st.setup.peers.listener, done_atom::value, st.step, metrics["learner/idle_fraction"]);
               return;
             }
             self->send(self, work_atom::value);
@@ -84,7 +82,7 @@ void train(self_ptr self, protocol::learner_batch batch) {
   if (s.setup.config.dynamic_sampling) {
     informative.groups.clear();
     for (const auto& g : batch.groups) {
-      if (!rewards_agree(g.rewards)) informative.groups.push_back(g);
+      if (!rewards_all_equal(g.rewards)) informative.groups.push_back(g);
     }
   }
   metrics["learner/groups_trained"] = static_cast<double>(informative.groups.size());
@@ -132,7 +130,7 @@ learner_actor::behavior_type learner(self_ptr self, learner_setup setup) {
   s.version = s.setup.weight_version;
   s.latest = s.setup.trainer->snapshot(s.version);
   if (s.step >= s.setup.config.steps) {
-    caf::anon_send(s.setup.peers.listener, done_atom::value, s.step);
+    caf::anon_send(s.setup.peers.listener, done_atom::value, s.step, 0.0);
   } else {
     self->send(self, work_atom::value);
   }
@@ -169,14 +167,14 @@ metric_map batch_statistics(const protocol::learner_batch& batch, std::uint64_t 
   }
   if (n == 0) return m;
   double mean = rewards / n;
-  m["reward/mean"] = mean;
-  m["reward/std"] = std::sqrt(std::max(0.0, rewards_sq / n - mean * mean));
-  m["reward/timeouts"] = timeouts;
-  m["reward/errors"] = errors;
-  if (accuracy_n > 0) m["reward/accuracy"] = accuracy / accuracy_n;
-  if (format_n > 0) m["reward/format_rate"] = format / format_n;
-  m["rollout/length_mean"] = length / n;
-  m["rollout/count"] = n;
+  m["reward_mean"] = mean;
+  m["reward_std"] = std::sqrt(std::max(0.0, rewards_sq / n - mean * mean));
+  m["reward_timeouts"] = timeouts;
+  m["reward_errors"] = errors;
+  if (accuracy_n > 0) m["accuracy"] = accuracy / accuracy_n;
+  if (format_n > 0) m["format_rate"] = format / format_n;
+  m["response_length"] = length / n;
+  m["rollouts"] = n;
   for (const auto& [lag, count] : lag_counts) m["staleness/" + std::to_string(lag)] = count / n;
   return m;
 }

@@ -7,7 +7,8 @@
 //   6. mark the prompts done, and advance the rollout gate
 //   7. metrics line; checkpoint when due
 // Messages: subscribe(generator) (sends it the latest weights at once), work (internal).
-// Tells `listener` (done_atom, steps) when the configured steps are done, or (error) on failure.
+// Tells `listener` (done_atom, steps, idle_fraction) when the configured steps are done, or a
+// caf::error on failure.
 #pragma once
 
 #include <chrono>
@@ -51,7 +52,7 @@ struct learner_peers {
   prompt_source_actor prompts;
   rollout_gate_actor gate;
   metrics_actor metrics;  // may be invalid
-  caf::actor listener;    // receives (done_atom, steps) or a caf::error
+  caf::actor listener;    // receives (done_atom, steps, idle_fraction) or a caf::error
 };
 
 struct learner_setup {

@@ -9,7 +9,11 @@
 #include <string>
 
 #include "actors/generator.hpp"
+#include "actors/grader.hpp"
 #include "actors/learner.hpp"
+#include "actors/metrics.hpp"
+#include "actors/prompt_source.hpp"
+#include "actors/replay_buffer.hpp"
 #include "core/config.hpp"
 #include "model/grpo_loss.hpp"
 #include "model/optimizer.hpp"
@@ -78,14 +82,14 @@ void describe(V& v, grpo_section& c) {
 }
 
 struct eval_section {
-  std::uint32_t prompts = 200;  // held-out prompts per task
+  std::uint32_t prompts = 200;  // held-out prompts evaluated (at most the held-out set)
   std::uint32_t samples = 1;    // k: samples per prompt (pass@1 averaged over k, and maj@k)
   double temperature = 0.0;     // 0 = greedy
   std::uint32_t max_new_tokens = 48;
 };
 template <class V>
 void describe(V& v, eval_section& c) {
-  v.field("prompts", c.prompts, "held-out prompts per task", config::range{0, 1e7});
+  v.field("prompts", c.prompts, "held-out prompts evaluated (at most the held-out set)", config::range{0, 1e7});
   v.field("samples", c.samples, "k samples per prompt (pass@1 over k, maj@k)", config::range{1, 1024});
   v.field("temperature", c.temperature, "sampling temperature; 0 = greedy", config::range{0, 10});
   v.field("max_new_tokens", c.max_new_tokens, "completion budget (tokens)", config::range{1, 1e6});
@@ -94,7 +98,11 @@ void describe(V& v, eval_section& c) {
 struct run_config {
   run_section run;
   model_section model;
+  prompt_source_config prompts;
   generator_config generator;
+  grader_config grader;
+  replay_buffer_config replay;
+  metrics_config metrics;
   sft_section sft;
   grpo_section grpo;
   eval_section eval;
@@ -103,7 +111,11 @@ template <class V>
 void describe(V& v, run_config& c) {
   v.section("run", c.run, "the run: name, directory, seed, scheduling");
   v.section("model", c.model, "the policy");
+  v.section("prompts", c.prompts, "training prompts (built-in tasks or JSONL) and the held-out set");
   v.section("generator", c.generator, "rollout generation");
+  v.section("grader", c.grader, "rewards, advantages and the sandbox");
+  v.section("replay", c.replay, "the replay buffer (RocksDB)");
+  v.section("metrics", c.metrics, "metrics.jsonl and the progress line");
   v.section("sft", c.sft, "cold-start supervised fine-tuning stage");
   v.section("grpo", c.grpo, "reinforcement-learning stage (GRPO)");
   v.section("eval", c.eval, "held-out evaluation after each stage");
