@@ -2,9 +2,11 @@
 // log-prob of positively-advantaged completions and lowers negative ones; snapshots round-trip.
 #include "actors/policy_trainer.hpp"
 
-#include <catch2/catch.hpp>
-
 #include "model/logprobs.hpp"
+
+// LibTorch pulls in glog, whose CHECK would replace Catch2's: include Catch2 last.
+#undef CHECK
+#include <catch2/catch.hpp>
 
 using namespace aha;
 

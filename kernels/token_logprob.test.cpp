@@ -1,12 +1,15 @@
 // CPU half of the token_logprob comparator: the reference against a direct log-softmax on
 // small hand-checkable rows and on random rows (tolerance 1e-5).
-#include <catch2/catch.hpp>
 
 #include <cmath>
 #include <random>
 #include <vector>
 
 #include "kernels/token_logprob.hpp"
+
+// LibTorch pulls in glog, whose CHECK would replace Catch2's: include Catch2 last.
+#undef CHECK
+#include <catch2/catch.hpp>
 
 using aha::kernels::token_logprob_cpu;
 

@@ -8,8 +8,11 @@
 
 #include "model/bpe_tokenizer.hpp"
 
-// After the LibTorch headers: glog (pulled in by LibTorch) also defines CHECK.
+// LibTorch pulls in glog, whose CHECK would replace Catch2's: include Catch2 last.
+#undef CHECK
 #include <catch2/catch.hpp>
+
+// After the LibTorch headers: glog (pulled in by LibTorch) also defines CHECK.
 
 using aha::model::bpe_tokenizer;
 

@@ -1,8 +1,11 @@
 // Tests of the character tokenizer: round trip, special tags as single tokens, <unk>.
 #include "model/char_tokenizer.hpp"
 
-// After the LibTorch headers: glog (pulled in by LibTorch) also defines CHECK.
+// LibTorch pulls in glog, whose CHECK would replace Catch2's: include Catch2 last.
+#undef CHECK
 #include <catch2/catch.hpp>
+
+// After the LibTorch headers: glog (pulled in by LibTorch) also defines CHECK.
 
 using aha::model::char_tokenizer;
 

@@ -2,6 +2,8 @@
 // and rendering.
 #include "model/chat_template.hpp"
 
+// LibTorch pulls in glog, whose CHECK would replace Catch2's: include Catch2 last.
+#undef CHECK
 #include <catch2/catch.hpp>
 
 using namespace aha::model;

@@ -1,8 +1,11 @@
 // GRPO/SFT loss values and gradients against hand-computed numbers.
 #include "model/grpo_loss.hpp"
 
-#include <catch2/catch.hpp>
 #include <cmath>
+
+// LibTorch pulls in glog, whose CHECK would replace Catch2's: include Catch2 last.
+#undef CHECK
+#include <catch2/catch.hpp>
 
 using namespace aha::model;
 

@@ -2,6 +2,8 @@
 // round trip through to_config_json, and errors that name the key.
 #include "model/model_config.hpp"
 
+// LibTorch pulls in glog, whose CHECK would replace Catch2's: include Catch2 last.
+#undef CHECK
 #include <catch2/catch.hpp>
 
 using namespace aha::model;

@@ -1,8 +1,11 @@
 // The learning-rate schedule, clipping, and a save/load round trip of the optimizer state.
 #include "model/optimizer.hpp"
 
-#include <catch2/catch.hpp>
 #include <cstdio>
+
+// LibTorch pulls in glog, whose CHECK would replace Catch2's: include Catch2 last.
+#undef CHECK
+#include <catch2/catch.hpp>
 
 using aha::model::optimizer;
 using aha::model::optimizer_config;

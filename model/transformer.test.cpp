@@ -4,8 +4,11 @@
 #include "model/engine.hpp"
 #include "model/logprobs.hpp"
 
-// After the LibTorch headers: glog (pulled in by LibTorch) also defines CHECK.
+// LibTorch pulls in glog, whose CHECK would replace Catch2's: include Catch2 last.
+#undef CHECK
 #include <catch2/catch.hpp>
+
+// After the LibTorch headers: glog (pulled in by LibTorch) also defines CHECK.
 
 using namespace aha::model;
 
