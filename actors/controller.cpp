@@ -54,14 +54,6 @@ result<policy_bundle> load_policy(const model_section& section, std::uint64_t se
   return out;
 }
 
-std::vector<std::int32_t> prompt_tokens(const model::tokenizer& tokenizer, const std::string& text) {
-  std::vector<std::int32_t> tokens;
-  if (tokenizer.bos_id() >= 0) tokens.push_back(tokenizer.bos_id());
-  auto body = tokenizer.encode(text);
-  tokens.insert(tokens.end(), body.begin(), body.end());
-  return tokens;
-}
-
 trainer_config sft_trainer_config(const run_config& config) {
   trainer_config t;
   t.optimizer = config.sft.optimizer;

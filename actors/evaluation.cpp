@@ -46,11 +46,7 @@ result<eval_report> evaluate(caf::actor_system& system, grader_actor grader, mod
   params.temperature = settings.temperature;
   params.max_new_tokens = settings.max_new_tokens;
   params.seed = settings.seed;
-  if (tokenizer.eos_id() >= 0) params.stop_token_ids.push_back(tokenizer.eos_id());
-  for (const auto& s : settings.stop_strings) {
-    if (auto id = tokenizer.token_id(s)) params.stop_token_ids.push_back(*id);
-    else params.stop_strings.push_back(s);
-  }
+  add_stop_criteria(params, tokenizer, settings.stop_strings);
   const std::uint32_t k = std::max<std::uint32_t>(1, settings.samples);
   model::engine engine(policy, static_cast<std::int64_t>(settings.batch_prompts) * k,
                        std::min<std::int64_t>(policy->config().max_position_embeddings, 4096));
@@ -61,13 +57,10 @@ result<eval_report> evaluate(caf::actor_system& system, grader_actor grader, mod
   double pass = 0, majority = 0, formatted = 0, samples = 0;
   for (std::size_t start = 0; start < prompts.size(); start += settings.batch_prompts) {
     std::size_t end = std::min(prompts.size(), start + settings.batch_prompts);
-    std::vector<std::vector<std::int32_t>> rows, prompt_tokens;
+    std::vector<std::vector<std::int32_t>> rows, rows_prompt;
     for (std::size_t i = start; i < end; ++i) {
-      std::vector<std::int32_t> tokens;
-      if (tokenizer.bos_id() >= 0) tokens.push_back(tokenizer.bos_id());
-      auto text = tokenizer.encode(prompts[i].text);
-      tokens.insert(tokens.end(), text.begin(), text.end());
-      prompt_tokens.push_back(tokens);
+      auto tokens = prompt_tokens(tokenizer, prompts[i].text);
+      rows_prompt.push_back(tokens);
       for (std::uint32_t j = 0; j < k; ++j) rows.push_back(tokens);
     }
     params.seed += 1;
@@ -76,7 +69,7 @@ result<eval_report> evaluate(caf::actor_system& system, grader_actor grader, mod
     for (std::size_t i = start; i < end; ++i) {
       auto first = completions->begin() + static_cast<std::ptrdiff_t>((i - start) * k);
       std::vector<model::completion> group(first, first + k);
-      auto rollouts = make_rollouts(prompts[i], prompt_tokens[i - start], group, tokenizer, 0, "eval", 0);
+      auto rollouts = make_rollouts(prompts[i], rows_prompt[i - start], group, tokenizer, 0, "eval", 0);
       std::optional<aha::error> failure;
       std::vector<protocol::reward_verdict> verdicts;
       self->request(grader, std::chrono::minutes(5), score_atom::value, prompts[i], rollouts)

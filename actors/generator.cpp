@@ -47,12 +47,7 @@ model::sampling_params sampling_of(const generator_config& c, const model::token
   p.top_k = c.top_k;
   p.max_new_tokens = c.max_new_tokens;
   p.seed = seed;
-  if (tok.eos_id() >= 0) p.stop_token_ids.push_back(tok.eos_id());
-  for (const auto& s : c.stop_strings) {
-    // A stop string that is one token (the tiny vocabulary's "</answer>") is cheaper as a stop id.
-    if (auto id = tok.token_id(s)) p.stop_token_ids.push_back(*id);
-    else p.stop_strings.push_back(s);
-  }
+  add_stop_criteria(p, tok, c.stop_strings);
   return p;
 }
 
@@ -77,15 +72,10 @@ void sample_and_hand_over(self_ptr self, const std::vector<protocol::prompt>& pr
   auto& s = self->state;
   const auto& cfg = s.setup.config;
   std::vector<std::vector<std::int32_t>> rows;
-  std::vector<std::vector<std::int32_t>> prompt_tokens;
+  std::vector<std::vector<std::int32_t>> rows_prompt;
   for (const auto& p : prompts) {
-    std::vector<std::int32_t> tokens = p.tokens;
-    if (tokens.empty()) {
-      if (s.setup.tokenizer->bos_id() >= 0) tokens.push_back(s.setup.tokenizer->bos_id());
-      auto text = s.setup.tokenizer->encode(p.text);
-      tokens.insert(tokens.end(), text.begin(), text.end());
-    }
-    prompt_tokens.push_back(tokens);
+    std::vector<std::int32_t> tokens = p.tokens.empty() ? prompt_tokens(*s.setup.tokenizer, p.text) : p.tokens;
+    rows_prompt.push_back(tokens);
     for (std::uint32_t g = 0; g < cfg.group_size; ++g) rows.push_back(tokens);
   }
   s.sampling.seed += 1;  // a fresh, reproducible stream per batch
@@ -103,7 +93,7 @@ void sample_and_hand_over(self_ptr self, const std::vector<protocol::prompt>& pr
     std::vector<model::completion> group(completions->begin() + static_cast<std::ptrdiff_t>(i * cfg.group_size),
                                          completions->begin() + static_cast<std::ptrdiff_t>((i + 1) * cfg.group_size));
     for (const auto& c : group) s.generated_tokens += static_cast<double>(c.tokens.size());
-    auto rollouts = make_rollouts(prompts[i], prompt_tokens[i], group, *s.setup.tokenizer, s.setup.weight_version,
+    auto rollouts = make_rollouts(prompts[i], rows_prompt[i], group, *s.setup.tokenizer, s.setup.weight_version,
                                   s.setup.name, generation_us);
     ++s.outstanding;
     self->request(s.setup.peers.grader, cfg.grade_timeout, grade_atom::value, prompts[i], std::move(rollouts))
@@ -185,6 +175,23 @@ generator_actor::behavior_type generator(self_ptr self, generator_setup setup) {
 }
 
 }  // namespace
+
+std::vector<std::int32_t> prompt_tokens(const model::tokenizer& tokenizer, const std::string& text) {
+  std::vector<std::int32_t> tokens;
+  if (tokenizer.bos_id() >= 0) tokens.push_back(tokenizer.bos_id());
+  auto body = tokenizer.encode(text);
+  tokens.insert(tokens.end(), body.begin(), body.end());
+  return tokens;
+}
+
+void add_stop_criteria(model::sampling_params& params, const model::tokenizer& tokenizer,
+                       const std::vector<std::string>& stop_strings) {
+  if (tokenizer.eos_id() >= 0) params.stop_token_ids.push_back(tokenizer.eos_id());
+  for (const auto& s : stop_strings) {
+    if (auto id = tokenizer.token_id(s)) params.stop_token_ids.push_back(*id);
+    else params.stop_strings.push_back(s);
+  }
+}
 
 std::vector<protocol::rollout> make_rollouts(const protocol::prompt& prompt, const std::vector<std::int32_t>& tokens,
                                              const std::vector<model::completion>& completions,

@@ -82,6 +82,15 @@ struct generator_setup {
 // Spawns a detached generator; it starts sampling at once.
 generator_actor spawn_generator(caf::actor_system& system, generator_setup setup);
 
+// BOS (when the tokenizer has one) followed by the prompt's tokens: the row that the generator,
+// the evaluation and the SFT stage all feed the model.
+std::vector<std::int32_t> prompt_tokens(const model::tokenizer& tokenizer, const std::string& text);
+
+// Adds the stop criteria: end-of-sequence, and each stop string — as a stop token when the
+// vocabulary has it as one token (the tiny vocabulary's "</answer>"), which is cheaper.
+void add_stop_criteria(model::sampling_params& params, const model::tokenizer& tokenizer,
+                       const std::vector<std::string>& stop_strings);
+
 // The rollouts of one prompt's G completions (exposed for tests).
 std::vector<protocol::rollout> make_rollouts(const protocol::prompt& prompt, const std::vector<std::int32_t>& tokens,
                                              const std::vector<model::completion>& completions,
