@@ -3,6 +3,7 @@
 
 #include <chrono>
 
+#include "core/fault_point.hpp"
 #include "model/runtime.hpp"
 
 namespace aha::actors {
@@ -67,6 +68,14 @@ void schedule_work(self_ptr self) {
   self->send(self, work_atom::value);
 }
 
+// Gives prompts whose groups will never be stored back to the source, and their window slots to the gate.
+void requeue(self_ptr self, const std::vector<protocol::prompt>& prompts) {
+  std::vector<std::uint64_t> ids;
+  for (const auto& p : prompts) ids.push_back(p.id);
+  self->send(self->state.setup.peers.prompts, requeue_atom::value, ids);
+  self->send(self->state.setup.peers.gate, release_atom::value, static_cast<std::uint32_t>(ids.size()));
+}
+
 // Samples G completions for each prompt and hands each group to the grader.
 void sample_and_hand_over(self_ptr self, const std::vector<protocol::prompt>& prompts) {
   auto& s = self->state;
@@ -84,9 +93,10 @@ void sample_and_hand_over(self_ptr self, const std::vector<protocol::prompt>& pr
   double seconds = std::chrono::duration<double>(clock_type::now() - started).count();
   if (!completions) {
     aout(self) << s.setup.name << ": generation failed: " << completions.error().message << "\n";
-    self->send(s.setup.peers.gate, release_atom::value, static_cast<std::uint32_t>(prompts.size()));
+    requeue(self, prompts);
     return;
   }
+  AHA_FAULT_POINT("generator.before_hand_over");  // tests: die holding a sampled batch
   s.generating_seconds += seconds;
   auto generation_us = static_cast<std::uint32_t>(seconds * 1e6);
   for (std::size_t i = 0; i < prompts.size(); ++i) {
@@ -102,15 +112,19 @@ void sample_and_hand_over(self_ptr self, const std::vector<protocol::prompt>& pr
               --self->state.outstanding;
               schedule_work(self);
             },
-            [=](const caf::error& failure) {
-              // The group is lost for this run (its prompt stays not-done, so a resumed run re-issues
-              // it); its slot in the staleness window is given back so the pipeline keeps moving.
+            [=, prompt = prompts[i]](const caf::error& failure) {
+              // The group is lost: its prompt goes back to the source (re-issued to whoever asks
+              // next) and its slot in the staleness window is given back.
               aout(self) << self->state.setup.name << ": grading failed: " << describe(failure) << "\n";
               --self->state.outstanding;
-              self->send(self->state.setup.peers.gate, release_atom::value, std::uint32_t{1});
+              requeue(self, {prompt});
               schedule_work(self);
             });
   }
+  // The grader has them now: this generator's death no longer loses these groups.
+  std::vector<std::uint64_t> ids;
+  for (const auto& p : prompts) ids.push_back(p.id);
+  self->send(s.setup.peers.prompts, handover_atom::value, std::move(ids));
 }
 
 void run_batch(self_ptr self) {

@@ -5,7 +5,9 @@
 // snapshots and are swapped in between batches. Messages:
 //   weights(snapshot)  - newer policy weights (in-process, shared, immutable)
 //   stop               - finish the batch in hand, then quit
-// Sends: gate acquire/release, prompt_source next, grader grade, metrics gauge.
+// Sends: gate acquire/release, prompt_source next (the source records this generator as the
+// prompts' holder, so its death re-queues them) and requeue (a group that cannot be made or
+// graded), grader grade, metrics gauge.
 #pragma once
 
 #include <cstdint>

@@ -31,6 +31,9 @@ using work_atom = caf::atom_constant<caf::atom("work")>;
 using result_atom = caf::atom_constant<caf::atom("result")>;
 using deadline_atom = caf::atom_constant<caf::atom("deadline")>;
 using wake_atom = caf::atom_constant<caf::atom("wake")>;
+using requeue_atom = caf::atom_constant<caf::atom("requeue")>;
+using stored_atom = caf::atom_constant<caf::atom("stored")>;
+using handover_atom = caf::atom_constant<caf::atom("handover")>;
 
 // Where an actor that does blocking I/O runs: on its own thread (the default, STYLE.md: no
 // blocking in event-based actors), or on the scheduler (only for deterministic tests under
@@ -83,11 +86,14 @@ struct prompt_source_stats {
   std::uint64_t done = 0;         // prompts marked done since start
   std::uint64_t outstanding = 0;  // handed out, not yet done
   std::uint64_t dataset_size = 0; // prompts per epoch (0 = unbounded generator)
+  std::uint64_t stored = 0;       // outstanding whose group is durable in the replay buffer
+  std::uint64_t requeued = 0;     // prompts put back for re-issue since start (dead holder, stale group)
+  std::uint64_t reissued = 0;     // prompts handed out again since start (after a requeue or a restart)
 };
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, prompt_source_stats& x) {
   return f(caf::meta::type_name("aha.prompt_source_stats"), x.epoch, x.issued, x.done, x.outstanding,
-           x.dataset_size);
+           x.dataset_size, x.stored, x.requeued, x.reissued);
 }
 
 struct grader_stats {
@@ -130,14 +136,27 @@ using replay_buffer_actor = caf::typed_actor<
     caf::replies_to<consume_atom, std::uint64_t, std::vector<std::uint64_t>>::with<caf::ok_atom>,
     caf::replies_to<stats_atom>::with<replay_stats>>;
 
-// prompt_source (prompt_source.hpp, spawn_prompt_source):
-//  next(n)    -> up to n prompts (fewer, or none, only when a finite dataset ran out of epochs).
-//                Prompts handed out but not done before a restart are re-issued first.
-//                prompt.tokens is empty: the generator tokenizes prompt.text.
-//  done(ids)  -> ok once persisted: these prompts' groups were consumed (or deliberately dropped).
-//  stats      -> prompt_source_stats.
+// prompt_source (prompt_source.hpp, spawn_prompt_source). A prompt handed out is outstanding
+// until done; while outstanding it is held (by the actor that asked for it, then by the grader:
+// its group is not durable yet) or stored (its group is in the replay buffer).
+//  next(n)          -> up to n prompts (fewer, or none, only when a finite dataset ran out of
+//                      epochs); the sender holds them. Re-queued prompts, and prompts held when
+//                      the source last stopped, are re-issued first. prompt.tokens is empty.
+//  handover(ids)    -  the sender gave these prompts' groups to the grader (its death no longer
+//                      loses them).
+//  stored(ids)      -  these prompts' groups are durable (sent by the replay buffer).
+//  requeue(ids)     -  re-issue these outstanding prompts: their group is lost or was dropped
+//                      untrained (grading failed; too stale for the learner).
+//  requeue(holder)  -> how many prompts `holder` held; all of them are re-issued (the
+//                      controller sends this when a generator dies).
+//  done(ids)        -> ok once persisted: these prompts' groups were consumed (or deliberately dropped).
+//  stats            -> prompt_source_stats.
 using prompt_source_actor = caf::typed_actor<
     caf::replies_to<next_atom, std::uint32_t>::with<std::vector<protocol::prompt>>,
+    caf::reacts_to<handover_atom, std::vector<std::uint64_t>>,
+    caf::reacts_to<stored_atom, std::vector<std::uint64_t>>,
+    caf::reacts_to<requeue_atom, std::vector<std::uint64_t>>,
+    caf::replies_to<requeue_atom, caf::actor_addr>::with<std::uint64_t>,
     caf::replies_to<done_atom, std::vector<std::uint64_t>>::with<caf::ok_atom>,
     caf::replies_to<stats_atom>::with<prompt_source_stats>>;
 

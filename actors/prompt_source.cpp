@@ -1,16 +1,19 @@
-// prompt_source: the cursor (shuffled epochs, re-issue after restart, JSON state file) and its actor.
+// prompt_source: the cursor (shuffled epochs, requeue and re-issue, JSON state file) and its actor.
 #include "actors/prompt_source.hpp"
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
 
 namespace aha::actors {
 namespace {
-constexpr const char* kCursorFormat = "aha.prompt_cursor/1";
-}
+// Version 2 added "stored" (and the requeue counters); version 1 files read as "nothing stored".
+constexpr const char* kCursorFormat = "aha.prompt_cursor/2";
+constexpr const char* kCursorFormatV1 = "aha.prompt_cursor/1";
+}  // namespace
 
 result<std::unique_ptr<prompt_cursor>> prompt_cursor::open(std::shared_ptr<const tasks::prompt_dataset> dataset,
                                                            std::uint64_t shuffle_seed, std::uint64_t epochs,
@@ -45,12 +48,19 @@ protocol::prompt prompt_cursor::prompt_of(std::uint64_t id) const {
   return prompt;
 }
 
-result<std::vector<protocol::prompt>> prompt_cursor::next(std::uint32_t n) {
+result<std::vector<protocol::prompt>> prompt_cursor::next(std::uint32_t n, std::uint64_t holder) {
+  if (holder == kNoHolder || holder == kGrader) {
+    return make_error(errc::invalid_argument, "prompt source: holders 0 and ~0 are reserved");
+  }
   std::vector<protocol::prompt> out;
   while (out.size() < n && !reissue_.empty()) {
     auto id = reissue_.front();
     reissue_.pop_front();
-    if (outstanding_.count(id)) out.push_back(prompt_of(id));
+    auto it = held_.find(id);
+    if (it == held_.end() || it->second != kNoHolder) continue;  // done, stored or handed out since
+    it->second = holder;
+    ++reissued_;
+    out.push_back(prompt_of(id));
   }
   while (out.size() < n) {
     if (position_ >= order_.size()) {
@@ -58,7 +68,7 @@ result<std::vector<protocol::prompt>> prompt_cursor::next(std::uint32_t n) {
       enter_epoch(epoch_ + 1);
     }
     auto id = prompt_id_of(epoch_, order_[position_++]);
-    outstanding_.insert(id);
+    held_[id] = holder;
     out.push_back(prompt_of(id));
   }
   issued_ += out.size();
@@ -66,20 +76,76 @@ result<std::vector<protocol::prompt>> prompt_cursor::next(std::uint32_t n) {
   return out;
 }
 
+void prompt_cursor::hand_over(const std::vector<std::uint64_t>& ids) {
+  for (auto id : ids) {
+    auto it = held_.find(id);
+    if (it != held_.end() && it->second != kNoHolder) it->second = kGrader;
+  }
+}
+
+status prompt_cursor::stored(const std::vector<std::uint64_t>& ids) {
+  for (auto id : ids) {
+    if (held_.erase(id)) stored_.insert(id);
+  }
+  return save();
+}
+
+result<std::uint64_t> prompt_cursor::requeue(const std::vector<std::uint64_t>& ids) {
+  std::uint64_t count = 0;
+  for (auto id : ids) {
+    auto it = held_.find(id);
+    bool outstanding = stored_.erase(id) > 0 || it != held_.end();
+    if (!outstanding || (it != held_.end() && it->second == kNoHolder)) continue;  // done, or already waiting
+    held_[id] = kNoHolder;
+    reissue_.push_back(id);
+    ++count;
+  }
+  requeued_ += count;
+  if (auto s = save(); !s) return s.error();
+  return count;
+}
+
+result<std::uint64_t> prompt_cursor::requeue_holder(std::uint64_t holder) {
+  std::vector<std::uint64_t> ids;
+  for (const auto& [id, h] : held_) {
+    if (h == holder && holder != kNoHolder && holder != kGrader) ids.push_back(id);
+  }
+  return requeue(ids);
+}
+
 status prompt_cursor::done(const std::vector<std::uint64_t>& ids) {
-  for (auto id : ids) done_ += outstanding_.erase(id);
+  for (auto id : ids) done_ += held_.erase(id) + stored_.erase(id);
   return save();
 }
 
 prompt_source_stats prompt_cursor::stats() const {
-  return prompt_source_stats{epoch_, issued_, done_, outstanding_.size(), dataset_->size()};
+  prompt_source_stats s;
+  s.epoch = epoch_;
+  s.issued = issued_;
+  s.done = done_;
+  s.outstanding = held_.size() + stored_.size();
+  s.dataset_size = dataset_->size();
+  s.stored = stored_.size();
+  s.requeued = requeued_;
+  s.reissued = reissued_;
+  return s;
 }
 
 status prompt_cursor::save() const {
   if (state_file_.empty()) return ok_status();
-  nlohmann::json j = {{"format", kCursorFormat}, {"seed", seed_},       {"dataset_size", dataset_->size()},
-                      {"epoch", epoch_},         {"position", position_}, {"issued", issued_},
-                      {"done", done_},           {"outstanding", std::vector<std::uint64_t>(outstanding_.begin(), outstanding_.end())}};
+  std::vector<std::uint64_t> held;
+  for (const auto& [id, holder] : held_) held.push_back(id);
+  nlohmann::json j = {{"format", kCursorFormat},
+                      {"seed", seed_},
+                      {"dataset_size", dataset_->size()},
+                      {"epoch", epoch_},
+                      {"position", position_},
+                      {"issued", issued_},
+                      {"done", done_},
+                      {"requeued", requeued_},
+                      {"reissued", reissued_},
+                      {"outstanding", held},  // held: re-issued after a restart
+                      {"stored", std::vector<std::uint64_t>(stored_.begin(), stored_.end())}};
   auto tmp = state_file_ + ".tmp";
   {
     std::ofstream out(tmp, std::ios::trunc);
@@ -97,7 +163,8 @@ status prompt_cursor::load() {
   std::stringstream text;
   text << in.rdbuf();
   auto j = nlohmann::json::parse(text.str(), nullptr, false);
-  if (j.is_discarded() || !j.is_object() || j.value("format", std::string()) != kCursorFormat) {
+  auto format = j.is_object() ? j.value("format", std::string()) : std::string();
+  if (j.is_discarded() || (format != kCursorFormat && format != kCursorFormatV1)) {
     return make_error(errc::corrupt_data, state_file_ + ": not a prompt cursor (" + kCursorFormat + ")");
   }
   if (j.value("seed", std::uint64_t{0}) != seed_ || j.value("dataset_size", std::uint64_t{0}) != dataset_->size()) {
@@ -109,28 +176,67 @@ status prompt_cursor::load() {
   position_ = std::min<std::uint64_t>(j.value("position", std::uint64_t{0}), order_.size());
   issued_ = j.value("issued", std::uint64_t{0});
   done_ = j.value("done", std::uint64_t{0});
+  requeued_ = j.value("requeued", std::uint64_t{0});
+  reissued_ = j.value("reissued", std::uint64_t{0});
+  // Held prompts lost their holder with the previous process: re-issue them first.
   for (auto id : j.value("outstanding", std::vector<std::uint64_t>{})) {
-    outstanding_.insert(id);
+    held_[id] = kNoHolder;
     reissue_.push_back(id);
   }
+  for (auto id : j.value("stored", std::vector<std::uint64_t>{})) stored_.insert(id);
   return ok_status();
 }
 
 namespace {
 
-prompt_source_actor::behavior_type prompt_source(prompt_source_actor::pointer self,
-                                                 std::shared_ptr<prompt_cursor> cursor) {
+// Holders are named by small numbers: one per distinct asking actor.
+struct prompt_source_state {
+  std::shared_ptr<prompt_cursor> cursor;
+  std::map<caf::actor_addr, std::uint64_t> holders;
+  std::uint64_t holder_of(const caf::actor_addr& addr) {
+    auto it = holders.find(addr);
+    if (it != holders.end()) return it->second;
+    auto id = holders.size() + 1;  // 0 and ~0 are the cursor's own
+    holders.emplace(addr, id);
+    return id;
+  }
+};
+using prompt_source_impl = prompt_source_actor::stateful_pointer<prompt_source_state>;
+
+// One-way messages have nobody to tell about a failed write: log it.
+void report(prompt_source_impl self, const char* what, const status& s) {
+  if (!s) aout(self) << "prompt source: " << what << ": " << s.error().message << "\n";
+}
+
+prompt_source_actor::behavior_type prompt_source(prompt_source_impl self, std::shared_ptr<prompt_cursor> cursor) {
+  self->state.cursor = std::move(cursor);
   return {
-      [cursor](next_atom, std::uint32_t n) -> caf::result<std::vector<protocol::prompt>> {
-        auto prompts = cursor->next(n);
+      [self](next_atom, std::uint32_t n) -> caf::result<std::vector<protocol::prompt>> {
+        auto holder = self->state.holder_of(self->current_sender() ? self->current_sender()->address() : caf::actor_addr{});
+        auto prompts = self->state.cursor->next(n, holder);
         if (!prompts) return to_caf_error(prompts.error());
         return std::move(*prompts);
       },
-      [cursor](done_atom, const std::vector<std::uint64_t>& ids) -> caf::result<caf::ok_atom> {
-        if (auto s = cursor->done(ids); !s) return to_caf_error(s.error());
+      [self](handover_atom, const std::vector<std::uint64_t>& ids) { self->state.cursor->hand_over(ids); },
+      [self](stored_atom, const std::vector<std::uint64_t>& ids) {
+        report(self, "stored", self->state.cursor->stored(ids));
+      },
+      [self](requeue_atom, const std::vector<std::uint64_t>& ids) {
+        auto count = self->state.cursor->requeue(ids);
+        report(self, "requeue", count ? ok_status() : status(count.error()));
+      },
+      [self](requeue_atom, const caf::actor_addr& holder) -> caf::result<std::uint64_t> {
+        auto it = self->state.holders.find(holder);
+        if (it == self->state.holders.end()) return std::uint64_t{0};
+        auto count = self->state.cursor->requeue_holder(it->second);
+        if (!count) return to_caf_error(count.error());
+        return *count;
+      },
+      [self](done_atom, const std::vector<std::uint64_t>& ids) -> caf::result<caf::ok_atom> {
+        if (auto s = self->state.cursor->done(ids); !s) return to_caf_error(s.error());
         return caf::ok_atom::value;
       },
-      [cursor](stats_atom) { return cursor->stats(); },
+      [self](stats_atom) { return self->state.cursor->stats(); },
   };
 }
 

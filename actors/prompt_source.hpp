@@ -1,11 +1,14 @@
-// prompt_source: hands out prompts in shuffled epochs (seeded), re-issues prompts that were
-// handed out but not done before a restart, and persists its cursor in a small JSON file
-// (written atomically by rename). prompt_cursor is the plain, testable core; the actor
-// (interfaces.hpp, prompt_source_actor: next / done / stats) wraps it. Tested by prompt_source.test.cpp.
+// prompt_source: hands out prompts in shuffled epochs (seeded) and never loses one: a prompt is
+// outstanding from next() until done(), and re-issued when its group is lost (requeue: its
+// holder died, grading failed, the group went stale) or when it was held at a restart. The
+// cursor persists in a small JSON file (written atomically by rename). prompt_cursor is the
+// plain, testable core; the actor (interfaces.hpp, prompt_source_actor: next / stored / requeue /
+// done / stats) wraps it. Tested by prompt_source.test.cpp.
 #pragma once
 
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -42,8 +45,20 @@ class prompt_cursor {
   static result<std::unique_ptr<prompt_cursor>> open(std::shared_ptr<const tasks::prompt_dataset> dataset,
                                                      std::uint64_t shuffle_seed, std::uint64_t epochs,
                                                      std::string state_file);
-  // Up to n prompts: re-issues first, then the shuffled order; fewer only when epochs ran out.
-  result<std::vector<protocol::prompt>> next(std::uint32_t n);
+  // Up to n prompts, now held by `holder` (a number naming the asker, not 0 or ~0): re-issues
+  // first, then the shuffled order; fewer only when epochs ran out.
+  result<std::vector<protocol::prompt>> next(std::uint32_t n, std::uint64_t holder = 1);
+  // The holder gave these prompts' groups to the grader: requeue_holder() no longer takes them
+  // (a restart still re-issues them until stored()). Ids not held are ignored. Not persisted.
+  void hand_over(const std::vector<std::uint64_t>& ids);
+  // These prompts' groups are durable: a restart or their holder's death no longer re-issues them.
+  // Ids not outstanding are ignored. Persists.
+  status stored(const std::vector<std::uint64_t>& ids);
+  // Puts outstanding prompts (held or stored) back for re-issue, ahead of new ones; returns how
+  // many were outstanding (others are ignored: done, or never issued). Persists.
+  result<std::uint64_t> requeue(const std::vector<std::uint64_t>& ids);
+  // Requeues every prompt `holder` holds (not the stored ones: their groups survive it).
+  result<std::uint64_t> requeue_holder(std::uint64_t holder);
   // Marks prompts done (unknown ids are ignored: e.g. done twice). Persists.
   status done(const std::vector<std::uint64_t>& ids);
   prompt_source_stats stats() const;
@@ -63,10 +78,17 @@ class prompt_cursor {
   std::uint64_t epoch_ = 0;
   std::uint64_t position_ = 0;                 // next position in the epoch's order
   std::vector<std::uint32_t> order_;           // [N] the epoch's permutation of indices
-  std::set<std::uint64_t> outstanding_;        // handed out, not done
-  std::deque<std::uint64_t> reissue_;          // outstanding at the last restart, to hand out first
+  // Outstanding = held_ + stored_. A holder of kNoHolder means "waiting in reissue_"; kGrader
+  // means "handed over to the grader". Callers' holders are other numbers.
+  static constexpr std::uint64_t kNoHolder = 0;
+  static constexpr std::uint64_t kGrader = ~std::uint64_t{0};
+  std::map<std::uint64_t, std::uint64_t> held_;  // prompt id -> holder; its group is not durable yet
+  std::set<std::uint64_t> stored_;               // its group is durable in the replay buffer
+  std::deque<std::uint64_t> reissue_;            // ids to hand out first (entries no longer waiting are skipped)
   std::uint64_t issued_ = 0;
   std::uint64_t done_ = 0;
+  std::uint64_t requeued_ = 0;
+  std::uint64_t reissued_ = 0;
 };
 
 // Opens the training split and the cursor (at `state_file`, already resolved) and spawns the

@@ -38,6 +38,7 @@ struct replay_state {
   std::optional<pending_fetch> waiting;
   std::uint64_t next_token = 1;
   replay_stats counters;
+  prompt_source_actor prompts;  // told which prompts are stored, and which to re-issue; may be invalid
   static inline const char* name = "replay_buffer";
 };
 
@@ -55,19 +56,31 @@ void release_leases(replay_state& st, std::uint64_t step) {
   }
 }
 
+// A stale group is never trained on, so its prompt must be asked again: tells the prompt source.
+void requeue_prompts_of(replay_state& st, const std::vector<std::uint64_t>& stale_ids) {
+  if (!st.prompts || stale_ids.empty()) return;
+  std::vector<std::uint64_t> prompt_ids;
+  for (auto id : stale_ids) {
+    if (auto group = st.store->get(id)) prompt_ids.push_back(group->source.id);
+  }
+  caf::anon_send(st.prompts, requeue_atom::value, std::move(prompt_ids));
+}
+
 // Picks up to batch_groups fresh ready groups, oldest first; marks too-old ones stale.
 std::vector<std::uint64_t> select(replay_state& st, const fetch_request& request) {
-  std::vector<std::uint64_t> chosen;
+  std::vector<std::uint64_t> chosen, stale;
   for (auto it = st.ready.begin(); it != st.ready.end() && chosen.size() < request.batch_groups;) {
     auto version = st.store->entries().at(*it).weight_version;
     if (version + request.max_staleness < request.learner_version) {
       st.stale.insert(*it);
+      stale.push_back(*it);
       ++st.counters.dropped_stale;
       it = st.ready.erase(it);
     } else {
       chosen.push_back(*it++);
     }
   }
+  requeue_prompts_of(st, stale);
   return chosen;
 }
 
@@ -125,6 +138,12 @@ void commit(replay_state& st) {
     for (std::size_t i = 0; i < n; ++i) groups.push_back(std::move(st.puts[i].group));
     auto ids = st.store->append(groups);
     if (ids) ++st.counters.commits;
+    if (ids && st.prompts) {
+      // Durable now: the prompts' holders may die without their prompts being asked again.
+      std::vector<std::uint64_t> prompt_ids;
+      for (const auto& g : groups) prompt_ids.push_back(g.source.id);
+      caf::anon_send(st.prompts, stored_atom::value, std::move(prompt_ids));
+    }
     for (std::size_t i = 0; i < n; ++i) {
       auto& promise = st.puts.front().promise;
       if (ids) {
@@ -154,10 +173,11 @@ replay_stats current_stats(const replay_state& st) {
 }
 
 replay_buffer_impl::behavior_type replay_buffer(self_ptr self, std::shared_ptr<replay_store> store,
-                                                replay_buffer_config config) {
+                                                replay_buffer_config config, prompt_source_actor prompts) {
   auto& st = self->state;
   st.store = std::move(store);
   st.config = std::move(config);
+  st.prompts = std::move(prompts);
   for (const auto& [id, entry] : st.store->entries()) {
     if (!entry.consumed) st.ready.insert(id);
   }
@@ -218,13 +238,15 @@ replay_buffer_impl::behavior_type replay_buffer(self_ptr self, std::shared_ptr<r
 }  // namespace
 
 result<replay_buffer_actor> spawn_replay_buffer(caf::actor_system& sys, const replay_buffer_config& config,
-                                               threading mode) {
+                                               threading mode, prompt_source_actor prompts) {
   replay_store_options options{config.dir, config.sync, config.max_bytes.bytes, config.max_groups};
   auto opened = replay_store::open(options);
   if (!opened) return opened.error();
   std::shared_ptr<replay_store> store = std::move(*opened);
-  if (mode == threading::detached) return replay_buffer_actor{sys.spawn<caf::detached>(replay_buffer, store, config)};
-  return replay_buffer_actor{sys.spawn(replay_buffer, store, config)};
+  if (mode == threading::detached) {
+    return replay_buffer_actor{sys.spawn<caf::detached>(replay_buffer, store, config, prompts)};
+  }
+  return replay_buffer_actor{sys.spawn(replay_buffer, store, config, prompts)};
 }
 
 }  // namespace aha::actors

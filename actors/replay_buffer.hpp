@@ -38,8 +38,11 @@ void describe(V& v, replay_buffer_config& c) {
 }
 
 // Opens the store at `dir` (already resolved against the run directory) and spawns the actor.
-// Errors (unreadable folder, wrong format) come back before any actor exists.
+// Errors (unreadable folder, wrong format) come back before any actor exists. When `prompts` is
+// valid, the buffer tells it stored(prompt ids) after each commit and requeue(prompt ids) for
+// groups it finds too stale to serve (never trained on, so their prompts must be asked again).
 result<replay_buffer_actor> spawn_replay_buffer(caf::actor_system& sys, const replay_buffer_config& config,
-                                               threading mode = threading::detached);
+                                               threading mode = threading::detached,
+                                               prompt_source_actor prompts = {});
 
 }  // namespace aha::actors

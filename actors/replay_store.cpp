@@ -185,6 +185,24 @@ status replay_store::consume(std::uint64_t step, const std::vector<std::uint64_t
   return ok_status();
 }
 
+result<std::uint64_t> replay_store::rewind(std::uint64_t step) {
+  if (options_.read_only) return make_error(errc::invalid_argument, "replay store: opened read-only");
+  rocksdb::WriteBatch batch;
+  std::vector<std::uint64_t> ids;
+  for (const auto& [id, entry] : index_) {
+    if (!entry.consumed || entry.consumed_step < step) continue;
+    batch.Put(index_cf_, replay_key(id), pack_entry(replay_entry{entry.weight_version, entry.bytes, false, 0}));
+    ids.push_back(id);
+  }
+  if (ids.empty()) return std::uint64_t{0};
+  const std::uint64_t last_step = step == 0 ? 0 : step - 1;
+  batch.Put(default_cf_, kLearnerStepKey, replay_key(last_step));
+  if (auto s = write(&batch, options_.sync); !s) return s.error();
+  for (auto id : ids) index_[id].consumed = false, index_[id].consumed_step = 0;
+  learner_step_ = std::min(learner_step_, last_step);
+  return static_cast<std::uint64_t>(ids.size());
+}
+
 bool replay_store::over_bound() const {
   return (options_.max_bytes > 0 && stored_bytes_ > options_.max_bytes) ||
          (options_.max_groups > 0 && index_.size() > options_.max_groups);

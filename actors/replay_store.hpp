@@ -54,6 +54,10 @@ class replay_store {
   // Marks groups consumed and records the learner step in ONE (synced) WriteBatch. Every id must
   // exist and be unconsumed, else nothing is written (errc::invalid_argument / not_found).
   status consume(std::uint64_t step, const std::vector<std::uint64_t>& group_ids);
+  // Resuming from a checkpoint taken after learner step `step` - 1: the consumption of steps >= step
+  // was never saved in a model, so those groups become unconsumed (trainable) again, in ONE
+  // (synced) WriteBatch. Returns how many. (Groups already evicted cannot come back.)
+  result<std::uint64_t> rewind(std::uint64_t step);
   // Deletes groups while over a bound: oldest consumed first, then the oldest in `stale`.
   // Returns the ids deleted. Unconsumed fresh groups are never evicted (the bound is soft).
   result<std::vector<std::uint64_t>> evict(const std::set<std::uint64_t>& stale);
