@@ -1,38 +1,49 @@
-// Built-in arithmetic samples: one operator, two small operands.
+// Built-in arithmetic samples: a chain of small operands, worked or direct demonstrations.
 #include "actors/tasks/arithmetic.hpp"
 
 #include <algorithm>
 
 namespace aha::actors::tasks {
+namespace {
 
-std::string tagged_answer(std::string_view completion) {
-  auto open = completion.rfind("<answer>");
-  if (open == std::string_view::npos) return {};
-  auto start = open + 8;
-  auto close = completion.find("</answer>", start);
-  if (close == std::string_view::npos) return {};
-  auto body = completion.substr(start, close - start);
-  auto first = body.find_first_not_of(" \t\n");
-  if (first == std::string_view::npos) return {};
-  auto last = body.find_last_not_of(" \t\n");
-  return std::string(body.substr(first, last - first + 1));
+std::string demonstration(const std::string& thinking, const std::string& answer) {
+  return "<think>" + thinking + "</think><answer>" + answer + "</answer>";
 }
+
+}  // namespace
 
 task_sample arithmetic_sample(const arithmetic_config& config, std::uint64_t seed, split s, std::uint64_t index) {
   sample_rng rng(seed, s, index);
-  std::string ops = config.ops.empty() ? std::string("+") : config.ops;
-  char op = ops[rng.next() % ops.size()];
-  long long a = rng.between(0, config.max_operand);
-  long long b = rng.between(0, config.max_operand);
-  if (op == '-' && a < b) std::swap(a, b);
-  long long value = op == '+' ? a + b : op == '-' ? a - b : a * b;
-  std::string question = std::to_string(a) + op + std::to_string(b);
+  const std::string ops = config.ops.empty() ? std::string("+") : config.ops;
   task_sample out;
   out.prompt.task = "arithmetic";
-  out.prompt.text = question + "=";
-  out.prompt.gold = std::to_string(value);
   out.prompt.language = "en";
-  out.demonstration = "<think>" + question + "=" + out.prompt.gold + "</think><answer>" + out.prompt.gold + "</answer>";
+  if (config.terms <= 2) {
+    // One operation: the worked and direct forms coincide.
+    char op = ops[rng.next() % ops.size()];
+    long long a = rng.between(0, config.max_operand);
+    long long b = rng.between(0, config.max_operand);
+    if (op == '-' && a < b) std::swap(a, b);
+    long long value = op == '+' ? a + b : op == '-' ? a - b : a * b;
+    std::string question = std::to_string(a) + op + std::to_string(b);
+    out.prompt.text = question + "=";
+    out.prompt.gold = std::to_string(value);
+    out.demonstration = demonstration(question + "=" + out.prompt.gold, out.prompt.gold);
+    return out;
+  }
+  std::optional<operation_chain> chain;
+  for (int attempt = 0; !chain; ++attempt) {
+    std::vector<int> numbers;
+    std::string chosen;
+    for (int i = 0; i < config.terms; ++i) numbers.push_back(rng.between(1, std::max(1, config.max_operand)));
+    for (int i = 1; i < config.terms; ++i) chosen += ops[rng.next() % ops.size()];
+    // Sums never fail: after 64 draws fall back to one (a vanishingly rare path).
+    chain = chain_of(numbers, attempt < 64 ? chosen : std::string(chosen.size(), '+'));
+  }
+  out.prompt.text = chain->expression + "=";
+  out.prompt.gold = std::to_string(chain->value);
+  const bool worked = static_cast<double>(rng.next() % 1000000) < config.worked_fraction * 1000000;
+  out.demonstration = demonstration(worked ? chain->steps : chain->expression + "=" + out.prompt.gold, out.prompt.gold);
   return out;
 }
 

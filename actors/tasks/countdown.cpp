@@ -7,45 +7,20 @@
 #include <nlohmann/json.hpp>
 
 namespace aha::actors::tasks {
-namespace {
-
-long long apply(char op, long long a, long long b) { return op == '+' ? a + b : op == '-' ? a - b : a * b; }
-
-// Left to right over the numbers; parenthesises the left side when precedence needs it.
-// Returns false when an intermediate or the result is not positive (we draw again).
-bool build(const std::vector<int>& nums, const std::string& ops, std::string& expr, std::string& steps,
-           long long& value) {
-  expr = std::to_string(nums[0]);
-  value = nums[0];
-  char previous = '*';
-  steps.clear();
-  for (std::size_t i = 1; i < nums.size(); ++i) {
-    char op = ops[i - 1];
-    long long next = apply(op, value, nums[i]);
-    if (next <= 0) return false;
-    bool wrap = op == '*' && (previous == '+' || previous == '-');
-    steps += (steps.empty() ? "" : ",") + std::to_string(value) + op + std::to_string(nums[i]) + "=" + std::to_string(next);
-    expr = (wrap ? "(" + expr + ")" : expr) + op + std::to_string(nums[i]);
-    value = next;
-    previous = op;
-  }
-  return true;
-}
-
-}  // namespace
 
 task_sample countdown_sample(const countdown_config& config, std::uint64_t seed, split s, std::uint64_t index) {
   sample_rng rng(seed, s, index);
   std::vector<int> nums;
-  std::string expr, steps;
-  long long target = 0;
-  for (int attempt = 0;; ++attempt) {
+  std::optional<operation_chain> chain;
+  for (int attempt = 0; !chain; ++attempt) {
     nums.clear();
     std::string ops;
     for (int i = 0; i < config.numbers; ++i) nums.push_back(rng.between(1, config.max_number));
     for (int i = 1; i < config.numbers; ++i) ops += "+-*"[rng.next() % 3];
-    if (build(nums, ops, expr, steps, target) || attempt > 64) break;
+    // Sums never fail: after 64 draws fall back to one (a vanishingly rare path).
+    chain = chain_of(nums, attempt < 64 ? ops : std::string(ops.size(), '+'));
   }
+  const long long target = chain->value;
   std::vector<int> shown = nums;  // the puzzle lists the numbers sorted, not in solution order
   std::sort(shown.begin(), shown.end());
   std::string listed;
@@ -56,7 +31,7 @@ task_sample countdown_sample(const countdown_config& config, std::uint64_t seed,
   out.prompt.gold = std::to_string(target);
   out.prompt.tests = nlohmann::json{{"numbers", shown}, {"target", target}}.dump();
   out.prompt.language = "en";
-  out.demonstration = "<think>" + steps + "</think><answer>" + expr + "</answer>";
+  out.demonstration = "<think>" + chain->steps + "</think><answer>" + chain->expression + "</answer>";
   return out;
 }
 

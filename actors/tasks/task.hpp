@@ -4,8 +4,10 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "protocol/messages.hpp"
 
@@ -37,6 +39,17 @@ class sample_rng {
  private:
   std::uint64_t state_;
 };
+
+// A left-to-right chain of operations over `numbers` with `ops` (ops[i] joins numbers[i+1]):
+// the expression in ordinary notation, parenthesised where precedence needs it ("(3+4)*5"),
+// its worked steps ("3+4=7,7*5=35") and its value. nullopt when an intermediate result or the
+// value is not positive (callers draw again). Shared by arithmetic and countdown.
+struct operation_chain {
+  std::string expression;
+  std::string steps;
+  long long value = 0;
+};
+std::optional<operation_chain> chain_of(const std::vector<int>& numbers, const std::string& ops);
 
 // The text inside the last <answer>...</answer> of a completion, trimmed; "" when there is none.
 std::string tagged_answer(std::string_view completion);

@@ -2,6 +2,7 @@
 // prompts, the countdown checker (local C++ and the Python program agree), JSONL parsing errors.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <set>
 #include <unistd.h>
@@ -51,7 +52,37 @@ TEST_CASE("arithmetic samples are deterministic, short, and their demonstrations
   }
   CHECK(train.size() > 100);  // varied
   CHECK(train != eval);       // the eval split is another stream
-  CHECK(arithmetic_sample({20, "-"}, 1, split::train, 5).prompt.gold.find('-') == std::string::npos);
+  CHECK(arithmetic_sample({2, 20, "-"}, 1, split::train, 5).prompt.gold.find('-') == std::string::npos);
+}
+
+TEST_CASE("multi-step arithmetic: worked demonstrations show each step, direct ones only the result") {
+  arithmetic_config config;
+  config.terms = 3;
+  config.max_operand = 9;
+  config.worked_fraction = 0.3;
+  int worked = 0;
+  for (std::uint64_t i = 0; i < 400; ++i) {
+    auto s = arithmetic_sample(config, 7, split::train, i);
+    INFO(s.prompt.text << " " << s.demonstration);
+    REQUIRE(tagged_answer(s.demonstration) == s.prompt.gold);
+    CHECK(std::stoll(s.prompt.gold) > 0);
+    const auto thinking = s.demonstration.substr(7, s.demonstration.find("</think>") - 7);
+    if (std::count(thinking.begin(), thinking.end(), '=') == 2) {
+      ++worked;  // "a+b=c,c*d=e": the last step ends with the answer
+      CHECK(thinking.substr(thinking.rfind('=') + 1) == s.prompt.gold);
+    } else {
+      CHECK(thinking == s.prompt.text + s.prompt.gold);  // "(a+b)*d=e"
+    }
+  }
+  CHECK(worked > 80);   // about 30% of 400
+  CHECK(worked < 160);
+  // The chain's brackets follow precedence: a sum or difference before a product is bracketed.
+  auto chain = chain_of({3, 4, 5}, "+*");
+  REQUIRE(chain);
+  CHECK(chain->expression == "(3+4)*5");
+  CHECK(chain->steps == "3+4=7,7*5=35");
+  CHECK(chain->value == 35);
+  CHECK_FALSE(chain_of({3, 4, 5}, "--"));  // 3-4 < 0: callers draw again
 }
 
 TEST_CASE("countdown demonstrations solve their puzzles; the local checker rejects cheats") {
