@@ -11,11 +11,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include "actors/checkpoint.hpp"
 #include "actors/grader.hpp"
 #include "actors/metrics.hpp"
 #include "actors/prompt_source.hpp"
 #include "actors/replay_buffer.hpp"
-#include "model/bpe_tokenizer.hpp"
+#include "actors/replay_store.hpp"
 #include "model/char_tokenizer.hpp"
 #include "model/hf_checkpoint.hpp"
 #include "model/runtime.hpp"
@@ -35,7 +36,10 @@ struct policy_bundle {
   std::shared_ptr<const model::tokenizer> tokenizer;
 };
 
-// The built-in tiny model with its character vocabulary, or a Hugging Face folder.
+constexpr auto kRequestTimeout = std::chrono::seconds(60);
+
+// The built-in tiny model with its character vocabulary, or a Hugging Face folder (an aha
+// checkpoint of the tiny model included: its aha_tokenizer.json names the character vocabulary).
 result<policy_bundle> load_policy(const model_section& section, std::uint64_t seed) {
   policy_bundle out;
   if (section.path.empty()) {
@@ -47,11 +51,77 @@ result<policy_bundle> load_policy(const model_section& section, std::uint64_t se
   }
   auto policy = model::load_pretrained(section.path);
   if (!policy) return policy.error();
-  auto tokenizer = model::bpe_tokenizer::from_folder(section.path);
+  auto tokenizer = load_tokenizer(section.path);
   if (!tokenizer) return tokenizer.error();
   out.policy = *policy;
-  out.tokenizer = std::make_shared<model::bpe_tokenizer>(std::move(*tokenizer));
+  out.tokenizer = *tokenizer;
   return out;
+}
+
+// Where a resumed run picks up (all zero for a new run).
+struct resume_point {
+  std::optional<trainer_state> state;  // the checkpoint's, when there is one
+  bool in_grpo() const { return state && state->stage == "grpo"; }
+  std::uint64_t grpo_step() const { return state ? state->grpo_step : 0; }
+  std::uint64_t weight_version() const { return state ? state->weight_version : 0; }
+};
+
+fs::path checkpoint_dir(const run_config& config) { return fs::path(config.run.dir) / "checkpoint"; }
+
+// Learner steps after the checkpoint consumed groups that no saved model was trained on: they
+// become trainable again, so a resume loses no rollout.
+status rewind_replay(const run_config& config, std::uint64_t grpo_step, std::ostream& log) {
+  const fs::path replay = fs::path(config.run.dir) / config.replay.dir;
+  if (!fs::exists(replay)) return ok_status();
+  auto store = replay_store::open({replay.string(), config.replay.sync, 0, 0});
+  if (!store) return store.error();
+  auto rewound = (*store)->rewind(grpo_step);
+  if (!rewound) return rewound.error();
+  std::uint64_t unconsumed = 0;
+  for (const auto& [id, entry] : (*store)->entries()) unconsumed += entry.consumed ? 0 : 1;
+  log << "resume: " << unconsumed << " unconsumed groups in the replay buffer (" << *rewound
+      << " of them consumed after the checkpoint, trainable again)\n";
+  return ok_status();
+}
+
+// A new run needs a missing or empty run directory (two runs never mix); with run.resume the
+// directory's checkpoint, replay buffer and prompt cursor are picked up.
+result<resume_point> open_run_dir(const run_config& config, std::ostream& log) {
+  const fs::path dir = config.run.dir;
+  std::error_code ec;
+  const bool holds_run = fs::exists(dir) && !fs::is_empty(dir, ec);
+  resume_point point;
+  if (holds_run && !config.run.resume) {
+    return make_error(errc::invalid_argument, dir.string() + " already holds a run: pass --resume (run.resume = true) "
+                                              "to continue it, or choose another run.dir (or remove the folder) to start over");
+  }
+  if (holds_run) {
+    auto state = read_trainer_state(checkpoint_dir(config).string());
+    if (!state) return state.error();
+    point.state = *state;
+    if (point.state) {
+      log << "resume: checkpoint after " << point.state->stage << " (SFT steps " << point.state->sft_steps
+          << ", GRPO step " << point.grpo_step() << ", weight version " << point.weight_version() << ")\n";
+    } else {
+      log << "resume: " << dir.string() << " has no checkpoint yet; the stages start over, its rollouts are kept\n";
+    }
+    if (auto s = rewind_replay(config, point.grpo_step(), log); !s) return s.error();
+  } else if (config.run.resume) {
+    log << "resume: " << dir.string() << " holds no run; starting a new one\n";
+  }
+  fs::create_directories(dir, ec);
+  if (ec) return make_error(errc::io_error, dir.string() + ": cannot create the run directory: " + ec.message());
+  return point;
+}
+
+status save_run_checkpoint(const run_config& config, const policy_bundle& bundle, policy_trainer& trainer,
+                           const trainer_state& state) {
+  checkpoint_parts parts;
+  parts.policy = &trainer.policy();
+  parts.optimizer = &trainer.optimizer();
+  parts.tokenizer = bundle.tokenizer.get();
+  parts.tokenizer_from = config.model.path;
+  return save_checkpoint(checkpoint_dir(config).string(), parts, state);
 }
 
 trainer_config sft_trainer_config(const run_config& config) {
@@ -85,15 +155,16 @@ result<services> spawn_services(caf::actor_system& sys, const run_config& config
   auto metrics = spawn_metrics(sys, config.metrics, (dir / "metrics.jsonl").string());
   if (!metrics) return metrics.error();
   s.metrics = *metrics;
-  replay_buffer_config replay = config.replay;
-  replay.dir = (dir / replay.dir).string();
-  auto buffer = spawn_replay_buffer(sys, replay);
-  if (!buffer) return buffer.error();
-  s.replay = *buffer;
   std::string cursor = config.prompts.state_file.empty() ? "" : (dir / config.prompts.state_file).string();
   auto prompts = spawn_prompt_source(sys, config.prompts, cursor);
   if (!prompts) return prompts.error();
   s.prompts = *prompts;
+  replay_buffer_config replay = config.replay;
+  replay.dir = (dir / replay.dir).string();
+  // The buffer tells the prompt source which prompts are stored, and which went stale unused.
+  auto buffer = spawn_replay_buffer(sys, replay, threading::detached, s.prompts);
+  if (!buffer) return buffer.error();
+  s.replay = *buffer;
   auto grader = spawn_builtin_grader(sys, config.grader, s.replay);
   if (!grader) return grader.error();
   s.grader = *grader;
@@ -146,15 +217,48 @@ result<std::uint64_t> run_sft(const run_config& config, const services& s, polic
   return config.sft.steps;
 }
 
+// Starts the GRPO stage's optimizer: fresh, or the checkpoint's when resuming inside the stage.
+// With a KL term the reference is the policy at the stage's start, kept in <run dir>/reference
+// so that a resumed run compares against the same model.
+status begin_grpo(const run_config& config, const resume_point& resumed, policy_trainer& trainer) {
+  const bool kl = config.grpo.loss.kl_beta > 0;
+  const std::string reference = (fs::path(config.run.dir) / "reference").string();
+  const std::string checkpoint = checkpoint_dir(config).string();
+  if (resumed.in_grpo() && kl) {
+    if (auto s = model::load_weights(trainer.policy(), reference); !s) return s;
+  }
+  trainer.begin_stage(grpo_trainer_config(config));  // snapshots the reference from the policy
+  if (!resumed.in_grpo()) return kl ? model::save_pretrained(trainer.policy(), reference) : ok_status();
+  if (kl) {
+    if (auto s = model::load_weights(trainer.policy(), checkpoint); !s) return s;
+  }
+  // The optimizer's step count comes back with its moments: the LR schedule continues.
+  return trainer.optimizer().load((fs::path(checkpoint) / "optimizer.pt").string());
+}
+
 struct grpo_outcome {
   std::uint64_t steps = 0;
   double seconds = 0;
   double learner_idle_fraction = 0;
+  std::uint64_t generator_restarts = 0;
+  std::uint64_t prompts_requeued = 0;
 };
+
+// Asks the prompt source to re-issue every prompt a dead generator held; returns how many.
+std::uint64_t requeue_held(caf::actor_system& sys, const prompt_source_actor& prompts, const caf::actor_addr& holder,
+                           std::ostream& log) {
+  caf::scoped_actor self{sys};
+  std::uint64_t count = 0;
+  self->request(prompts, kRequestTimeout, requeue_atom::value, holder)
+      .receive([&](std::uint64_t n) { count = n; },
+               [&](const caf::error& e) { log << "requeue failed: " << describe(e) << "\n"; });
+  return count;
+}
 
 // The asynchronous topology: gate, generators, learner; returns when the learner is done.
 result<grpo_outcome> run_grpo(caf::actor_system& sys, const run_config& config, const services& s,
-                              policy_bundle& bundle, std::shared_ptr<policy_trainer> trainer, std::ostream& log) {
+                              policy_bundle& bundle, std::shared_ptr<policy_trainer> trainer,
+                              const resume_point& resumed, std::uint64_t sft_steps, std::ostream& log) {
   const auto& learner_cfg = config.grpo.learner;
   auto gate = spawn_rollout_gate(sys, learner_cfg.groups_per_step, config.run.max_staleness);
   caf::scoped_actor self{sys};
@@ -168,6 +272,7 @@ result<grpo_outcome> run_grpo(caf::actor_system& sys, const run_config& config, 
     setup.config = config.generator;
     setup.peers = {s.prompts, s.grader, gate, s.metrics};
     setup.max_staleness = config.run.max_staleness;
+    setup.weight_version = resumed.weight_version();  // the learner's snapshot follows on subscribe
     setup.seed = config.run.seed * 1000003 + index;
     return spawn_generator(sys, std::move(setup));
   };
@@ -176,17 +281,13 @@ result<grpo_outcome> run_grpo(caf::actor_system& sys, const run_config& config, 
   setup.config = learner_cfg;
   setup.peers = {s.replay, s.prompts, gate, s.metrics, caf::actor_cast<caf::actor>(self)};
   setup.max_staleness = config.run.max_staleness;
-  const fs::path checkpoint_dir = fs::path(config.run.dir) / "checkpoint";
-  setup.checkpoint = [checkpoint_dir, trainer = setup.trainer](std::uint64_t step, std::uint64_t version) -> status {
-    auto saved = model::save_pretrained(trainer->policy(), checkpoint_dir.string());
-    if (!saved) return saved;
-    auto optimizer = trainer->optimizer().save((checkpoint_dir / "optimizer.pt").string());
-    if (!optimizer) return optimizer;
-    std::ofstream state(checkpoint_dir / "trainer_state.json");
-    state << nlohmann::json{{"grpo_step", step}, {"weight_version", version}}.dump() << "\n";
-    return state ? ok_status() : make_error(errc::io_error, "cannot write trainer_state.json");
+  setup.first_step = resumed.grpo_step();
+  setup.weight_version = resumed.weight_version();
+  setup.checkpoint = [&config, &bundle, trainer = setup.trainer, sft_steps](std::uint64_t step, std::uint64_t version) {
+    return save_run_checkpoint(config, bundle, *trainer, trainer_state{"grpo", sft_steps, step, version});
   };
   auto learner = spawn_learner(sys, std::move(setup));
+  self->monitor(learner);
   for (std::uint32_t i = 0; i < config.generator.count; ++i) {
     generators.push_back(make_generator(i));
     self->monitor(generators.back());
@@ -196,8 +297,9 @@ result<grpo_outcome> run_grpo(caf::actor_system& sys, const run_config& config, 
   grpo_outcome outcome;
   std::optional<aha::error> failure;
   bool running = true;
-  // Supervision: a generator that dies is replaced (its unfinished groups' window slots are
-  // returned by the gate's release); the learner's end, or its failure, ends the stage.
+  // Supervision: a generator that dies is replaced, and the prompts it held (taken, not yet
+  // handed to the grader) are re-issued, their window slots returned to the gate; groups it had
+  // handed over are graded and stored as usual. The learner's end, or its failure, ends the stage.
   self->receive_while(running)(
       [&](done_atom, std::uint64_t steps, double idle_fraction) {
         outcome.steps = steps;
@@ -209,10 +311,19 @@ result<grpo_outcome> run_grpo(caf::actor_system& sys, const run_config& config, 
         running = false;
       },
       [&](const caf::down_msg& down) {
+        if (down.source == learner.address()) {
+          failure = make_error(errc::internal, "the learner stopped: " + describe(down.reason));
+          running = false;
+          return;
+        }
         for (std::uint32_t i = 0; i < generators.size(); ++i) {
           if (generators[i].address() != down.source) continue;
-          log << "generator/" << i << " stopped (" << describe(down.reason) << "); starting a replacement\n";
-          self->send(gate, release_atom::value, config.generator.prompts_per_batch);
+          auto requeued = requeue_held(sys, s.prompts, down.source, log);
+          log << "generator/" << i << " stopped (" << describe(down.reason) << "); " << requeued
+              << " prompts it held re-queued; starting a replacement\n";
+          self->send(gate, release_atom::value, static_cast<std::uint32_t>(requeued));
+          ++outcome.generator_restarts;
+          outcome.prompts_requeued += requeued;
           generators[i] = make_generator(i);
           self->monitor(generators[i]);
           self->send(learner, subscribe_atom::value, generators[i]);
@@ -223,6 +334,7 @@ result<grpo_outcome> run_grpo(caf::actor_system& sys, const run_config& config, 
         running = false;
       });
   outcome.seconds = seconds_since(started);
+  self->demonitor(learner.address());
   for (auto& g : generators) {
     self->demonitor(caf::actor_cast<caf::actor>(g));
     self->send(g, stop_atom::value);
@@ -289,6 +401,9 @@ std::string to_json(const train_report& r) {
                    {"grpo_seconds", r.grpo_seconds},
                    {"learner_idle_fraction", r.learner_idle_fraction},
                    {"rollouts_per_second", r.rollouts_per_second},
+                   {"resumed_from_step", r.resumed_from_step},
+                   {"generator_restarts", r.generator_restarts},
+                   {"prompts_requeued", r.prompts_requeued},
                    {"eval", {{"initial", eval_json(r.initial)}, {"after_sft", eval_json(r.after_sft)},
                              {"after_grpo", eval_json(r.after_grpo)}}}};
   return j.dump(2);
@@ -296,20 +411,22 @@ std::string to_json(const train_report& r) {
 
 result<train_report> run_training(run_config config, std::ostream& log) {
   auto wall_start = clock_type::now();
-  // 1. Derived settings, the run directory, the resolved config.
+  // 1. Derived settings, the run directory (new, or resumed), the resolved config.
   for (const auto& note : resolve(config)) log << "config: " << note << "\n";
+  auto resumed = open_run_dir(config, log);
+  if (!resumed) return resumed.error();
   const fs::path dir = config.run.dir;
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) return make_error(errc::io_error, dir.string() + ": cannot create the run directory: " + ec.message());
   std::ofstream(dir / "config.toml") << config::to_toml(config);
 
-  // 2. Process settings and the policy.
+  // 2. Process settings and the policy (the checkpoint's weights when resuming).
   model::tune_malloc();
   model::set_threads(static_cast<int>(config.run.threads));
   model::seed_everything(config.run.seed);
   auto bundle = load_policy(config.model, config.run.seed);
   if (!bundle) return bundle.error();
+  if (resumed->state) {
+    if (auto s = model::load_weights(bundle->policy, checkpoint_dir(config).string()); !s) return s.error();
+  }
   log << "policy: " << model::parameter_count(bundle->policy->config()) << " parameters, vocabulary "
       << bundle->tokenizer->vocab_size() << "\n";
 
@@ -323,36 +440,44 @@ result<train_report> run_training(run_config config, std::ostream& log) {
 
   train_report report;
   report.run_dir = dir.string();
+  report.resumed_from_step = resumed->grpo_step();
   auto shutdown = [&](std::optional<aha::error> failure) -> result<train_report> {
     stop_services(sys, *s);
     if (failure) return *failure;
     return report;
   };
 
-  // 4. Stages: evaluate, cold-start SFT, evaluate, GRPO, evaluate.
+  // 4. Stages: evaluate, cold-start SFT (skipped once a checkpoint has it), evaluate, GRPO, evaluate.
   auto trainer = std::make_shared<policy_trainer>(bundle->policy, sft_trainer_config(config), bundle->tokenizer->pad_id());
-  auto initial = run_eval(sys, *s, *bundle, *held_out, config, "initial", log);
+  auto initial = run_eval(sys, *s, *bundle, *held_out, config, resumed->state ? "resumed" : "initial", log);
   if (!initial) return shutdown(initial.error());
   report.initial = report.after_sft = *initial;
-  if (config.sft.steps > 0) {
+  if (resumed->state) {
+    report.sft_steps = resumed->state->sft_steps;
+  } else if (config.sft.steps > 0) {
     auto started = clock_type::now();
     auto steps = run_sft(config, *s, *bundle, *trainer, log);
     if (!steps) return shutdown(steps.error());
     report.sft_steps = *steps;
     report.sft_seconds = seconds_since(started);
+    auto saved = save_run_checkpoint(config, *bundle, *trainer, trainer_state{"sft", *steps, 0, 0});
+    if (!saved) return shutdown(saved.error());
     auto after = run_eval(sys, *s, *bundle, *held_out, config, "after SFT", log);
     if (!after) return shutdown(after.error());
     report.after_sft = *after;
   }
   report.after_grpo = report.after_sft;
   if (config.grpo.learner.steps > 0) {
-    trainer->begin_stage(grpo_trainer_config(config));
-    auto outcome = run_grpo(sys, config, *s, *bundle, trainer, log);
+    if (auto begun = begin_grpo(config, *resumed, *trainer); !begun) return shutdown(begun.error());
+    auto outcome = run_grpo(sys, config, *s, *bundle, trainer, *resumed, report.sft_steps, log);
     if (!outcome) return shutdown(outcome.error());
     report.grpo_steps = outcome->steps;
     report.grpo_seconds = outcome->seconds;
     report.learner_idle_fraction = outcome->learner_idle_fraction;
-    report.rollouts_per_second = outcome->seconds > 0 ? static_cast<double>(outcome->steps) *
+    report.generator_restarts = outcome->generator_restarts;
+    report.prompts_requeued = outcome->prompts_requeued;
+    const auto trained = outcome->steps - std::min(outcome->steps, report.resumed_from_step);
+    report.rollouts_per_second = outcome->seconds > 0 ? static_cast<double>(trained) *
                                                             config.grpo.learner.groups_per_step *
                                                             config.generator.group_size / outcome->seconds
                                                       : 0;

@@ -1,8 +1,10 @@
 // controller: runs a training run from a run_config — the main job behind `aha train`.
 // It builds the topology in one process (prompt source, generators, grader with its reward
 // workers, replay buffer, learner, rollout gate, metrics), runs the stages in order (cold-start
-// SFT, held-out evaluation, GRPO, evaluation), supervises the generators (a dead one is replaced
-// and its window slots returned), checkpoints, and writes report.json in the run directory.
+// SFT, held-out evaluation, GRPO, evaluation), supervises the generators (a dead one is replaced;
+// the prompts it held are re-issued and their window slots returned), checkpoints after SFT and
+// during GRPO (actors/checkpoint.hpp), resumes a run (run.resume), and writes report.json.
+// Tested by tests/pipeline.test.cpp and tests/resume.test.cpp.
 #pragma once
 
 #include <cstdint>
@@ -27,10 +29,18 @@ struct train_report {
   double wall_seconds = 0;
   double learner_idle_fraction = 0;  // GRPO stage: share of the learner's time spent waiting for batches
   double rollouts_per_second = 0;    // GRPO stage: rollouts consumed per second
+  std::uint64_t resumed_from_step = 0;   // GRPO step of the checkpoint a resumed run started from
+  std::uint64_t generator_restarts = 0;  // generators that died and were replaced
+  std::uint64_t prompts_requeued = 0;    // prompts dead generators held, re-issued
 };
 
 // Runs every stage of `config`; progress goes to `log`. Writes <run_dir>/report.json,
-// <run_dir>/config.toml (resolved), <run_dir>/metrics.jsonl and checkpoints.
+// <run_dir>/config.toml (resolved), <run_dir>/metrics.jsonl and <run_dir>/checkpoint.
+// A new run refuses a run_dir that already holds files. With config.run.resume, the run in
+// run_dir continues: weights, optimizer state, GRPO step and weight version come from its
+// checkpoint (SFT is skipped once checkpointed), groups consumed after the checkpoint become
+// trainable again, unconsumed groups are trained (within the staleness bound of the resumed
+// version), and the prompt cursor re-issues what was handed out but never stored.
 result<train_report> run_training(run_config config, std::ostream& log);
 
 // `aha eval`: the held-out evaluation of a checkpoint (a Hugging Face folder written by a run,

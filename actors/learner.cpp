@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "actors/advantages.hpp"
+#include "core/fault_point.hpp"
 #include "model/runtime.hpp"
 
 namespace aha::actors {
@@ -47,6 +48,7 @@ void finish_step(self_ptr self, const protocol::learner_batch& batch, metric_map
   self->request(s.setup.peers.replay, kRequestTimeout, consume_atom::value, s.step, group_ids)
       .then(
           [=](caf::ok_atom) mutable {
+            AHA_FAULT_POINT("learner.after_consume");  // tests: a crash between consumption and checkpoint
             auto& st = self->state;
             // 6. Prompts done; the window moves.
             self->request(st.setup.peers.prompts, kRequestTimeout, done_atom::value, prompt_ids)

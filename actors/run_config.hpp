@@ -30,6 +30,7 @@ struct run_section {
   std::uint32_t max_staleness = 1;            // eta: max weight-version lag of a consumed group
   std::uint32_t threads = 0;                  // LibTorch threads in total; 0 = number of cores
   std::chrono::seconds max_wall{7200};        // hang guard for the whole run
+  bool resume = false;                        // continue the run in dir from its checkpoint (aha train --resume)
 };
 template <class V>
 void describe(V& v, run_section& c) {
@@ -41,6 +42,10 @@ void describe(V& v, run_section& c) {
   v.field("max_staleness", c.max_staleness, "eta: max weight-version lag of a consumed group", config::range{0, 1000});
   v.field("threads", c.threads, "LibTorch threads in total; 0 = number of cores", config::range{0, 1024});
   v.field("max_wall", c.max_wall, "hang guard for the whole run (duration)");
+  v.field("resume", c.resume,
+          "continue the run in dir (same as aha train --resume): weights, optimizer, steps and version from "
+          "dir/checkpoint, SFT skipped once done, unconsumed groups of dir/replay trained, prompt cursor kept; "
+          "false refuses a dir that already holds a run");
 }
 
 struct model_section {

@@ -1,5 +1,7 @@
-// `aha train CONFIG [--set key=value ...]`: the main job. Loads a recipe, runs its stages, prints
-// the final report and writes it to <run dir>/report.json.
+// `aha train CONFIG [--resume] [--set key=value ...]`: the main job. Loads a recipe, runs its
+// stages, prints the final report and writes it to <run dir>/report.json. --resume (the same as
+// --set run.resume=true) continues the run in the run directory from its checkpoint; without it
+// a run directory that already holds a run is refused.
 #include <iostream>
 
 #include "actors/controller.hpp"
@@ -9,9 +11,12 @@ namespace {
 
 int train(aha::cli::arguments& args) {
   auto overrides = args.options("--set");
+  if (args.flag("--resume")) overrides.push_back("run.resume=true");
   auto positional = args.positionals();
   if (auto unknown = args.unknown_options(); !unknown.empty()) return aha::cli::usage_error("train", unknown);
-  if (positional.size() != 1) return aha::cli::usage_error("train", "usage: aha train CONFIG [--set key=value ...]");
+  if (positional.size() != 1) {
+    return aha::cli::usage_error("train", "usage: aha train CONFIG [--resume] [--set key=value ...]");
+  }
   auto config = aha::config::load<aha::actors::run_config>(positional[0], overrides);
   if (!config) {
     std::cerr << config.error().message << "\n";
