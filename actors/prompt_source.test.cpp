@@ -30,6 +30,15 @@ std::string state_path(const std::string& name) {
   return path.string();
 }
 
+// A prompt source over 50 arithmetic prompts, on the deterministic scheduler, without a state file.
+result<prompt_source_actor> spawn_small_source(testing::deterministic_system& t) {
+  prompt_source_config config;
+  config.dataset.train_size = 50;
+  auto source = spawn_prompt_source(*t.sys, config, "", threading::scheduled);
+  REQUIRE(source.ok());
+  return source;
+}
+
 std::vector<std::uint64_t> ids_of(const std::vector<protocol::prompt>& prompts) {
   std::vector<std::uint64_t> out;
   for (const auto& p : prompts) out.push_back(p.id);
@@ -96,10 +105,7 @@ TEST_CASE("prompt cursor: a finite number of epochs runs out") {
 
 TEST_CASE("prompt source actor: next, done and stats") {
   testing::deterministic_system t;
-  prompt_source_config config;
-  config.dataset.train_size = 50;
-  auto source = spawn_prompt_source(*t.sys, config, "", threading::scheduled);
-  REQUIRE(source.ok());
+  auto source = spawn_small_source(t);
   auto prompts = testing::ask<std::vector<protocol::prompt>>(*t.sys, *source, next_atom::value, std::uint32_t{4});
   t.run();
   REQUIRE(prompts->value);
@@ -203,10 +209,7 @@ struct taker {
 
 TEST_CASE("prompt source actor: the prompts a dead holder took are re-issued to the next asker") {
   testing::deterministic_system t;
-  prompt_source_config config;
-  config.dataset.train_size = 50;
-  auto source = spawn_prompt_source(*t.sys, config, "", threading::scheduled);
-  REQUIRE(source.ok());
+  auto source = spawn_small_source(t);
   taker dead(*t.sys, *source, 3), alive(*t.sys, *source, 2);
   t.run();
   REQUIRE(dead.ids->size() == 3);
@@ -229,10 +232,7 @@ TEST_CASE("prompt source actor: the prompts a dead holder took are re-issued to 
 
 TEST_CASE("replay buffer -> prompt source: stored groups are marked, stale groups' prompts re-issued") {
   testing::deterministic_system t;
-  prompt_source_config config;
-  config.dataset.train_size = 50;
-  auto source = spawn_prompt_source(*t.sys, config, "", threading::scheduled);
-  REQUIRE(source.ok());
+  auto source = spawn_small_source(t);
   auto dir = std::filesystem::temp_directory_path() / ("aha_cursor_replay_" + std::to_string(::getpid()));
   std::filesystem::remove_all(dir);
   replay_buffer_config replay;
