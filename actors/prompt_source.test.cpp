@@ -47,7 +47,7 @@ std::vector<std::uint64_t> ids_of(const std::vector<protocol::prompt>& prompts) 
 
 }  // namespace
 
-TEST_CASE("prompt cursor: each epoch is a shuffled permutation; epochs differ") {
+TEST_CASE("prompt cursor: each epoch is a shuffled permutation, and epochs differ") {
   auto cursor = prompt_cursor::open(small_dataset(10), 5, 0, "");
   REQUIRE(cursor.ok());
   auto first = (*cursor)->next(10);
@@ -147,7 +147,7 @@ TEST_CASE("prompt cursor: requeue by holder re-issues exactly what that holder s
   CHECK(stats.stored == 1);
 }
 
-TEST_CASE("prompt cursor: requeue by id (lost or stale group) re-issues once; done prompts are not re-issued") {
+TEST_CASE("prompt cursor: requeue by id (lost or stale group) re-issues once, never a done prompt") {
   auto cursor = prompt_cursor::open(small_dataset(100), 1, 0, "");
   REQUIRE(cursor.ok());
   auto& c = **cursor;

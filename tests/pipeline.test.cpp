@@ -94,6 +94,11 @@ TEST_CASE("pipeline: async run of SFT and GRPO writes its report, metrics and ch
   }
   CHECK(fs::exists(fs::path(config.run.dir) / "checkpoint" / "model.safetensors"));
   CHECK(fs::exists(fs::path(config.run.dir) / "checkpoint" / "optimizer.pt"));
+  CHECK(fs::exists(fs::path(config.run.dir) / "checkpoint" / "aha_tokenizer.json"));  // the tiny model's vocabulary
+  auto state = nlohmann::json::parse(std::ifstream(fs::path(config.run.dir) / "checkpoint" / "trainer_state.json"));
+  CHECK(state["stage"] == "grpo");
+  CHECK(state["grpo_step"] == 4);
+  CHECK(state["sft_steps"] == 8);
   fs::remove_all(config.run.dir);
 }
 

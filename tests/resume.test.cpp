@@ -202,7 +202,7 @@ TEST_CASE("resume: a run killed after a step's consumption resumes from its chec
 #endif
 }
 
-TEST_CASE("supervision: a generator that dies holding a batch has its prompts re-issued; the run completes",
+TEST_CASE("supervision: a generator that dies holding a batch has its prompts re-issued and the run completes",
           "[integration]") {
 #ifndef AHA_FAULT_POINTS
   WARN("fault points are compiled out (AHA_FAULT_POINTS=OFF)");
