@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
+#include <torch/cuda.h>
 
 #include "actors/checkpoint.hpp"
 #include "actors/grader.hpp"
@@ -41,20 +42,32 @@ constexpr auto kRequestTimeout = std::chrono::seconds(60);
 // The built-in tiny model with its character vocabulary, or a Hugging Face folder (an aha
 // checkpoint of the tiny model included: its aha_tokenizer.json names the character vocabulary).
 result<policy_bundle> load_policy(const model_section& section, std::uint64_t seed) {
+  std::optional<torch::Device> device;
+  try {
+    device.emplace(section.device);
+  } catch (const std::exception&) {
+    return make_error(errc::invalid_argument, "model.device: '" + section.device + "' is not cpu, cuda or cuda:N");
+  }
+  if (device->is_cuda() && !torch::cuda::is_available()) {
+    return make_error(errc::invalid_argument, "model.device = " + section.device +
+                                                  ": no CUDA device is visible (or this LibTorch is CPU-only)");
+  }
   policy_bundle out;
   if (section.path.empty()) {
     auto tokenizer = std::make_shared<model::char_tokenizer>();
     out.policy = model::transformer(model::tiny_config(tokenizer->vocab_size()));
     out.policy->init_weights(seed);
     out.tokenizer = tokenizer;
-    return out;
+  } else {
+    auto policy = model::load_pretrained(section.path);
+    if (!policy) return policy.error();
+    auto tokenizer = load_tokenizer(section.path);
+    if (!tokenizer) return tokenizer.error();
+    out.policy = *policy;
+    out.tokenizer = *tokenizer;
   }
-  auto policy = model::load_pretrained(section.path);
-  if (!policy) return policy.error();
-  auto tokenizer = load_tokenizer(section.path);
-  if (!tokenizer) return tokenizer.error();
-  out.policy = *policy;
-  out.tokenizer = *tokenizer;
+  // Everything downstream (engine, trainer, optimizer, replicas) follows the parameters' device.
+  out.policy->to(*device);
   return out;
 }
 
@@ -267,6 +280,7 @@ result<grpo_outcome> run_grpo(caf::actor_system& sys, const run_config& config, 
     generator_setup setup;
     setup.name = "generator/" + std::to_string(index);
     setup.replica = model::transformer(bundle.policy->config());
+    setup.replica->to(bundle.policy->parameters().front().device());
     model::copy_weights(setup.replica, bundle.policy);
     setup.tokenizer = bundle.tokenizer;
     setup.config = config.generator;

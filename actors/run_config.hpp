@@ -51,11 +51,13 @@ void describe(V& v, run_section& c) {
 struct model_section {
   std::string builtin = "tiny";  // built-in model with the character tokenizer; used when path is empty
   std::string path;              // a Hugging Face folder (config.json, *.safetensors, tokenizer.json)
+  std::string device = "cpu";    // where the policy, its replicas and the learner live: cpu, cuda, cuda:N
 };
 template <class V>
 void describe(V& v, model_section& c) {
   v.field("builtin", c.builtin, "built-in model when path is empty", {{"tiny", std::string("tiny")}});
   v.field("path", c.path, "Hugging Face model folder; empty = the built-in model");
+  v.field("device", c.device, "device of the policy, its replicas and the learner: cpu, cuda or cuda:N");
 }
 
 struct sft_section {

@@ -11,6 +11,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <torch/cuda.h>
+
 #include "actors/controller.hpp"
 
 // LibTorch pulls in glog, whose CHECK would replace Catch2's: include Catch2 last.
@@ -130,4 +132,21 @@ TEST_CASE("pipeline: a malformed recipe is refused before anything runs", "[inte
   auto bad = aha::config::load_string<run_config>("[grpo.learner]\nstep = 3\n", {}, "bad.toml");
   REQUIRE_FALSE(bad.ok());
   CHECK_THAT(bad.error().message, Catch::Contains("bad.toml:2") && Catch::Contains("did you mean 'steps'"));
+}
+
+TEST_CASE("pipeline: an unusable model.device is refused with what to change", "[integration]") {
+  auto config = small_recipe("device", "async", 1);
+  std::ostringstream log;
+  config.model.device = "gpu0";
+  auto bad = aha::actors::run_training(config, log);
+  REQUIRE_FALSE(bad.ok());
+  CHECK_THAT(bad.error().message, Catch::Contains("model.device") && Catch::Contains("cpu, cuda or cuda:N"));
+  if (!torch::cuda::is_available()) {
+    fs::remove_all(config.run.dir);
+    config.model.device = "cuda";
+    auto no_gpu = aha::actors::run_training(config, log);
+    REQUIRE_FALSE(no_gpu.ok());
+    CHECK_THAT(no_gpu.error().message, Catch::Contains("no CUDA device"));
+  }
+  fs::remove_all(config.run.dir);
 }
