@@ -4,8 +4,8 @@
 #                   the device tool carries at most 64 MiB per call)
 #   DIR/src/        with --src: a copy of this checkout's sources (tracked and untracked-not-ignored
 #                   files), for when the device tool sends another checkout than the one edited
-# DIR defaults to .gpu in the repository root; keep it ignored (echo /.gpu/ >> .git/info/exclude)
-# and name it in the device call's carry. Runs here (Debian 12, root), never on the device.
+# DIR defaults to .gpu in the repository root (ignored by .gitignore); name it in the device
+# call's carry. Runs here (Debian 12, root), never on the device.
 # Usage: bash scripts/device-pack.sh [--src] [DIR]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
