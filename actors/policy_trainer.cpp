@@ -47,6 +47,7 @@ void policy_trainer::begin_stage(const trainer_config& config) {
   reference_ = model::transformer{nullptr};
   if (config_.loss.kl_beta > 0) {
     reference_ = model::transformer(policy_->config());
+    reference_->to(policy_->parameters().front().device());
     model::copy_weights(reference_, policy_);
     for (auto& p : reference_->parameters()) p.set_requires_grad(false);
     reference_->eval();
@@ -79,6 +80,11 @@ policy_trainer::packed policy_trainer::pack(const std::vector<std::vector<std::i
     out.prompt_lengths.push_back(static_cast<std::int64_t>(p.size()));
     out.tokens += static_cast<std::int64_t>(c.size());
   }
+  // Built on the CPU (accessors); used on the policy's device.
+  const auto device = policy_->parameters().front().device();
+  out.input_ids = out.input_ids.to(device);
+  out.attention_mask = out.attention_mask.to(device);
+  out.completion_mask = out.completion_mask.to(device);
   return out;
 }
 
@@ -123,6 +129,8 @@ metric_map policy_trainer::grpo_step(const protocol::learner_batch& batch) {
     for (std::size_t j = 0; j < behaviour[i]->size(); ++j) b[i][data.prompt_lengths[i] + j - 1] = (*behaviour[i])[j];
   }
   torch::Tensor advantage = torch::tensor(advantages);  // [N]
+  behaviour_logprobs = behaviour_logprobs.to(data.input_ids.device());
+  advantage = advantage.to(data.input_ids.device());
 
   // 3. Micro-batches: forward, loss weighted by its share of the batch, backward.
   policy_->train();

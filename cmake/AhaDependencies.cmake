@@ -29,6 +29,12 @@ set_target_properties(gmp PROPERTIES INTERFACE_LINK_LIBRARIES ${GMPXX_LIBRARY})
 
 # One imported target for LibTorch so only the folders that need it link (and include) it.
 add_library(aha_torch INTERFACE)
+if(Torch_VERSION VERSION_GREATER_EQUAL 2)
+  # PyTorch 2.x wheels' libtorch.so exports its own static copy of std::filesystem, whose
+  # remove_all jumps to a null weak symbol (a SIGSEGV seen on the GPU machine). Searching
+  # libstdc++ before libtorch.so binds every std::filesystem call to libstdc++'s.
+  target_link_libraries(aha_torch INTERFACE "-Wl,--push-state,--no-as-needed" stdc++ "-Wl,--pop-state")
+endif()
 target_link_libraries(aha_torch INTERFACE ${TORCH_LIBRARIES})
 target_include_directories(aha_torch SYSTEM INTERFACE ${TORCH_INCLUDE_DIRS})
 

@@ -1,6 +1,8 @@
 // GRPO and SFT losses (model/grpo_loss.hpp).
 #include "model/grpo_loss.hpp"
 
+#include <ATen/core/grad_mode.h>  // at::NoGradGuard (ATen.h no longer brings it in LibTorch 2.x)
+
 namespace aha::model {
 namespace {
 

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <unistd.h>  // getpid (LibTorch 2.x headers no longer bring it)
 
 #include "model/hf_checkpoint.hpp"
 #include "model/safetensors.hpp"

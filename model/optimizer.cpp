@@ -68,7 +68,9 @@ status optimizer::save(const std::string& path) const {
 status optimizer::load(const std::string& path) {
   try {
     torch::serialize::InputArchive archive;
-    archive.load_from(path);
+    // State saved on one device (a GPU learner) loads onto the parameters' device (e.g. the CPU).
+    if (parameters_.empty()) archive.load_from(path);
+    else archive.load_from(path, parameters_.front().device());
     adam_->load(archive);
     at::Tensor steps;
     archive.read("aha_optimizer_steps", steps);

@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <limits>
+#include <optional>
 #include <stdexcept>
 
 namespace aha::model {
@@ -32,7 +33,8 @@ torch::Tensor grouped_attention(const torch::Tensor& q, const torch::Tensor& k, 
 #if TORCH_VERSION_MAJOR >= 2
   auto ke = G == 1 ? k : k.unsqueeze(2).expand({B, Hkv, G, S, D}).reshape({B, H, S, D});
   auto ve = G == 1 ? v : v.unsqueeze(2).expand({B, Hkv, G, S, D}).reshape({B, H, S, D});
-  return at::scaled_dot_product_attention(q, ke, ve, mask);
+  // An undefined tensor passed as the optional mask is "present" to LibTorch 2.x's checks: pass nullopt.
+  return at::scaled_dot_product_attention(q, ke, ve, mask.defined() ? std::optional<at::Tensor>(mask) : std::nullopt);
 #else
   // Query heads h = kv * G + g share key head kv (HF repeat_kv), so grouping the G query heads
   // into the row dimension lets one matmul per KV head serve them without copying keys.
