@@ -211,11 +211,21 @@ result<std::uint64_t> run_sft(const run_config& config, const services& s, polic
   const auto& tokenizer = *bundle.tokenizer;
   tasks::sample_rng order(config.run.seed, tasks::split::train, 0x5f7);
   const std::uint64_t size = (*dataset)->size();
+  std::uint64_t misses = 0;  // draws in a row without a demonstration
   for (std::uint64_t step = 0; step < config.sft.steps; ++step) {
     std::vector<sft_example> batch;
     while (batch.size() < config.sft.batch_size) {
       auto sample = (*dataset)->at(order.next() % size);
-      if (sample.demonstration.empty()) continue;
+      if (sample.demonstration.empty()) {
+        if (++misses > 4 * size + 64) {
+          return make_error(errc::invalid_argument,
+                            "sft.steps = " + std::to_string(config.sft.steps) +
+                                " but the training prompts carry no demonstrations (JSONL records need a "
+                                "\"completion\"): add them, or set sft.steps = 0 to start with GRPO");
+        }
+        continue;
+      }
+      misses = 0;
       auto completion = tokenizer.encode(sample.demonstration);
       if (tokenizer.eos_id() >= 0) completion.push_back(tokenizer.eos_id());
       batch.push_back({prompt_tokens(tokenizer, sample.prompt.text), std::move(completion)});

@@ -150,3 +150,16 @@ TEST_CASE("pipeline: an unusable model.device is refused with what to change", "
   }
   fs::remove_all(config.run.dir);
 }
+
+TEST_CASE("pipeline: every recipe in configs/ loads and resolves", "[integration]") {
+  int recipes = 0;
+  for (const auto& entry : fs::directory_iterator(fs::path(AHA_SOURCE_DIR) / "configs")) {
+    if (entry.path().extension() != ".toml") continue;
+    INFO(entry.path().string());
+    auto config = aha::config::load<run_config>(entry.path().string(), {});
+    REQUIRE(config.ok());
+    aha::actors::resolve(*config);
+    ++recipes;
+  }
+  CHECK(recipes >= 2);
+}
