@@ -2,6 +2,7 @@
 // stages, prints the final report and writes it to <run dir>/report.json. --resume (the same as
 // --set run.resume=true) continues the run in the run directory from its checkpoint; without it
 // a run directory that already holds a run is refused.
+#include <iomanip>
 #include <iostream>
 
 #include "actors/controller.hpp"
@@ -28,9 +29,10 @@ int train(aha::cli::arguments& args) {
     return 1;
   }
   std::cout << aha::actors::to_json(*report) << "\n";
-  std::cerr << "held-out accuracy: " << report->initial.pass_at_1 << " initial, " << report->after_sft.pass_at_1
+  // The run's log shares this stream and leaves its precision set: set ours.
+  std::cerr << std::fixed << std::setprecision(3) << "held-out accuracy: " << report->initial.pass_at_1 << " initial, " << report->after_sft.pass_at_1
             << " after SFT, " << report->after_grpo.pass_at_1 << " after GRPO (" << report->grpo_steps
-            << " GRPO steps, " << report->wall_seconds << " s); report: " << report->run_dir << "/report.json\n";
+            << " GRPO steps, " << std::setprecision(1) << report->wall_seconds << " s); report: " << report->run_dir << "/report.json\n";
   return 0;
 }
 
