@@ -22,7 +22,7 @@ TEST_CASE("Dr. GRPO advantages only subtract the mean") {
   CHECK(a[2] == Approx(0));
 }
 
-TEST_CASE("equal rewards give zero advantages and are droppable; groups of one are zero") {
+TEST_CASE("equal rewards give zero advantages and are droppable, and groups of one are zero") {
   auto a = group_advantages({0.5f, 0.5f, 0.5f});
   for (float x : a) CHECK(x == Approx(0).margin(1e-6));
   CHECK(rewards_all_equal({0.5f, 0.5f, 0.5f}));

@@ -55,7 +55,7 @@ std::string error_of(std::string_view text, std::vector<std::string> overrides =
 
 }  // namespace
 
-TEST_CASE("config: defaults survive an empty file; values bind by type") {
+TEST_CASE("config: defaults survive an empty file, and values bind by type") {
   auto empty = aha::config::load_string<top_config>("");
   REQUIRE(empty.ok());
   CHECK(empty->learner.lr == 1e-3);

@@ -85,7 +85,7 @@ TEST_CASE("multi-step arithmetic: worked demonstrations show each step, direct o
   CHECK_FALSE(chain_of({3, 4, 5}, "--"));  // 3-4 < 0: callers draw again
 }
 
-TEST_CASE("countdown demonstrations solve their puzzles; the local checker rejects cheats") {
+TEST_CASE("countdown demonstrations solve their puzzles, and the local checker rejects cheats") {
   countdown_config config;
   for (std::uint64_t i = 0; i < 200; ++i) {
     auto s = countdown_sample(config, 3, split::train, i);
