@@ -166,33 +166,17 @@ result<std::vector<completion>> engine::generate(const std::vector<std::vector<i
   size_t max_stop = 0;
   for (const auto& s : params.stop_strings) max_stop = std::max(max_stop, s.size());
   int64_t remaining = B;
-  // Reading the sampled tokens back stalls a GPU's launch queue (the read waits for the step, so
-  // the next step's kernels start only after it): on a GPU the tokens gather in device buffers and
-  // are read every few steps. Rows that finished in between decode on, as finished rows always do,
-  // and their extra tokens are dropped; an all-finished batch stops at the next read. CPU: every step.
-  const int64_t read_every = device_.is_cpu() ? 1 : 8;
-  auto tokens_dev = torch::empty({B, N}, torch::TensorOptions().dtype(torch::kInt64).device(device_));
-  auto logps_dev = torch::empty({B, N}, torch::TensorOptions().dtype(torch::kFloat32).device(device_));
-  int64_t read_upto = 0;  // steps [0, read_upto) are recorded
   for (int64_t step = 0;; ++step) {
     auto [token, logp] = sample_step(logits, params, gen);  // [B], [B]
-    tokens_dev.select(1, step).copy_(token);
-    logps_dev.select(1, step).copy_(logp);
-    const bool last = step + 1 == N;
-    if (last || step + 1 - read_upto >= read_every) {
-      auto token_host = tokens_dev.narrow(1, read_upto, step + 1 - read_upto).to(torch::kCPU);
-      auto logp_host = logps_dev.narrow(1, read_upto, step + 1 - read_upto).to(torch::kCPU);
-      auto token_a = token_host.accessor<int64_t, 2>();
-      auto logp_a = logp_host.accessor<float, 2>();
-      for (int64_t s = 0; s < token_host.size(1); ++s)
-        for (int64_t b = 0; b < B; ++b)
-          if (!done[b] && record_token(out[b], static_cast<int32_t>(token_a[b][s]), logp_a[b][s], params, tok, max_stop)) {
-            done[b] = true;
-            --remaining;
-          }
-      read_upto = step + 1;
-      if (remaining == 0 || last) break;
-    }
+    auto token_host = token.to(torch::kCPU), logp_host = logp.to(torch::kCPU);
+    auto token_a = token_host.accessor<int64_t, 1>();
+    auto logp_a = logp_host.accessor<float, 1>();
+    for (int64_t b = 0; b < B; ++b)
+      if (!done[b] && record_token(out[b], static_cast<int32_t>(token_a[b]), logp_a[b], params, tok, max_stop)) {
+        done[b] = true;
+        --remaining;
+      }
+    if (remaining == 0 || step + 1 == N) break;
     hidden = model_->hidden(token.unsqueeze(1), step_positions, key_valid(P + step + 1), &cache);  // [B, 1, d]
     logits = model_->logits(hidden.select(1, 0));
     step_positions.add_(1);
