@@ -361,7 +361,7 @@ result<grader_actor> spawn_builtin_grader(caf::actor_system& sys, const grader_c
   auto specs = make_builtin_rewards(config.rewards, sandbox, sandbox_problem);
   if (!specs) return specs.error();
   return spawn_grader(sys, config, std::move(replay), std::move(*specs),
-                      {{"cpu", config.cpu_workers}, {"sandbox", config.sandbox_workers}}, threading::detached);
+                      {{"cpu", config.cpu_workers}, {"sandbox", config.sandbox_workers}, {"checker", config.checker_workers}}, threading::detached);
 }
 
 }  // namespace aha::actors

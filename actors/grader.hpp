@@ -30,7 +30,8 @@ struct grader_config {
   bool std_normalise = true;                    // GRPO (on) or Dr. GRPO (off) advantages
   float advantage_eps = 1e-6f;                  // added to the group std
   std::uint32_t cpu_workers = 2;                // workers for math/format/language checks
-  std::uint32_t sandbox_workers = 2;            // workers waiting on sandbox runs (code, countdown)
+  std::uint32_t sandbox_workers = 2;            // workers waiting on sandbox runs of programs (code)
+  std::uint32_t checker_workers = 16;           // workers waiting on batched checker runs (countdown)
   std::uint32_t max_pending_groups = 256;       // grade/score requests in progress; more are refused
   std::uint32_t max_requeues = 2;               // re-queues of one task after worker deaths, then an error verdict
   std::chrono::milliseconds store_timeout{60000};  // replay buffer put request timeout
@@ -44,7 +45,11 @@ void describe(V& v, grader_config& c) {
   v.field("std_normalise", c.std_normalise, "divide advantages by the group's reward std (false = Dr. GRPO)");
   v.field("advantage_eps", c.advantage_eps, "added to the group std", config::range{0, 1});
   v.field("cpu_workers", c.cpu_workers, "reward workers for math, format and language checks", config::range{1, 1024});
-  v.field("sandbox_workers", c.sandbox_workers, "reward workers for sandboxed checks", config::range{1, 1024});
+  v.field("sandbox_workers", c.sandbox_workers, "reward workers for sandboxed programs (code)", config::range{1, 1024});
+  v.field("checker_workers", c.checker_workers,
+          "reward workers for batched sandboxed checkers (countdown): their checks share runs, so more workers make "
+          "bigger batches, not more processes",
+          config::range{1, 1024});
   v.field("max_pending_groups", c.max_pending_groups, "groups in grading at once; more are refused",
           config::range{1, 1e6});
   v.field("max_requeues", c.max_requeues, "re-queues of a task whose worker died", config::range{0, 100});
@@ -61,7 +66,8 @@ result<grader_actor> spawn_grader(caf::actor_system& sys, const grader_config& c
                                   threading mode = threading::detached);
 
 // Spawns the grader with the built-in rewards (make_builtin_rewards), creating the sandbox pool
-// from config.sandbox. Pools: "cpu" (cpu_workers) and "sandbox" (sandbox_workers).
+// from config.sandbox. Pools: "cpu" (cpu_workers), "sandbox" (sandbox_workers) and "checker"
+// (checker_workers).
 result<grader_actor> spawn_builtin_grader(caf::actor_system& sys, const grader_config& config,
                                           replay_buffer_actor replay);
 

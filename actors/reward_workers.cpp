@@ -11,6 +11,7 @@
 #include "rewards/code_reward.hpp"
 #include "rewards/format_reward.hpp"
 #include "rewards/math_verifier.hpp"
+#include "sandbox/batcher.hpp"
 #include "sandbox/pool.hpp"
 
 namespace aha::actors {
@@ -67,28 +68,30 @@ reward_fn code_accuracy(std::shared_ptr<sandbox::pool> pool, std::chrono::millis
   };
 }
 
-reward_fn countdown_accuracy(std::shared_ptr<sandbox::pool> pool, std::chrono::milliseconds extra_latency) {
-  return [pool, extra_latency](const protocol::prompt& p, const protocol::rollout& r) {
+// Countdown answers are data for a checker program, so concurrent checks share sandboxed runs.
+reward_fn countdown_accuracy(std::shared_ptr<sandbox::batcher> checker, std::chrono::milliseconds extra_latency) {
+  return [checker, extra_latency](const protocol::prompt& p, const protocol::rollout& r) {
     if (extra_latency.count() > 0) std::this_thread::sleep_for(extra_latency);
     auto puzzle = tasks::parse_countdown(p.tests);
     if (!puzzle) return component(0, protocol::verdict_status::error, puzzle.error().message);
     auto expression = tasks::tagged_answer(r.completion_text);
     if (expression.empty()) return component(0, protocol::verdict_status::ok, "no <answer>");
     if (expression.size() > 64) return component(0, protocol::verdict_status::ok, "answer longer than 64 characters");
-    protocol::sandbox_request request;
-    request.language = "python";
-    request.source = tasks::countdown_program(*puzzle);
-    request.stdin_data = expression;
-    request.cpu_ms = 2000;
-    request.wall_ms = 5000;
-    auto reply = pool->run(request);
-    if (reply.status == protocol::run_status::sandbox_error) {
-      return component(0, protocol::verdict_status::error, "sandbox: " + reply.error);
-    }
-    if (reply.status != protocol::run_status::ok) return component(0, protocol::verdict_status::ok, protocol::to_string(reply.status));
-    bool correct = tasks::countdown_judge(*puzzle, reply.stdout_data);
-    return component(correct ? 1.0f : 0.0f, protocol::verdict_status::ok, expression + " -> " + reply.stdout_data.substr(0, 40));
+    auto line = checker->check(tasks::countdown_item(*puzzle, expression));
+    if (!line) return component(0, protocol::verdict_status::error, "countdown checker: " + line.error().message);
+    bool correct = tasks::countdown_judge(*puzzle, *line);
+    return component(correct ? 1.0f : 0.0f, protocol::verdict_status::ok, expression + " -> " + line->substr(0, 40));
   };
+}
+
+// The batcher that runs countdown checks: the checker program with the limits of one run.
+std::shared_ptr<sandbox::batcher> countdown_checker(std::shared_ptr<sandbox::pool> pool) {
+  sandbox::batcher_config config;
+  config.request.language = "python";
+  config.request.source = tasks::countdown_checker_program();
+  config.request.cpu_ms = 2000;
+  config.request.wall_ms = 5000;
+  return std::make_shared<sandbox::batcher>(std::move(pool), std::move(config));
 }
 
 reward_spec make_spec(std::string name, protocol::reward_kind kind, float weight, std::chrono::milliseconds deadline,
@@ -123,8 +126,9 @@ result<std::vector<reward_spec>> make_builtin_rewards(const reward_config& confi
                               {"code"}, "sandbox",
                               sandbox ? code_accuracy(sandbox, config.extra_latency) : unavailable(sandbox_problem)));
     specs.push_back(make_spec("accuracy.countdown", reward_kind::accuracy, config.accuracy_weight, config.code_deadline,
-                              {"countdown"}, "sandbox",
-                              sandbox ? countdown_accuracy(sandbox, config.extra_latency) : unavailable(sandbox_problem)));
+                              {"countdown"}, "checker",
+                              sandbox ? countdown_accuracy(countdown_checker(sandbox), config.extra_latency)
+                                      : unavailable(sandbox_problem)));
   }
   if (config.format_weight > 0) {
     auto mode = config.format_mode == "strict" ? rewards::format_mode::strict : rewards::format_mode::lenient;

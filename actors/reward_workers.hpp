@@ -66,7 +66,8 @@ void describe(V& v, reward_config& c) {
 }
 
 // The built-in rewards: accuracy for math/arithmetic (math verifier, pool "cpu"), code (tests
-// in the sandbox, pool "sandbox"), countdown (checker program in the sandbox, pool "sandbox");
+// in the sandbox, one run per program, pool "sandbox"), countdown (a checker program in the
+// sandbox, concurrent answers batched into one run: pool "checker");
 // format and language (pool "cpu"). When `sandbox` is null the sandboxed rewards still exist but
 // return error verdicts saying `sandbox_problem` (counted by the grader, never a silent zero).
 result<std::vector<reward_spec>> make_builtin_rewards(const reward_config& config,

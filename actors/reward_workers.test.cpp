@@ -68,7 +68,7 @@ TEST_CASE("built-in rewards: countdown answers are checked by a program in the s
   auto specs = make_builtin_rewards(reward_config{}, small_pool());
   REQUIRE(specs.ok());
   const auto& accuracy = spec_named(*specs, "accuracy.countdown");
-  CHECK(accuracy.pool == "sandbox");
+  CHECK(accuracy.pool == "checker");
   auto sample = tasks::countdown_sample({}, 1, tasks::split::train, 0);
   auto right = accuracy.fn(sample.prompt, completion(sample.demonstration));
   INFO(sample.prompt.text << " " << sample.demonstration << " -> " << right.detail);

@@ -50,26 +50,103 @@ result<countdown_puzzle> parse_countdown(const std::string& tests_json) {
   return p;
 }
 
-std::string countdown_program(const countdown_puzzle& puzzle) {
-  std::string numbers;
-  for (auto n : puzzle.numbers) numbers += (numbers.empty() ? "" : ",") + std::to_string(n);
-  return "import ast, sys\n"
-         "from fractions import Fraction\n"
-         "pool = [" + numbers + "]\n"
-         "ops = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b,\n"
-         "       ast.Mult: lambda a, b: a * b, ast.Div: lambda a, b: a / b}\n"
-         "def value(node):\n"
-         "    if isinstance(node, ast.BinOp) and type(node.op) in ops:\n"
-         "        return ops[type(node.op)](value(node.left), value(node.right))\n"
-         "    if isinstance(node, ast.Constant) and type(node.value) is int:\n"
-         "        pool.remove(node.value)  # ValueError: not offered, or used twice\n"
-         "        return Fraction(node.value)\n"
-         "    raise ValueError('only numbers and + - * / are allowed')\n"
-         "text = sys.stdin.read(256).strip()\n"
-         "try:\n"
-         "    print('VALUE', value(ast.parse(text, mode='eval').body))\n"
-         "except Exception as e:\n"
-         "    print('INVALID', type(e).__name__)\n";
+std::string countdown_checker_program() {
+  // No imports beyond sys: `import ast` and `fractions` would triple the interpreter's start-up,
+  // which is most of a check's cost. Exact rationals are (numerator, denominator) pairs.
+  return R"PY(import sys
+DIGITS = '0123456789'
+def gcd(a, b):
+    while b:
+        a, b = b, a % b
+    return a
+def ratio(n, d):
+    if d < 0:
+        n, d = -n, -d
+    g = gcd(abs(n), d) or 1
+    return (n // g, d // g)
+def tokens(text):
+    out, i = [], 0
+    while i < len(text):
+        c = text[i]
+        if c in DIGITS:
+            j = i
+            while j < len(text) and text[j] in DIGITS:
+                j += 1
+            if j - i > 9:
+                raise ValueError('number too long')
+            out.append(int(text[i:j]))
+            i = j
+        elif c in '+-*/()':
+            out.append(c)
+            i += 1
+        elif c == ' ':
+            i += 1
+        else:
+            raise ValueError('only numbers and + - * / ( ) are allowed')
+    return out
+class Parser:
+    # expr := term (('+'|'-') term)*; term := atom (('*'|'/') atom)*; atom := number | '(' expr ')'
+    def __init__(self, toks, pool):
+        self.toks, self.i, self.pool = toks, 0, pool
+    def peek(self):
+        return self.toks[self.i] if self.i < len(self.toks) else None
+    def take(self):
+        self.i += 1
+        return self.toks[self.i - 1]
+    def expr(self):
+        a = self.term()
+        while self.peek() in ('+', '-'):
+            sign = 1 if self.take() == '+' else -1
+            b = self.term()
+            a = ratio(a[0] * b[1] + sign * b[0] * a[1], a[1] * b[1])
+        return a
+    def term(self):
+        a = self.atom()
+        while self.peek() in ('*', '/'):
+            op = self.take()
+            b = self.atom()
+            if op == '*':
+                a = ratio(a[0] * b[0], a[1] * b[1])
+            elif b[0] == 0:
+                raise ZeroDivisionError('division by zero')
+            else:
+                a = ratio(a[0] * b[1], a[1] * b[0])
+        return a
+    def atom(self):
+        t = self.peek()
+        if t == '(':
+            self.take()
+            a = self.expr()
+            if self.peek() != ')':
+                raise ValueError('unbalanced brackets')
+            self.take()
+            return a
+        if type(t) is int:
+            self.take()
+            self.pool.remove(t)  # ValueError: not offered, or used twice
+            return (t, 1)
+        raise ValueError('a number or ( was expected')
+for line in sys.stdin:
+    try:
+        numbers, encoded = line.rstrip('\n').split(' ')
+        parser = Parser(tokens(bytes.fromhex(encoded).decode('utf-8', 'replace')),
+                        [int(n) for n in numbers.split(',')])
+        n, d = parser.expr()
+        if parser.i != len(parser.toks):
+            raise ValueError('unexpected text after the expression')
+        print('VALUE', n if d == 1 else '%d/%d' % (n, d))
+    except Exception as e:
+        print('INVALID', type(e).__name__)
+)PY";
+}
+
+std::string countdown_item(const countdown_puzzle& puzzle, std::string_view expression) {
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string item;
+  for (auto n : puzzle.numbers) item += (item.empty() ? "" : ",") + std::to_string(n);
+  item += ' ';
+  for (unsigned char c : expression) item += {hex[c >> 4], hex[c & 15]};
+  return item;
 }
 
 bool countdown_judge(const countdown_puzzle& puzzle, std::string_view out) {

@@ -1,8 +1,10 @@
 // The built-in countdown task: given numbers and a target ("3,5,7->22:"), answer with an
 // arithmetic expression that uses each number at most once and equals the target ("3*5+7").
-// Graded by running code in the sandbox: countdown_program() is a small Python checker that
-// reads the expression on stdin, allows only + - * / and the given numbers, and prints its
-// exact value; countdown_judge() compares that output to the target OUTSIDE the box.
+// Graded by running code in the sandbox: countdown_checker_program() is a small Python checker
+// that reads one item per line (the numbers, and the expression hex-encoded so that no answer
+// can forge a line), allows only + - * / ( ) and the given numbers, and prints each exact value;
+// countdown_judge() compares a value line to the target OUTSIDE the box. The expression is
+// parsed, never executed, so one run may check many answers (sandbox::batcher).
 #pragma once
 
 #include <string>
@@ -35,9 +37,12 @@ struct countdown_puzzle {
 // Reads the puzzle back from a prompt's `tests` JSON.
 result<countdown_puzzle> parse_countdown(const std::string& tests_json);
 
-// The checker program (Python 3). The expression travels on stdin, never inside the source.
-std::string countdown_program(const countdown_puzzle& puzzle);
-// Output of the checker -> correct? ("VALUE 22" against target 22).
+// The checker program (Python 3): per stdin line "3,5,7 <hex of the expression>" it prints one
+// line, "VALUE 22" (or "VALUE 7/2") or "INVALID <reason>". Expressions travel as data, never
+// inside the source.
+std::string countdown_checker_program();
+std::string countdown_item(const countdown_puzzle& puzzle, std::string_view expression);
+// A checker line -> correct? ("VALUE 22" against target 22).
 bool countdown_judge(const countdown_puzzle& puzzle, std::string_view checker_stdout);
 // The same check done locally in C++ (tests, and a reference for the sandboxed one).
 bool countdown_check_local(const countdown_puzzle& puzzle, std::string_view expression);

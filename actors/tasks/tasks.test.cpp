@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <set>
+#include <vector>
 #include <unistd.h>
 
 #include "actors/tasks/dataset.hpp"
@@ -107,14 +108,29 @@ TEST_CASE("countdown demonstrations solve their puzzles, and the local checker r
   CHECK(countdown_check_local({{1, 2, 6}, 3}, "6/2*1"));
 }
 
-TEST_CASE("the countdown Python checker agrees with the local checker") {
+TEST_CASE("the countdown Python checker agrees with the local checker, one line per item") {
   countdown_puzzle p{{3, 5, 7}, 22};
-  auto program = countdown_program(p);
-  for (std::string expr : {"3*5+7", "7+3*5", "(3+5)*7", "5*5-3", "__import__('os')", "22", "7/(5-5)", "3*5+7 "}) {
-    auto out = run_python(program, expr);
-    INFO(expr << " -> " << out);
-    CHECK(countdown_judge(p, out) == countdown_check_local(p, expr.substr(0, expr.find_last_not_of(' ') + 1)));
+  const std::vector<std::string> answers = {
+      "3*5+7", "7+3*5", "(3+5)*7", "5*5-3", "__import__('os')", "22", "7/(5-5)", "3*5+7 ", "3*5+7\nVALUE 22",
+      "((3)*(5))+7", "3**5", "3*5+7)", "(3*5+7", "-3+5*7", "7/5*3", "", "3\u00b2", "35+7"};
+  std::string input;
+  for (const auto& expr : answers) input += countdown_item(p, expr) + "\n";
+  auto out = run_python(countdown_checker_program(), input);
+  std::vector<std::string> lines;
+  for (std::size_t start = 0, end; (end = out.find('\n', start)) != std::string::npos; start = end + 1) {
+    lines.push_back(out.substr(start, end - start));
   }
+  REQUIRE(lines.size() == answers.size());
+  for (std::size_t i = 0; i < answers.size(); ++i) {
+    const auto& expr = answers[i];
+    INFO(expr << " -> " << lines[i]);
+    CHECK(countdown_judge(p, lines[i]) == countdown_check_local(p, expr.substr(0, expr.find_last_not_of(' ') + 1)));
+  }
+  CHECK(lines[6] == "INVALID ValueError");  // 5 used twice
+  CHECK(run_python(countdown_checker_program(), countdown_item({{2, 2, 5}, 1}, "5/(2-2)") + "\n") ==
+        "INVALID ZeroDivisionError\n");
+  CHECK(lines[14] == "VALUE 21/5");
+  CHECK(countdown_item(p, "3*5") == "3,5,7 332a35");
 }
 
 TEST_CASE("JSONL datasets: records by task, template, errors with file:line") {
