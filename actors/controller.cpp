@@ -398,6 +398,9 @@ void stop_services(caf::actor_system& sys, const services& s) {
 caf::actor_system_config system_config(const run_config& config) {
   caf::actor_system_config caf_config;
   caf_config.set("scheduler.max-threads", static_cast<std::size_t>(std::max(2u, config.run.threads)));
+  // Work sharing: idle scheduler threads wait on a condition variable. Work stealing polls
+  // (thousands of sleeps per second, measured with strace), CPU the generator and learner need.
+  caf_config.set("scheduler.policy", caf::atom("sharing"));
   add_message_types(caf_config);
   return caf_config;
 }

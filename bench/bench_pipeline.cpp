@@ -71,6 +71,9 @@ int bench_pipeline(aha::cli::arguments& args) {
                               : generation_ms_per_group * config->grader.cpu_workers / config->generator.group_size;
   auto slowed = *config;
   slowed.grader.rewards.extra_latency = std::chrono::milliseconds(static_cast<std::int64_t>(latency_ms));
+  // The simulated remote grader has one concurrency for every task: batched checkers (countdown)
+  // get the cpu pool's worker count, else their many cheap workers would hide the latency.
+  slowed.grader.checker_workers = slowed.grader.cpu_workers;
   auto sync_config = slowed;
   sync_config.run.mode = aha::actors::run_mode::sync;
   auto sync = run_once(sync_config, "sync, slow grading", std::cout);
