@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include <fcntl.h>
+#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
@@ -42,6 +43,30 @@ result<nlohmann::json> read_json(const fs::path& path) {
   auto j = nlohmann::json::parse(text.str(), nullptr, false);
   if (j.is_discarded() || !j.is_object()) return make_error(errc::corrupt_data, path.string() + ": not a JSON object");
   return j;
+}
+
+// fsync of one file or folder: written data, or a folder's entries, reach the disk.
+status sync_path(const fs::path& path, bool folder) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | (folder ? O_DIRECTORY : 0));
+  if (fd < 0) return make_error(errc::io_error, "open " + path.string() + ": " + std::strerror(errno));
+  const int rc = ::fsync(fd);
+  const int saved = errno;
+  ::close(fd);
+  if (rc != 0) return make_error(errc::io_error, "fsync " + path.string() + ": " + std::strerror(saved));
+  return ok_status();
+}
+
+// A checkpoint must survive a machine crash, not only a process crash: the trainer state it
+// carries says which rollouts were trained, so its files and the folder are synced before it
+// replaces the previous one.
+status sync_folder(const fs::path& folder) {
+  std::error_code ec;
+  for (fs::directory_iterator it(folder, ec), end; !ec && it != end; it.increment(ec)) {
+    if (!it->is_regular_file()) continue;
+    if (auto s = sync_path(it->path(), false); !s) return s;
+  }
+  if (ec) return make_error(errc::io_error, "list " + folder.string() + ": " + ec.message());
+  return sync_path(folder, true);
 }
 
 // Puts the complete folder `tmp` in place of `target`. Linux swaps two folders in one step
@@ -89,8 +114,10 @@ status save_checkpoint(const std::string& dir, const checkpoint_parts& parts, co
                    {"sft_steps", state.sft_steps},   {"grpo_step", state.grpo_step},
                    {"weight_version", state.weight_version}};
   if (auto s = write_text(tmp / kStateFile, j.dump()); !s) return s;  // last: its presence marks a complete folder
+  if (auto s = sync_folder(tmp); !s) return s;
   AHA_FAULT_POINT("checkpoint.before_publish");
-  return publish_folder(tmp, target);
+  if (auto s = publish_folder(tmp, target); !s) return s;
+  return sync_path(target.has_parent_path() ? target.parent_path() : fs::path("."), true);  // the rename itself
 }
 
 result<std::optional<trainer_state>> read_trainer_state(const std::string& dir) {
