@@ -1,6 +1,7 @@
 // CAF glue: error conversion and the single registration of aha's message types.
 #include "actors/caf_types.hpp"
 
+#include "actors/cluster.hpp"
 #include "actors/interfaces.hpp"
 
 namespace aha::actors {
@@ -42,6 +43,7 @@ void add_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<replay_stats>("aha.replay_stats");
   cfg.add_message_type<prompt_source_stats>("aha.prompt_source_stats");
   cfg.add_message_type<grader_stats>("aha.grader_stats");
+  cfg.add_message_type<cluster_stats>("aha.cluster_stats");
   cfg.add_message_type<metric_map>("aha.metric_map");
   cfg.add_message_type<std::vector<std::uint64_t>>("aha.u64_list");
   cfg.add_error_category(kErrorCategory, [](std::uint8_t code, caf::atom_value, const caf::message& context) {

@@ -154,12 +154,14 @@ trainer_config grpo_trainer_config(const run_config& config) {
   return t;
 }
 
-// The services every stage shares: metrics, replay buffer, prompt source, grader.
+// The services every stage shares: metrics, replay buffer, prompt source, grader, and the
+// cluster's door when nodes may join (cluster.listen).
 struct services {
   metrics_actor metrics;
   replay_buffer_actor replay;
   prompt_source_actor prompts;
   grader_actor grader;
+  cluster_door cluster;
 };
 
 result<services> spawn_services(caf::actor_system& sys, const run_config& config) {
@@ -182,6 +184,45 @@ result<services> spawn_services(caf::actor_system& sys, const run_config& config
   if (!grader) return grader.error();
   s.grader = *grader;
   return s;
+}
+
+// Publishes the registry at cluster.listen (nodes may join from then on, mid-run included) and
+// waits for cluster.wait_for_nodes of them.
+status open_cluster_door(caf::actor_system& sys, const run_config& config, services& s, std::ostream& log) {
+  const auto& cluster = config.cluster;
+  auto door = open_cluster(sys, cluster, config.grader.rewards, s.grader, s.metrics,
+                           [&log](const std::string& line) { log << line + "\n"; });
+  if (!door) return door.error();
+  s.cluster = *door;
+  const std::string at = door->at.host + ":" + std::to_string(door->at.port);
+  log << "cluster: listening on " << at << "; nodes join with: aha node --join " << at
+      << (cluster.secret_file.empty() ? " --secret ..." : " --secret-file " + cluster.secret_file) << "\n";
+  if (cluster.wait_for_nodes == 0) return ok_status();
+  log << "cluster: waiting for " << cluster.wait_for_nodes << " node(s) (cluster.wait_for_nodes)\n";
+  auto joined = wait_for_nodes(sys, *door, cluster.wait_for_nodes, cluster.wait_timeout);
+  if (!joined) return joined.error();
+  return ok_status();
+}
+
+grader_stats grader_stats_of(caf::actor_system& sys, const grader_actor& grader) {
+  caf::scoped_actor self{sys};
+  grader_stats out;
+  self->request(grader, kRequestTimeout, stats_atom::value).receive([&](grader_stats& g) { out = g; }, [](caf::error&) {});
+  return out;
+}
+
+// The grader's and the cluster's counters, for report.json.
+void count_grading(caf::actor_system& sys, const services& s, train_report& report) {
+  auto grading = grader_stats_of(sys, s.grader);
+  report.reward_worker_restarts = grading.worker_restarts;
+  report.reward_tasks_requeued = grading.requeued;
+  report.remote_tasks = grading.remote_tasks;
+  report.remote_workers_lost = grading.remote_workers_lost;
+  if (!s.cluster.registry) return;
+  auto cluster = stats_of(sys, s.cluster);
+  report.nodes_joined = cluster.joined;
+  report.nodes_lost = cluster.lost;
+  report.nodes_refused = cluster.refused;
 }
 
 result<eval_report> run_eval(caf::actor_system& sys, const services& s, policy_bundle& bundle,
@@ -384,6 +425,7 @@ result<std::vector<protocol::prompt>> held_out_prompts(const run_config& config)
 }
 
 void stop_services(caf::actor_system& sys, const services& s) {
+  close_cluster(sys, s.cluster);  // nodes hear that the run is over before their workers go quiet
   caf::scoped_actor self{sys};
   if (s.metrics) {
     self->request(s.metrics, std::chrono::seconds(30), caf::flush_atom::value)
@@ -402,6 +444,7 @@ caf::actor_system_config system_config(const run_config& config) {
   // (thousands of sleeps per second, measured with strace), CPU the generator and learner need.
   caf_config.set("scheduler.policy", caf::atom("sharing"));
   add_message_types(caf_config);
+  if (!config.cluster.listen.empty()) configure_middleman(caf_config, config.cluster);
   return caf_config;
 }
 
@@ -431,6 +474,11 @@ std::string to_json(const train_report& r) {
                    {"resumed_from_step", r.resumed_from_step},
                    {"generator_restarts", r.generator_restarts},
                    {"prompts_requeued", r.prompts_requeued},
+                   {"reward_worker_restarts", r.reward_worker_restarts},
+                   {"reward_tasks_requeued", r.reward_tasks_requeued},
+                   {"cluster", {{"nodes_joined", r.nodes_joined}, {"nodes_lost", r.nodes_lost},
+                                {"nodes_refused", r.nodes_refused}, {"remote_tasks", r.remote_tasks},
+                                {"remote_workers_lost", r.remote_workers_lost}}},
                    {"eval", {{"initial", eval_json(r.initial)}, {"after_sft", eval_json(r.after_sft)},
                              {"after_grpo", eval_json(r.after_grpo)}}}};
   return j.dump(2);
@@ -443,7 +491,11 @@ result<train_report> run_training(run_config config, std::ostream& log) {
   auto resumed = open_run_dir(config, log);
   if (!resumed) return resumed.error();
   const fs::path dir = config.run.dir;
-  std::ofstream(dir / "config.toml") << config::to_toml(config);
+  {
+    auto shown = config;  // the secret stays out of the run directory
+    shown.cluster = redacted(shown.cluster);
+    std::ofstream(dir / "config.toml") << config::to_toml(shown);
+  }
 
   // 2. Process settings and the policy (the checkpoint's weights when resuming).
   model::tune_malloc();
@@ -473,6 +525,9 @@ result<train_report> run_training(run_config config, std::ostream& log) {
     if (failure) return *failure;
     return report;
   };
+  if (!config.cluster.listen.empty()) {
+    if (auto opened = open_cluster_door(sys, config, *s, log); !opened) return shutdown(opened.error());
+  }
 
   // 4. Stages: evaluate, cold-start SFT (skipped once a checkpoint has it), evaluate, GRPO, evaluate.
   auto trainer = std::make_shared<policy_trainer>(bundle->policy, sft_trainer_config(config), bundle->tokenizer->pad_id());
@@ -514,6 +569,7 @@ result<train_report> run_training(run_config config, std::ostream& log) {
   }
 
   // 5. The report.
+  count_grading(sys, *s, report);
   report.wall_seconds = seconds_since(wall_start);
   write_report(report, dir);
   return shutdown(std::nullopt);

@@ -1,6 +1,7 @@
 // controller: runs a training run from a run_config — the main job behind `aha train`.
 // It builds the topology in one process (prompt source, generators, grader with its reward
-// workers, replay buffer, learner, rollout gate, metrics), runs the stages in order (cold-start
+// workers, replay buffer, learner, rollout gate, metrics) and, with cluster.listen, lets nodes
+// (`aha node --join`, actors/cluster.hpp) add reward workers; runs the stages in order (cold-start
 // SFT, held-out evaluation, GRPO, evaluation), supervises the generators (a dead one is replaced;
 // the prompts it held are re-issued and their window slots returned), checkpoints after SFT and
 // during GRPO (actors/checkpoint.hpp), resumes a run (run.resume), and writes report.json.
@@ -32,6 +33,13 @@ struct train_report {
   std::uint64_t resumed_from_step = 0;   // GRPO step of the checkpoint a resumed run started from
   std::uint64_t generator_restarts = 0;  // generators that died and were replaced
   std::uint64_t prompts_requeued = 0;    // prompts dead generators held, re-issued
+  std::uint64_t reward_worker_restarts = 0;  // local reward workers that died and were replaced
+  std::uint64_t reward_tasks_requeued = 0;   // reward tasks re-queued because their worker died (local or remote)
+  std::uint64_t remote_tasks = 0;            // reward tasks graded by nodes' workers
+  std::uint64_t remote_workers_lost = 0;     // nodes' workers dropped (node killed, frozen or gone; past a deadline)
+  std::uint64_t nodes_joined = 0;            // nodes that joined (cluster.listen)
+  std::uint64_t nodes_lost = 0;              // nodes that disappeared mid-run
+  std::uint64_t nodes_refused = 0;           // join attempts refused (wrong secret, other version)
 };
 
 // Runs every stage of `config`; progress goes to `log`. Writes <run_dir>/report.json,

@@ -15,6 +15,9 @@ namespace {
 using grader_impl = grader_actor::extend<caf::reacts_to<deadline_atom, std::uint64_t>>;
 using clock_type = std::chrono::steady_clock;
 
+// How long after its deadline a worker's reply is still waited for (the request's timeout).
+constexpr auto kReplyGrace = std::chrono::seconds(30);
+
 struct reward_task {
   std::uint64_t job = 0;
   std::uint32_t sample = 0;   // rollout index in the group
@@ -38,6 +41,7 @@ struct job_state {
 struct worker_slot {
   reward_worker_actor handle;
   std::optional<std::uint64_t> task;  // running task
+  bool offered = false;               // offered from outside (a node's worker): dropped, not respawned, when lost
 };
 
 struct pool_state {
@@ -81,6 +85,28 @@ reward_worker_actor new_worker(self_ptr self) {
 void dispatch(self_ptr self, const std::string& pool_name);
 void complete_job(self_ptr self, std::uint64_t job_id);
 
+// The slot of worker `who` in `pool`, or end() when it was replaced or dropped. Slots are found
+// by handle, never by index: offered slots are erased when their worker is lost.
+std::vector<worker_slot>::iterator slot_of(pool_state& pool, const caf::actor_addr& who) {
+  return std::find_if(pool.workers.begin(), pool.workers.end(),
+                      [&](const worker_slot& w) { return caf::actor_cast<caf::actor_addr>(w.handle) == who; });
+}
+
+// A worker leaves its slot: an owned one is replaced by a fresh local worker; an offered one's
+// slot is dropped (its owner, a node, offers a replacement if it wants). Returns the task it ran.
+std::optional<std::uint64_t> vacate(self_ptr self, pool_state& pool, std::vector<worker_slot>::iterator slot) {
+  auto& st = self->state;
+  auto running = slot->task;
+  if (slot->offered) {
+    pool.workers.erase(slot);
+    ++st.counters.remote_workers_lost;
+  } else {
+    slot->handle = new_worker(self);
+    slot->task.reset();
+  }
+  return running;
+}
+
 // Records a task's component; completes the job when it was the last one.
 void finish_task(self_ptr self, std::uint64_t task_id, protocol::reward_component c) {
   auto& st = self->state;
@@ -98,16 +124,16 @@ void finish_task(self_ptr self, std::uint64_t task_id, protocol::reward_componen
   if (--job.remaining == 0) complete_job(self, task.job);
 }
 
-// The worker in `slot` is gone (died, or replaced): a fresh one takes its place and its task
-// goes back to the front of the queue (or ends as an error after max_requeues).
-void worker_lost(self_ptr self, const std::string& pool_name, std::size_t index, const caf::actor_addr& who) {
+// Worker `who` died (a crash, or its node's process or connection is gone): it leaves its slot
+// (vacate) and its task goes back to the front of the queue, for any worker of the pool, local
+// or remote (or ends as an error after max_requeues).
+void worker_lost(self_ptr self, const std::string& pool_name, const caf::actor_addr& who) {
   auto& st = self->state;
-  auto& slot = st.pools.at(pool_name).workers.at(index);
-  if (caf::actor_cast<caf::actor_addr>(slot.handle) != who) return;  // already replaced
-  slot.handle = new_worker(self);
-  ++st.counters.worker_restarts;
-  if (auto running = slot.task) {
-    slot.task.reset();
+  auto& pool = st.pools.at(pool_name);
+  auto slot = slot_of(pool, who);
+  if (slot == pool.workers.end()) return;  // already replaced or dropped
+  if (!slot->offered) ++st.counters.worker_restarts;
+  if (auto running = vacate(self, pool, slot)) {
     auto it = st.tasks.find(*running);
     if (it != st.tasks.end()) {
       if (++it->second.attempts > st.config.max_requeues) {
@@ -121,24 +147,29 @@ void worker_lost(self_ptr self, const std::string& pool_name, std::size_t index,
   dispatch(self, pool_name);
 }
 
-void run_on(self_ptr self, const std::string& pool_name, std::size_t index, std::uint64_t task_id) {
+void run_on(self_ptr self, const std::string& pool_name, worker_slot& slot, std::uint64_t task_id) {
   auto& st = self->state;
-  auto& slot = st.pools.at(pool_name).workers.at(index);
   const auto& task = st.tasks.at(task_id);
   const auto& job = st.jobs.at(task.job);
+  const auto deadline = (*st.specs)[task.spec].deadline;
   slot.task = task_id;
-  auto worker = slot.handle;
-  auto who = caf::actor_cast<caf::actor_addr>(worker);
-  self->request(worker, caf::infinite, work_atom::value, task.spec, job.prompt, job.rollouts[task.sample])
+  auto who = caf::actor_cast<caf::actor_addr>(slot.handle);
+  // The deadline message decides timeouts; the request's own timeout is only the backstop that
+  // every request to a possibly remote actor needs (STACK.md: a dead peer never answers).
+  self->request(slot.handle, deadline + kReplyGrace, work_atom::value, task.spec, job.prompt, job.rollouts[task.sample])
       .then(
-          [self, pool_name, index, task_id, who](protocol::reward_component& c) {
-            auto& slot = self->state.pools.at(pool_name).workers.at(index);
-            if (caf::actor_cast<caf::actor_addr>(slot.handle) == who && slot.task == task_id) slot.task.reset();
+          [self, pool_name, task_id, who](protocol::reward_component& c) {
+            auto& pool = self->state.pools.at(pool_name);
+            auto slot = slot_of(pool, who);
+            if (slot != pool.workers.end() && slot->task == task_id) {
+              slot->task.reset();
+              if (slot->offered && self->state.tasks.count(task_id)) ++self->state.counters.remote_tasks;
+            }
             finish_task(self, task_id, std::move(c));
             dispatch(self, pool_name);
           },
-          [self, pool_name, index, who](caf::error&) { worker_lost(self, pool_name, index, who); });
-  self->delayed_send(self, (*st.specs)[task.spec].deadline, deadline_atom::value, task_id);
+          [self, pool_name, who](caf::error&) { worker_lost(self, pool_name, who); });
+  self->delayed_send(self, deadline, deadline_atom::value, task_id);
 }
 
 // Pull: every idle worker takes the next queued task.
@@ -148,23 +179,23 @@ void dispatch(self_ptr self, const std::string& pool_name) {
     if (pool.workers[i].task) continue;
     auto task_id = pool.queue.front();
     pool.queue.pop_front();
-    if (self->state.tasks.count(task_id)) run_on(self, pool_name, i, task_id);
+    if (self->state.tasks.count(task_id)) run_on(self, pool_name, pool.workers[i], task_id);
   }
 }
 
-// A task missed its deadline: timeout verdict; its worker is abandoned and replaced.
+// A task missed its deadline: timeout verdict; its worker is abandoned (killed: a remote one's
+// node then offers a replacement) and leaves its slot (vacate).
 void on_deadline(self_ptr self, std::uint64_t task_id) {
   auto& st = self->state;
   auto it = st.tasks.find(task_id);
   if (it == st.tasks.end()) return;
   auto spec = (*st.specs)[it->second.spec];
   for (auto& [pool_name, pool] : st.pools) {
-    for (auto& slot : pool.workers) {
-      if (slot.task != task_id) continue;
-      self->send_exit(slot.handle, caf::exit_reason::kill);
-      slot.handle = new_worker(self);
-      slot.task.reset();
-    }
+    auto slot = std::find_if(pool.workers.begin(), pool.workers.end(),
+                             [&](const worker_slot& w) { return w.task == task_id; });
+    if (slot == pool.workers.end()) continue;
+    self->send_exit(slot->handle, caf::exit_reason::kill);
+    vacate(self, pool, slot);
   }
   finish_task(self, task_id, failed(protocol::verdict_status::timeout, spec.name + " missed its " +
                                                                        std::to_string(spec.deadline.count()) + "ms deadline"));
@@ -284,11 +315,7 @@ grader_impl::behavior_type grader(self_ptr self, grader_config config, replay_bu
     auto& all = *self->state.all_workers;  // forget dead workers (replaced ones pile up otherwise)
     all.erase(std::remove_if(all.begin(), all.end(), [&](const caf::actor& w) { return w.address() == msg.source; }),
               all.end());
-    for (auto& [pool_name, pool] : self->state.pools) {
-      for (std::size_t i = 0; i < pool.workers.size(); ++i) {
-        if (caf::actor_cast<caf::actor_addr>(pool.workers[i].handle) == msg.source) worker_lost(self, pool_name, i, msg.source);
-      }
-    }
+    for (auto& [pool_name, pool] : self->state.pools) worker_lost(self, pool_name, msg.source);
   });
   return {
       [self](grade_atom, protocol::prompt& prompt, std::vector<protocol::rollout>& rollouts)
@@ -311,13 +338,28 @@ grader_impl::behavior_type grader(self_ptr self, grader_config config, replay_bu
         return promise;
       },
       [self](deadline_atom, std::uint64_t task_id) { on_deadline(self, task_id); },
+      [self](offer_atom, const std::string& pool_name, caf::actor worker) -> caf::result<caf::ok_atom> {
+        auto pool = self->state.pools.find(pool_name);
+        if (pool == self->state.pools.end()) {
+          return to_caf_error(errc::invalid_argument, "grader: no worker pool '" + pool_name + "'");
+        }
+        if (!worker) return to_caf_error(errc::invalid_argument, "grader: an invalid worker was offered");
+        self->monitor(worker);
+        pool->second.workers.push_back(worker_slot{caf::actor_cast<reward_worker_actor>(worker), std::nullopt, true});
+        dispatch(self, pool_name);
+        return caf::ok_atom::value;
+      },
       [self](stats_atom) {
         auto& st = self->state;
         auto out = st.counters;
         out.pending_groups = st.jobs.size();
         for (const auto& [name, pool] : st.pools) {
           out.queued_tasks += pool.queue.size();
-          for (const auto& w : pool.workers) out.in_flight_tasks += w.task ? 1 : 0;
+          for (const auto& w : pool.workers) {
+            out.in_flight_tasks += w.task ? 1 : 0;
+            out.remote_workers += w.offered ? 1 : 0;
+            out.remote_in_flight_tasks += (w.offered && w.task) ? 1 : 0;
+          }
         }
         out.grading_ms_mean = out.groups ? st.grading_ms_total / static_cast<double>(out.groups) : 0.0;
         return out;

@@ -3,9 +3,11 @@
 // task when it is idle, so in-flight work is bounded by the pool size). Each task has a deadline;
 // a late one becomes a verdict_status::timeout component (value 0, counted) and its worker is
 // replaced. A worker that dies mid-task is respawned and its task re-queued (bounded attempts,
-// then an error verdict) — never silently dropped. Totals are weighted sums; advantages are
-// GRPO's; the scored group goes to the replay buffer and grade() replies after its ack.
-// Handles grade / score / stats (interfaces.hpp, grader_actor). Tested by grader.test.cpp.
+// then an error verdict) — never silently dropped. Workers offered from outside (a node's, see
+// cluster.hpp) join a pool like local ones; a lost one's slot is dropped, its task re-queued.
+// Totals are weighted sums; advantages are GRPO's; the scored group goes to the replay buffer
+// and grade() replies after its ack. Handles grade / score / offer / stats (interfaces.hpp,
+// grader_actor). Tested by grader.test.cpp and tests/cluster.test.cpp (remote workers).
 #pragma once
 
 #include <chrono>

@@ -202,3 +202,87 @@ TEST_CASE("grader: a spec on a pool without workers is a spawn error") {
   REQUIRE(!spawned.ok());
   CHECK(spawned.error().message.find("cheap") != std::string::npos);
 }
+
+namespace {
+
+// A worker from outside the grader (as a node's would be) that behaves as told.
+enum class remote_behaviour { crash, never_answer };
+
+caf::actor spawn_remote_double(caf::actor_system& sys, remote_behaviour behaviour) {
+  return sys.spawn([behaviour](caf::event_based_actor* self) -> caf::behavior {
+    return {
+        [=](work_atom, std::uint32_t, const protocol::prompt&, const protocol::rollout&) -> caf::result<protocol::reward_component> {
+          if (behaviour == remote_behaviour::crash) throw std::runtime_error("the node went away");
+          return self->make_response_promise<protocol::reward_component>();  // never delivered
+        },
+    };
+  });
+}
+
+// Offers `worker` to the grader's "cpu" pool and checks that it was taken.
+void offer(grader_fixture& f, const caf::actor& worker) {
+  auto taken = ask<caf::ok_atom>(*f.sys, f.grader, offer_atom::value, std::string("cpu"), worker);
+  f.run_without_workers();
+  REQUIRE(taken->value);
+}
+
+}  // namespace
+
+TEST_CASE("grader: an offered worker takes tasks like a local one") {
+  grader_fixture f;
+  auto specs = std::make_shared<const std::vector<reward_spec>>(test_specs());
+  offer(f, caf::actor_cast<caf::actor>(spawn_reward_worker(*f.sys, specs, threading::scheduled)));
+  CHECK(f.stats().remote_workers == 1);
+  // Three accuracy tasks: two local workers and the offered one take one each.
+  auto group = ask<protocol::scored_group>(*f.sys, f.grader, grade_atom::value, math_prompt(1, "4"),
+                                           rollouts({"4", "5", "4"}));
+  f.run();
+  REQUIRE(group->value);
+  CHECK(group->value->rewards == std::vector<float>{1.1f, 0.1f, 1.1f});
+  auto s = f.stats();
+  CHECK(s.remote_tasks == 1);
+  CHECK(s.remote_workers == 1);
+  auto refused = ask<caf::ok_atom>(*f.sys, f.grader, offer_atom::value, std::string("gpu"),
+                                   caf::actor_cast<caf::actor>(spawn_reward_worker(*f.sys, specs, threading::scheduled)));
+  f.run();
+  REQUIRE(refused->error);
+  CHECK(errc_of(*refused->error) == errc::invalid_argument);
+}
+
+TEST_CASE("grader: an offered worker that dies has its task re-queued and its slot dropped, not respawned") {
+  grader_fixture f;
+  offer(f, spawn_remote_double(*f.sys, remote_behaviour::crash));
+  auto group = ask<protocol::scored_group>(*f.sys, f.grader, grade_atom::value, math_prompt(1, "4"),
+                                           rollouts({"4", "5", "4"}));
+  f.run();
+  REQUIRE(group->value);
+  CHECK(group->value->rewards == std::vector<float>{1.1f, 0.1f, 1.1f});  // graded locally after the loss
+  for (const auto& v : group->value->verdicts) {
+    for (const auto& c : v.components) CHECK(c.status == protocol::verdict_status::ok);
+  }
+  auto s = f.stats();
+  CHECK(s.remote_workers_lost == 1);
+  CHECK(s.remote_workers == 0);
+  CHECK(s.requeued == 1);
+  CHECK(s.worker_restarts == 0);  // only the grader's own workers are respawned
+  CHECK(s.remote_tasks == 0);
+}
+
+TEST_CASE("grader: an offered worker past its deadline gives a timeout verdict and is dropped") {
+  grader_fixture f;
+  auto silent = spawn_remote_double(*f.sys, remote_behaviour::never_answer);
+  offer(f, silent);
+  auto group = ask<protocol::scored_group>(*f.sys, f.grader, grade_atom::value, math_prompt(1, "4"),
+                                           rollouts({"4", "5", "4"}));
+  f.run();
+  CHECK(!group->answered());  // the silent worker holds the third accuracy task
+  f.fire_timeouts();
+  REQUIRE(group->value);
+  CHECK(group->value->verdicts.at(2).components.at(0).status == protocol::verdict_status::timeout);
+  CHECK(group->value->verdicts.at(0).components.at(0).status == protocol::verdict_status::ok);
+  auto s = f.stats();
+  CHECK(s.reward_timeouts == 1);
+  CHECK(s.remote_workers == 0);
+  CHECK(s.remote_workers_lost == 1);
+  CHECK(s.in_flight_tasks == 0);
+}

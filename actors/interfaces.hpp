@@ -34,6 +34,7 @@ using wake_atom = caf::atom_constant<caf::atom("wake")>;
 using requeue_atom = caf::atom_constant<caf::atom("requeue")>;
 using stored_atom = caf::atom_constant<caf::atom("stored")>;
 using handover_atom = caf::atom_constant<caf::atom("handover")>;
+using offer_atom = caf::atom_constant<caf::atom("offer")>;
 
 // Where an actor that does blocking I/O runs: on its own thread (the default, STYLE.md: no
 // blocking in event-based actors), or on the scheduler (only for deterministic tests under
@@ -107,11 +108,16 @@ struct grader_stats {
   std::uint64_t in_flight_tasks = 0;   // tasks on workers now
   std::uint64_t pending_groups = 0;    // groups accepted, not yet replied
   double grading_ms_mean = 0;          // mean wall time from grade() to reply
+  std::uint64_t remote_workers = 0;         // offered (remote) workers in the pools now
+  std::uint64_t remote_in_flight_tasks = 0; // tasks on remote workers now
+  std::uint64_t remote_tasks = 0;           // tasks finished by remote workers since start
+  std::uint64_t remote_workers_lost = 0;    // remote workers dropped: died, node gone, or past a deadline
 };
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, grader_stats& x) {
   return f(caf::meta::type_name("aha.grader_stats"), x.groups, x.rollouts, x.reward_timeouts, x.reward_errors,
-           x.worker_restarts, x.requeued, x.queued_tasks, x.in_flight_tasks, x.pending_groups, x.grading_ms_mean);
+           x.worker_restarts, x.requeued, x.queued_tasks, x.in_flight_tasks, x.pending_groups, x.grading_ms_mean,
+           x.remote_workers, x.remote_in_flight_tasks, x.remote_tasks, x.remote_workers_lost);
 }
 
 // Named numbers: one metrics line, or a set of gauges.
@@ -166,11 +172,15 @@ using prompt_source_actor = caf::typed_actor<
 //                             by bounding its outstanding grade requests. A reward that misses its
 //                             deadline is a verdict_status::timeout component (value 0), counted.
 //  score(prompt, rollouts) -> the verdicts only, nothing stored (evaluation).
+//  offer(pool, worker)     -> ok: a reward worker from outside (a node's; reward_worker_actor's
+//                             protocol) joins the pool like a local one; when it dies, its task is
+//                             re-queued and its slot dropped (the grader respawns only its own).
 //  stats                   -> grader_stats.
 using grader_actor = caf::typed_actor<
     caf::replies_to<grade_atom, protocol::prompt, std::vector<protocol::rollout>>::with<protocol::scored_group>,
     caf::replies_to<score_atom, protocol::prompt, std::vector<protocol::rollout>>::with<
         std::vector<protocol::reward_verdict>>,
+    caf::replies_to<offer_atom, std::string, caf::actor>::with<caf::ok_atom>,
     caf::replies_to<stats_atom>::with<grader_stats>>;
 
 // metrics (metrics.hpp, spawn_metrics):

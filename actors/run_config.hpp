@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <string>
 
+#include "actors/cluster.hpp"
 #include "actors/generator.hpp"
 #include "actors/grader.hpp"
 #include "actors/learner.hpp"
@@ -113,6 +114,7 @@ struct run_config {
   sft_section sft;
   grpo_section grpo;
   eval_section eval;
+  cluster_config cluster;
 };
 template <class V>
 void describe(V& v, run_config& c) {
@@ -126,6 +128,7 @@ void describe(V& v, run_config& c) {
   v.section("sft", c.sft, "cold-start supervised fine-tuning stage");
   v.section("grpo", c.grpo, "reinforcement-learning stage (GRPO)");
   v.section("eval", c.eval, "held-out evaluation after each stage");
+  v.section("cluster", c.cluster, "other processes and hosts: where nodes join, the shared secret, aha node settings");
 }
 
 // Derives secondary settings: the run dir, sync mode's zero staleness, threads. Returns the

@@ -18,6 +18,7 @@ int config_show(aha::cli::arguments& args) {
     return 2;
   }
   auto notes = aha::actors::resolve(*config);
+  config->cluster = aha::actors::redacted(config->cluster);
   for (const auto& note : notes) std::cout << "# derived: " << note << "\n";
   std::cout << aha::config::to_toml(*config);
   return 0;

@@ -1,5 +1,5 @@
 # Finds aha's dependencies (all from Debian; scripts/install-deps.sh installs them) and makes
-# imported targets where a package has none (CAF 0.17, libseccomp, GMP).
+# imported targets where a package has none (CAF 0.17, libseccomp, libsodium, GMP).
 
 # STACK.md: LibTorch must be found before RocksDB (both bring a gflags target).
 find_package(Torch REQUIRED)
@@ -23,6 +23,7 @@ aha_import_library(caf_core caf/all.hpp caf_core)
 aha_import_library(caf_io caf/io/all.hpp caf_io)
 set_target_properties(caf_io PROPERTIES INTERFACE_LINK_LIBRARIES "caf_core;Threads::Threads")
 aha_import_library(seccomp seccomp.h seccomp)
+aha_import_library(sodium sodium.h sodium)   # cluster authentication (HMAC-SHA256, random nonces)
 aha_import_library(gmp gmpxx.h gmp)
 find_library(GMPXX_LIBRARY gmpxx REQUIRED)
 set_target_properties(gmp PROPERTIES INTERFACE_LINK_LIBRARIES ${GMPXX_LIBRARY})

@@ -14,6 +14,7 @@ const char* to_string(errc code) {
     case errc::resource_limit: return "resource limit";
     case errc::unavailable: return "unavailable";
     case errc::internal: return "internal error";
+    case errc::denied: return "denied";
   }
   return "unknown error";
 }

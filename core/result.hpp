@@ -20,6 +20,7 @@ enum class errc {
   resource_limit,    // a configured bound (size, count, memory) would be exceeded
   unavailable,       // a peer or worker is gone
   internal,          // a bug: an invariant did not hold
+  denied,            // authentication failed (a wrong cluster secret): the peer is refused
 };
 
 const char* to_string(errc code);

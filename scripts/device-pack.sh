@@ -17,7 +17,7 @@ dir=$(realpath -m "${1:-$root/.gpu}")
 required=(
   libcaf-dev libcaf-core0.17 libcaf-io0.17          # CAF 0.17
   librocksdb-dev librocksdb7.8 libgflags2.2 libsnappy1v5
-  libzmq3-dev libzmq5 cppzmq-dev libsodium23 libpgm-5.3-0 libnorm1
+  libzmq3-dev libzmq5 cppzmq-dev libsodium-dev libsodium23 libpgm-5.3-0 libnorm1
   libmsgpack-cxx-dev libtomlplusplus-dev libtomlplusplus3 nlohmann-json3-dev catch2
   libseccomp-dev libicu-dev libicu72 libgmp-dev libgmpxx4ldbl
 )

@@ -1,0 +1,217 @@
+// `aha node`: join the controller, offer reward workers, supervise them (actors/node.hpp).
+#include "actors/node.hpp"
+
+#include <map>
+#include <optional>
+#include <thread>
+
+#include <unistd.h>
+
+#include <caf/io/all.hpp>
+
+#include "actors/cluster_auth.hpp"
+#include "sandbox/pool.hpp"
+
+namespace aha::actors {
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+std::string host_name() {
+  char name[256] = {};
+  if (::gethostname(name, sizeof name - 1) != 0) return "localhost";
+  return name;
+}
+
+// A failed request as one line: the controller's own reason when it refused.
+aha::error refusal(const std::string& what, const caf::error& failure) {
+  if (failure.category() != kErrorCategory) return make_error(errc::unavailable, what + ": " + describe(failure));
+  const auto& context = failure.context();
+  auto reason = context.match_elements<std::string>() ? context.get_as<std::string>(0) : describe(failure);
+  return make_error(errc_of(failure), what + ": the controller refused: " + reason);
+}
+
+// A request from the node's blocking supervisor: the reply, or refusal().
+template <class T, class Handle, class... Ts>
+result<T> ask(caf::scoped_actor& self, const Handle& to, std::chrono::milliseconds timeout, const std::string& what,
+              Ts&&... xs) {
+  std::optional<T> out;
+  caf::error failure;
+  self->request(to, timeout, std::forward<Ts>(xs)...)
+      .receive([&](T& x) { out = std::move(x); }, [&](caf::error& e) { failure = std::move(e); });
+  if (out) return std::move(*out);
+  return refusal(what, failure);
+}
+
+// Connects to the registry, retrying while the controller is not up yet.
+result<cluster_registry_actor> connect(caf::actor_system& sys, const endpoint& at, std::chrono::milliseconds patience,
+                                       const std::atomic<bool>& stop) {
+  const auto until = clock_type::now() + patience;
+  for (;;) {
+    auto registry = sys.middleman().remote_actor<cluster_registry_actor>(at.host, at.port);
+    if (registry) return *registry;
+    if (stop || clock_type::now() >= until) {
+      return make_error(errc::unavailable, "cannot reach the controller at " + at.host + ":" + std::to_string(at.port) +
+                                               " (" + sys.render(registry.error()) +
+                                               "); is `aha train` running with cluster.listen there?");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+}
+
+struct worker_set {
+  std::shared_ptr<const std::vector<reward_spec>> specs;
+  std::vector<std::string> reward_names;
+  std::map<caf::actor_addr, std::string> pool_of;  // live workers and their pool
+};
+
+// Spawns `count` workers per pool and offers them; the supervisor monitors each.
+status offer_workers(caf::scoped_actor& self, const cluster_registry_actor& registry, const node_setup& setup,
+                     const std::string& node_id, worker_set& set, const std::vector<std::string>& pools,
+                     node_outcome& outcome) {
+  std::vector<caf::actor> workers;
+  for (const auto& pool : pools) {
+    auto worker = caf::actor_cast<caf::actor>(spawn_reward_worker(self->system(), set.specs, threading::detached));
+    self->monitor(worker);
+    set.pool_of[worker.address()] = pool;
+    workers.push_back(worker);
+  }
+  auto accepted = ask<std::uint32_t>(self, registry, setup.cluster.request_timeout, "offer", offer_atom::value,
+                                     node_id, set.reward_names, pools, workers);
+  if (!accepted) return accepted.error();
+  outcome.workers_offered += *accepted;
+  return ok_status();
+}
+
+// The sandbox pool behind the sandbox workers; none when none are wanted, or (when allowed)
+// when it cannot start on this host.
+result<std::shared_ptr<sandbox::pool>> make_sandbox(const node_setup& setup, std::ostream& log) {
+  if (setup.cluster.node.sandbox_workers == 0) return std::shared_ptr<sandbox::pool>{};
+  auto created = sandbox::pool::create(setup.sandbox);
+  if (created) return std::shared_ptr<sandbox::pool>{std::move(*created)};
+  if (setup.require_sandbox) {
+    return make_error(created.error().code, "the sandbox cannot start: " + created.error().message +
+                                                " (set cluster.node.sandbox_workers = 0, or grader.require_sandbox = "
+                                                "false to offer cpu workers only)");
+  }
+  log << "aha node: warning: no sandbox (" << created.error().message << "); offering cpu workers only\n";
+  return std::shared_ptr<sandbox::pool>{};
+}
+
+// hello, join: both sides prove they hold the secret; returns the controller's reward settings.
+result<reward_config> handshake(caf::scoped_actor& self, const cluster_registry_actor& registry,
+                                const node_setup& setup, const std::string& secret, const std::string& node_id,
+                                std::vector<std::string> offered_kinds) {
+  const auto timeout = setup.cluster.request_timeout;
+  auto challenge = ask<std::string>(self, registry, timeout, "hello", hello_atom::value, kClusterProtocolVersion);
+  if (!challenge) return challenge.error();
+  protocol::node_registration reg;
+  reg.node_id = node_id;
+  reg.host = host_name();
+  reg.actors = std::move(offered_kinds);
+  reg.cpu_cores = std::thread::hardware_concurrency();
+  reg.memory_bytes = static_cast<std::uint64_t>(::sysconf(_SC_PHYS_PAGES)) * static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+  const auto node_nonce = auth::random_nonce();
+  reg.auth_proof = auth::node_proof(secret, *challenge, node_nonce, node_id);
+  std::optional<std::pair<std::string, std::string>> welcome;
+  caf::error failure;
+  self->request(registry, timeout, join_atom::value, reg, *challenge, node_nonce, caf::actor_cast<caf::actor>(self))
+      .receive([&](std::string& proof, std::string& settings) { welcome.emplace(std::move(proof), std::move(settings)); },
+               [&](caf::error& e) { failure = std::move(e); });
+  if (!welcome) return refusal("join", failure);
+  if (!auth::equal_constant_time(welcome->first, auth::controller_proof(secret, *challenge, node_nonce, node_id))) {
+    return make_error(errc::denied, "join: the controller could not prove it knows the cluster secret: leaving");
+  }
+  return config::load_string<reward_config>(welcome->second, {}, "the controller's reward settings");
+}
+
+// Until the run is over, the controller is gone or `stop` is set: replaces dead workers.
+node_end supervise(caf::scoped_actor& self, const cluster_registry_actor& registry, const node_setup& setup,
+                   const std::string& node_id, worker_set& set, node_outcome& outcome, const std::atomic<bool>& stop,
+                   std::ostream& log) {
+  self->monitor(registry);
+  node_end end = node_end::run_over;
+  bool running = true;
+  self->receive_while(running)(
+      [&](done_atom) {
+        log << "aha node: the controller finished the run; leaving\n";
+        running = false;
+        return caf::ok_atom::value;
+      },
+      [&](caf::down_msg& down) {
+        if (down.source == registry.address()) {
+          log << "aha node: lost the controller (" << describe(down.reason) << "); leaving\n";
+          end = node_end::controller_lost;
+          running = false;
+          return;
+        }
+        auto dead = set.pool_of.find(down.source);
+        if (dead == set.pool_of.end()) return;
+        auto pool = dead->second;
+        set.pool_of.erase(dead);
+        ++outcome.worker_restarts;
+        if (auto s = offer_workers(self, registry, setup, node_id, set, {pool}, outcome); !s) {
+          log << "aha node: a replacement " << pool << " worker was not taken: " << s.error().message << "\n";
+        }
+      },
+      caf::after(std::chrono::milliseconds(200)) >> [&] {
+        if (!stop) return;
+        log << "aha node: stopping (signal)\n";
+        end = node_end::stopped;
+        running = false;
+      });
+  return end;
+}
+
+}  // namespace
+
+result<node_outcome> run_node(const node_setup& setup, const std::atomic<bool>& stop, std::ostream& log) {
+  // 1. Settings: the controller's address, the secret, this node's name and pools.
+  auto at = parse_endpoint(setup.join, "--join");
+  if (!at) return at.error();
+  auto secret = auth::load_secret(setup.cluster.secret, setup.cluster.secret_file, "cluster.");
+  if (!secret) return secret.error();
+  const auto& node = setup.cluster.node;
+  const std::string node_id = node.name.empty() ? host_name() + ":" + std::to_string(::getpid()) : node.name;
+  auto sandbox = make_sandbox(setup, log);
+  if (!sandbox) return sandbox.error();
+  std::vector<std::string> pools(node.cpu_workers, "cpu");
+  if (*sandbox) pools.insert(pools.end(), node.sandbox_workers, "sandbox");
+  if (pools.empty()) return make_error(errc::invalid_argument, "cluster.node: no workers to offer (cpu_workers = 0, no sandbox workers)");
+
+  // 2. The actor system, with the middleman's heartbeats so that a frozen controller is noticed.
+  caf::actor_system_config cfg;
+  const auto threads = setup.threads ? setup.threads : std::thread::hardware_concurrency();
+  cfg.set("scheduler.max-threads", static_cast<std::size_t>(std::max(2u, threads)));
+  cfg.set("logger.verbosity", caf::atom("quiet"));
+  add_message_types(cfg);
+  configure_middleman(cfg, setup.cluster);
+  caf::actor_system sys{cfg};
+
+  // 3. Connect, authenticate both ways, learn the run's rewards.
+  auto registry = connect(sys, *at, node.join_timeout, stop);
+  if (!registry) return registry.error();
+  caf::scoped_actor self{sys};
+  std::vector<std::string> kinds;
+  for (const auto& pool : pools) kinds.push_back("reward_worker:" + pool);
+  auto rewards = handshake(self, *registry, setup, *secret, node_id, kinds);
+  if (!rewards) return rewards.error();
+  auto specs = make_builtin_rewards(*rewards, *sandbox, "this node has no sandbox");
+  if (!specs) return specs.error();
+
+  // 4. Offer the workers, then supervise them until the run ends.
+  worker_set set;
+  set.specs = std::make_shared<const std::vector<reward_spec>>(std::move(*specs));
+  for (const auto& spec : *set.specs) set.reward_names.push_back(spec.name);
+  node_outcome outcome;
+  if (auto s = offer_workers(self, *registry, setup, node_id, set, pools, outcome); !s) return s.error();
+  log << "aha node: '" << node_id << "' joined " << setup.join << ": offering " << node.cpu_workers << " cpu and "
+      << (*sandbox ? node.sandbox_workers : 0) << " sandbox reward workers\n";
+  outcome.end = supervise(self, *registry, setup, node_id, set, outcome, stop, log);
+  for (const auto& [worker, pool] : set.pool_of) {
+    self->send_exit(caf::actor_cast<caf::actor>(worker), caf::exit_reason::user_shutdown);
+  }
+  return outcome;
+}
+
+}  // namespace aha::actors

@@ -1,0 +1,73 @@
+// `aha node --join HOST:PORT [CONFIG] [--secret S | --secret-file F] [--name N] [--cpu-workers N]
+// [--sandbox-workers N] [--set key=value ...]`: offers this host's reward workers to a running
+// controller (`aha train` with cluster.listen) until its run is over (actors/node.hpp). CONFIG, a
+// recipe, is optional: its [cluster] and [grader.sandbox] sections apply; flags win over it.
+// Exit status: 0 when the run ended or on SIGINT/SIGTERM; 1 when it could not join (unreachable,
+// wrong secret, another version) or lost the controller; 2 for a usage error.
+#include <csignal>
+#include <iostream>
+
+#include "actors/node.hpp"
+#include "actors/run_config.hpp"
+#include "cli/command.hpp"
+
+namespace {
+
+constexpr const char* kName = "node";
+constexpr const char* kUsage =
+    "usage: aha node --join HOST:PORT [CONFIG] [--secret S | --secret-file F] [--name N] [--cpu-workers N] "
+    "[--sandbox-workers N] [--set key=value ...]";
+std::atomic<bool> g_stop{false};
+
+void on_signal(int) { g_stop = true; }
+
+bool parse_count(const std::optional<std::string>& text, std::uint32_t& out) {
+  if (!text) return true;
+  try {
+    std::size_t used = 0;
+    auto value = std::stoul(*text, &used);
+    if (used != text->size() || value > 1024) return false;
+    out = static_cast<std::uint32_t>(value);
+    return true;
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+int node(aha::cli::arguments& args) {
+  auto overrides = args.options("--set");
+  auto join = args.option("--join"), secret = args.option("--secret"), secret_file = args.option("--secret-file");
+  auto name = args.option("--name"), cpu = args.option("--cpu-workers"), sandbox = args.option("--sandbox-workers");
+  auto positional = args.positionals();
+  if (auto unknown = args.unknown_options(); !unknown.empty()) return aha::cli::usage_error(kName, unknown);
+  if (!join || positional.size() > 1) return aha::cli::usage_error(kName, kUsage);
+  auto config = positional.empty() ? aha::config::load_string<aha::actors::run_config>("", overrides, "--set")
+                                   : aha::config::load<aha::actors::run_config>(positional[0], overrides);
+  if (!config) {
+    std::cerr << config.error().message << "\n";
+    return 2;
+  }
+  auto& cluster = config->cluster;
+  // A secret from the command line replaces the recipe's, whichever form that used.
+  if (secret || secret_file) cluster.secret = secret.value_or(""), cluster.secret_file = secret_file.value_or("");
+  if (name) cluster.node.name = *name;
+  if (!parse_count(cpu, cluster.node.cpu_workers) || !parse_count(sandbox, cluster.node.sandbox_workers)) {
+    return aha::cli::usage_error(kName, "--cpu-workers and --sandbox-workers take a count from 0 to 1024");
+  }
+  aha::actors::node_setup setup{*join, cluster, config->grader.sandbox, config->grader.require_sandbox,
+                                config->run.threads};
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+  auto outcome = aha::actors::run_node(setup, g_stop, std::cerr);
+  if (!outcome) {
+    std::cerr << "aha node: " << outcome.error().message << "\n";
+    return 1;
+  }
+  std::cerr << "aha node: offered " << outcome->workers_offered << " workers (" << outcome->worker_restarts
+            << " replacements)\n";
+  return outcome->end == aha::actors::node_end::controller_lost ? 1 : 0;
+}
+
+}  // namespace
+
+AHA_COMMAND("node", "offer this host's reward workers to a running controller (aha node --join HOST:PORT)", node);

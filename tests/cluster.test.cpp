@@ -1,0 +1,382 @@
+// The cluster across real processes: this test is the controller side (replay buffer, built-in
+// grader, the published registry) and starts `aha node --join 127.0.0.1:PORT` (the built aha
+// binary, fork/exec). Checks: groups graded partly by the node's workers (math and sandboxed
+// countdown), a node killed (SIGKILL) or frozen (SIGSTOP) mid-work has its tasks re-queued and
+// graded locally, a wrong secret is refused with the reason on both sides, a node joins mid-run
+// and leaves when the run is over, and `aha train` with a node reports the remote work.
+// Hang guards only; no timing assertions.
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <caf/io/all.hpp>
+#include <nlohmann/json.hpp>
+
+#include "actors/controller.hpp"
+#include "actors/replay_buffer.hpp"
+#include "actors/tasks/arithmetic.hpp"
+#include "actors/tasks/countdown.hpp"
+
+// LibTorch pulls in glog, whose CHECK would replace Catch2's: include Catch2 last.
+#undef CHECK
+#include <catch2/catch.hpp>
+
+namespace fs = std::filesystem;
+using namespace aha;
+using namespace aha::actors;
+using clock_type = std::chrono::steady_clock;
+
+namespace {
+
+constexpr auto kGuard = std::chrono::seconds(25);  // hang guard of every wait
+
+// `aha ARGS...` in a child process, its stdout and stderr in a file.
+class aha_process {
+ public:
+  aha_process(const std::vector<std::string>& args, std::string log_path) : log_path_(std::move(log_path)) {
+    std::vector<std::string> words{AHA_BINARY};
+    words.insert(words.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (auto& w : words) argv.push_back(w.data());
+    argv.push_back(nullptr);
+    pid_ = ::fork();
+    REQUIRE(pid_ >= 0);
+    if (pid_ == 0) {  // only async-signal-safe calls until exec
+      int fd = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      ::dup2(fd, 1);
+      ::dup2(fd, 2);
+      ::close_range(3, ~0U, 0);  // the controller's sockets stay with the controller
+      ::execv(argv[0], argv.data());
+      ::_exit(127);
+    }
+  }
+  ~aha_process() {
+    if (running()) {
+      ::kill(pid_, SIGCONT);
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+  }
+  void signal(int sig) { ::kill(pid_, sig); }
+  bool running() { return pid_ > 0 && !status_ && !reap(WNOHANG); }
+  // The wait status once it ended (hang guard: kGuard).
+  int wait() {
+    auto until = clock_type::now() + kGuard;
+    while (!status_ && clock_type::now() < until) {
+      if (!reap(WNOHANG)) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    REQUIRE(status_);
+    return *status_;
+  }
+  std::string log() const {
+    std::ifstream in(log_path_);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }
+
+ private:
+  bool reap(int flags) {
+    int st = 0;
+    if (::waitpid(pid_, &st, flags) != pid_) return false;
+    status_ = st;
+    return true;
+  }
+  pid_t pid_ = -1;
+  std::optional<int> status_;
+  std::string log_path_;
+};
+
+// Polls `done` until it holds (hang guard: kGuard).
+template <class F>
+void wait_until(F done, const std::string& what) {
+  auto until = clock_type::now() + kGuard;
+  while (!done()) {
+    if (clock_type::now() > until) FAIL("timed out waiting for " << what);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+cluster_config test_cluster() {
+  cluster_config c;
+  c.listen = "127.0.0.1:0";
+  c.secret = "test-secret";
+  c.heartbeat = std::chrono::milliseconds(200);
+  c.connection_timeout = std::chrono::milliseconds(2000);
+  return c;
+}
+
+// The controller's side: replay buffer, built-in grader (1 local cpu and 1 sandbox worker) and
+// the published registry; its log lines are collected.
+struct controller_side {
+  std::string dir;
+  caf::actor_system_config cfg;
+  std::unique_ptr<caf::actor_system> sys;
+  replay_buffer_actor replay;
+  grader_actor grader;
+  cluster_door door;
+  std::mutex mutex;
+  std::vector<std::string> lines;
+  std::vector<std::string> node_logs;
+
+  explicit controller_side(std::chrono::milliseconds accuracy_latency) {
+    dir = (fs::temp_directory_path() / ("aha-cluster-" + std::to_string(::getpid()))).string();
+    fs::remove_all(dir);
+    cfg.set("scheduler.max-threads", 2);
+    add_message_types(cfg);
+    configure_middleman(cfg, test_cluster());
+    sys = std::make_unique<caf::actor_system>(cfg);
+    replay_buffer_config rc;
+    rc.dir = dir + "/replay";
+    rc.sync = false;
+    replay = *spawn_replay_buffer(*sys, rc);
+    grader_config gc;
+    gc.cpu_workers = 1;
+    gc.sandbox_workers = 1;
+    gc.sandbox.workers = 1;
+    gc.rewards.extra_latency = accuracy_latency;  // keeps tasks in flight long enough to kill a node under them
+    gc.rewards.math_deadline = gc.rewards.code_deadline = std::chrono::seconds(20);
+    auto spawned = spawn_builtin_grader(*sys, gc, replay);
+    REQUIRE(spawned.ok());
+    grader = *spawned;
+    auto opened = open_cluster(*sys, test_cluster(), gc.rewards, grader, metrics_actor{}, [this](const std::string& l) {
+      std::lock_guard<std::mutex> lock(mutex);
+      lines.push_back(l);
+    });
+    REQUIRE(opened.ok());
+    door = *opened;
+  }
+  ~controller_side() {
+    close_cluster(*sys, door);
+    caf::anon_send_exit(grader, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(replay, caf::exit_reason::user_shutdown);
+    sys.reset();
+    fs::remove_all(dir);
+    for (const auto& path : node_logs) fs::remove(path);
+  }
+  std::string join_address() const { return "127.0.0.1:" + std::to_string(door.at.port); }
+  std::string log() {
+    std::lock_guard<std::mutex> lock(mutex);
+    std::string out;
+    for (const auto& l : lines) out += l + "\n";
+    return out;
+  }
+  grader_stats grading() {
+    caf::scoped_actor self{*sys};
+    grader_stats out;
+    self->request(grader, std::chrono::seconds(10), stats_atom::value).receive([&](grader_stats& s) { out = s; }, [](caf::error&) {});
+    return out;
+  }
+  cluster_stats cluster() { return stats_of(*sys, door); }
+  // `aha node --join` this controller, with a small sandbox of its own.
+  std::unique_ptr<aha_process> start_node(const std::string& name, std::uint32_t cpu, std::uint32_t sandbox,
+                                          const std::string& secret = "test-secret") {
+    node_logs.push_back(dir + "-" + name + ".log");
+    return std::make_unique<aha_process>(
+        std::vector<std::string>{"node", "--join", join_address(), "--secret", secret, "--name", name, "--cpu-workers",
+                                 std::to_string(cpu), "--sandbox-workers", std::to_string(sandbox), "--set",
+                                 "grader.sandbox.workers=1", "--set", "grader.sandbox.host_id_base=3100000", "--set",
+                                 "run.threads=1", "--set", "cluster.heartbeat=\"200ms\"", "--set",
+                                 "cluster.connection_timeout=\"2s\""},
+        node_logs.back());
+  }
+};
+
+// A group of `size` answers to one prompt: even samples are the demonstration (right), odd wrong.
+std::pair<protocol::prompt, std::vector<protocol::rollout>> group_of(const tasks::task_sample& s, std::uint32_t size) {
+  std::vector<protocol::rollout> rollouts;
+  for (std::uint32_t i = 0; i < size; ++i) {
+    protocol::rollout r;
+    r.prompt_id = s.prompt.id;
+    r.sample_index = i;
+    r.completion_text = i % 2 == 0 ? s.demonstration : "<think>?</think><answer>0</answer>";
+    rollouts.push_back(r);
+  }
+  return {s.prompt, rollouts};
+}
+
+// Checks a graded group: every component ok, right answers 1.1 (accuracy + 0.1 format), wrong 0.1.
+void check_graded(const protocol::scored_group& g) {
+  INFO(g.source.text);
+  for (std::size_t i = 0; i < g.rewards.size(); ++i) {
+    CHECK(g.rewards[i] == Approx(i % 2 == 0 ? 1.1f : 0.1f));
+    for (const auto& c : g.verdicts[i].components) {
+      INFO(c.detail);
+      CHECK(c.status == protocol::verdict_status::ok);
+    }
+  }
+}
+
+// Sends grade requests for `groups` at once and returns their replies (hang guard: kGuard).
+std::vector<protocol::scored_group> grade(controller_side& c, const std::vector<tasks::task_sample>& samples,
+                                          std::uint32_t size) {
+  caf::scoped_actor self{*c.sys};
+  for (const auto& s : samples) {
+    auto [prompt, rollouts] = group_of(s, size);
+    self->request(c.grader, kGuard, grade_atom::value, prompt, rollouts);
+  }
+  std::vector<protocol::scored_group> out;
+  for (std::size_t i = 0; i < samples.size(); ++i) {
+    self->receive([&](protocol::scored_group& g) { out.push_back(std::move(g)); },
+                  [&](caf::error& e) { FAIL("grading failed: " << describe(e)); });
+  }
+  return out;
+}
+
+tasks::task_sample arithmetic(std::uint64_t index) { return tasks::arithmetic_sample({}, 2, tasks::split::eval, index); }
+
+}  // namespace
+
+TEST_CASE("cluster: a node grades with the controller; killed mid-work, its tasks are re-queued", "[integration]") {
+  controller_side c(std::chrono::milliseconds(300));
+  auto node = c.start_node("node-1", 2, 1);
+  wait_until([&] { return c.grading().remote_workers == 3; }, "node-1's three workers");
+  CHECK(c.cluster().nodes == 1);
+  CHECK(c.log().find("'node-1'") != std::string::npos);
+
+  // 1. Math and sandboxed countdown groups, graded by local and remote workers alike.
+  auto countdown = tasks::countdown_sample({}, 2, tasks::split::eval, 3);
+  for (const auto& g : grade(c, {arithmetic(1), countdown, arithmetic(2)}, 4)) check_graded(g);
+  auto before = c.grading();
+  CHECK(before.remote_tasks > 0);
+  CHECK(before.requeued == 0);
+
+  // 2. SIGKILL while the node's workers hold tasks: they are re-queued and graded locally.
+  caf::scoped_actor self{*c.sys};
+  auto [prompt, rollouts] = group_of(arithmetic(3), 8);
+  self->request(c.grader, kGuard, grade_atom::value, prompt, rollouts);
+  wait_until([&] { return c.grading().remote_in_flight_tasks > 0; }, "a task on the node");
+  node->signal(SIGKILL);
+  self->receive([&](protocol::scored_group& g) { check_graded(g); },
+                [&](caf::error& e) { FAIL("grading failed: " << describe(e)); });
+  auto after = c.grading();
+  CHECK(after.requeued >= 1);
+  CHECK(after.remote_workers_lost == 3);
+  CHECK(after.remote_workers == 0);
+  CHECK(after.reward_errors == 0);
+  wait_until([&] { return c.cluster().lost == 1; }, "the registry to notice");
+  CHECK(WIFSIGNALED(node->wait()));
+  INFO(c.log());
+  CHECK(c.log().find("'node-1' is gone") != std::string::npos);
+
+  // 3. A node joins mid-run, grades, and leaves when the controller says the run is over.
+  auto second = c.start_node("node-2", 1, 0);
+  wait_until([&] { return c.grading().remote_workers == 1; }, "node-2's worker");
+  for (const auto& g : grade(c, {arithmetic(4), arithmetic(5)}, 4)) check_graded(g);
+  CHECK(c.grading().remote_tasks > after.remote_tasks);
+  close_cluster(*c.sys, c.door);
+  int status = second->wait();
+  INFO(second->log());
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  CHECK(second->log().find("finished the run") != std::string::npos);
+  c.door = {};
+}
+
+TEST_CASE("cluster: a node with the wrong secret is refused, with the reason on both sides", "[integration]") {
+  controller_side c(std::chrono::milliseconds(0));
+  auto intruder = c.start_node("intruder", 1, 0, "not-the-secret");
+  int status = intruder->wait();
+  INFO(intruder->log());
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 1);
+  CHECK(intruder->log().find("does not know the cluster secret") != std::string::npos);
+  CHECK(c.cluster().refused == 1);
+  CHECK(c.cluster().nodes == 0);
+  CHECK(c.grading().remote_workers == 0);
+  CHECK(c.log().find("refused a node") != std::string::npos);
+}
+
+TEST_CASE("cluster: a frozen node (SIGSTOP) is noticed by the connection timeout; its tasks are re-queued",
+          "[integration]") {
+  controller_side c(std::chrono::milliseconds(300));
+  auto node = c.start_node("frozen", 2, 0);
+  wait_until([&] { return c.grading().remote_workers == 2; }, "the node's workers");
+  caf::scoped_actor self{*c.sys};
+  auto [prompt, rollouts] = group_of(arithmetic(6), 6);
+  self->request(c.grader, kGuard, grade_atom::value, prompt, rollouts);
+  wait_until([&] { return c.grading().remote_in_flight_tasks > 0; }, "a task on the node");
+  node->signal(SIGSTOP);
+  self->receive([&](protocol::scored_group& g) { check_graded(g); },
+                [&](caf::error& e) { FAIL("grading failed: " << describe(e)); });
+  auto s = c.grading();
+  CHECK(s.requeued >= 1);
+  CHECK(s.remote_workers_lost == 2);
+  wait_until([&] { return c.cluster().lost == 1; }, "the registry to notice");
+}
+
+namespace {
+
+// A port that was free a moment ago (the training run must listen at a known address).
+std::uint16_t free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t size = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &size);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+}  // namespace
+
+TEST_CASE("cluster: aha train waits for a node, grades on it, and reports the remote work", "[integration]") {
+  const std::string dir = (fs::temp_directory_path() / ("aha-cluster-train-" + std::to_string(::getpid()))).string();
+  fs::remove_all(dir);
+  const std::string listen = "127.0.0.1:" + std::to_string(free_port());
+  auto config = config::load_string<run_config>(R"(
+[run]
+seed = 3
+threads = 1
+[prompts.dataset]
+tasks = ["arithmetic"]
+eval_size = 8
+[generator]
+group_size = 4
+prompts_per_batch = 2
+max_new_tokens = 16
+[grader]
+cpu_workers = 1
+[grpo.learner]
+steps = 2
+groups_per_step = 2
+[eval]
+prompts = 4
+[metrics]
+progress = false
+[cluster]
+secret = "train-secret"
+wait_for_nodes = 1
+wait_timeout = "20s"
+)",
+                                                {"run.dir=" + dir, "cluster.listen=" + listen});
+  REQUIRE(config.ok());
+  aha_process node({"node", "--join", listen, "--secret", "train-secret", "--name", "trainer-node", "--cpu-workers",
+                    "2", "--sandbox-workers", "0", "--set", "run.threads=1"},
+                   dir + "-node.log");
+  auto report = run_training(*config, std::cerr);
+  REQUIRE(report.ok());
+  CHECK(report->nodes_joined == 1);
+  CHECK(report->remote_tasks > 0);
+  auto json = nlohmann::json::parse(std::ifstream(fs::path(dir) / "report.json"));
+  CHECK(json["cluster"]["nodes_joined"] == 1);
+  CHECK(json["cluster"]["remote_tasks"].get<std::uint64_t>() > 0);
+  std::ifstream written(fs::path(dir) / "config.toml");
+  std::string shown(std::istreambuf_iterator<char>(written), {});
+  CHECK(shown.find("train-secret") == std::string::npos);  // redacted
+  int status = node.wait();
+  INFO(node.log());
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  fs::remove_all(dir);
+  fs::remove(dir + "-node.log");
+}
