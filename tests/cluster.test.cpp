@@ -49,7 +49,6 @@ class aha_process {
     for (auto& w : words) argv.push_back(w.data());
     argv.push_back(nullptr);
     pid_ = ::fork();
-    REQUIRE(pid_ >= 0);
     if (pid_ == 0) {  // only async-signal-safe calls until exec
       int fd = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
       ::dup2(fd, 1);
@@ -58,6 +57,7 @@ class aha_process {
       ::execv(argv[0], argv.data());
       ::_exit(127);
     }
+    REQUIRE(pid_ > 0);
   }
   ~aha_process() {
     if (running()) {
@@ -142,7 +142,7 @@ struct controller_side {
     gc.sandbox_workers = 1;
     gc.sandbox.workers = 1;
     gc.rewards.extra_latency = accuracy_latency;  // keeps tasks in flight long enough to kill a node under them
-    gc.rewards.math_deadline = gc.rewards.code_deadline = std::chrono::seconds(20);
+    gc.rewards.math_deadline = gc.rewards.code_deadline = gc.rewards.cheap_deadline = std::chrono::seconds(20);
     auto spawned = spawn_builtin_grader(*sys, gc, replay);
     REQUIRE(spawned.ok());
     grader = *spawned;
@@ -157,6 +157,9 @@ struct controller_side {
     close_cluster(*sys, door);
     caf::anon_send_exit(grader, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(replay, caf::exit_reason::user_shutdown);
+    grader = nullptr;  // a handle keeps its actor (and a detached one's thread) alive
+    replay = nullptr;
+    door = {};
     sys.reset();
     fs::remove_all(dir);
     for (const auto& path : node_logs) fs::remove(path);
@@ -214,20 +217,25 @@ void check_graded(const protocol::scored_group& g) {
   }
 }
 
-// Sends grade requests for `groups` at once and returns their replies (hang guard: kGuard).
-std::vector<protocol::scored_group> grade(controller_side& c, const std::vector<tasks::task_sample>& samples,
-                                          std::uint32_t size) {
+// Asks the grader for a group of `size` answers to `s` (the reply: hang guard kGuard).
+auto request_grade(caf::scoped_actor& self, controller_side& c, const tasks::task_sample& s, std::uint32_t size) {
+  auto [prompt, rollouts] = group_of(s, size);
+  return self->request(c.grader, kGuard, grade_atom::value, prompt, rollouts);
+}
+
+// Waits for a requested group and checks it (check_graded).
+template <class Handle>
+void receive_graded(Handle& handle) {
+  handle.receive([&](protocol::scored_group& g) { check_graded(g); },
+                 [&](caf::error& e) { FAIL("grading failed: " << describe(e)); });
+}
+
+// Grades `samples` at once (groups of `size`) and checks every group.
+void grade(controller_side& c, const std::vector<tasks::task_sample>& samples, std::uint32_t size) {
   caf::scoped_actor self{*c.sys};
-  for (const auto& s : samples) {
-    auto [prompt, rollouts] = group_of(s, size);
-    self->request(c.grader, kGuard, grade_atom::value, prompt, rollouts);
-  }
-  std::vector<protocol::scored_group> out;
-  for (std::size_t i = 0; i < samples.size(); ++i) {
-    self->receive([&](protocol::scored_group& g) { out.push_back(std::move(g)); },
-                  [&](caf::error& e) { FAIL("grading failed: " << describe(e)); });
-  }
-  return out;
+  std::vector<decltype(request_grade(self, c, samples.front(), size))> pending;
+  for (const auto& s : samples) pending.push_back(request_grade(self, c, s, size));
+  for (auto& handle : pending) receive_graded(handle);
 }
 
 tasks::task_sample arithmetic(std::uint64_t index) { return tasks::arithmetic_sample({}, 2, tasks::split::eval, index); }
@@ -243,19 +251,17 @@ TEST_CASE("cluster: a node grades with the controller; killed mid-work, its task
 
   // 1. Math and sandboxed countdown groups, graded by local and remote workers alike.
   auto countdown = tasks::countdown_sample({}, 2, tasks::split::eval, 3);
-  for (const auto& g : grade(c, {arithmetic(1), countdown, arithmetic(2)}, 4)) check_graded(g);
+  grade(c, {arithmetic(1), countdown, arithmetic(2)}, 4);
   auto before = c.grading();
   CHECK(before.remote_tasks > 0);
   CHECK(before.requeued == 0);
 
   // 2. SIGKILL while the node's workers hold tasks: they are re-queued and graded locally.
   caf::scoped_actor self{*c.sys};
-  auto [prompt, rollouts] = group_of(arithmetic(3), 8);
-  self->request(c.grader, kGuard, grade_atom::value, prompt, rollouts);
+  auto pending = request_grade(self, c, arithmetic(3), 8);
   wait_until([&] { return c.grading().remote_in_flight_tasks > 0; }, "a task on the node");
   node->signal(SIGKILL);
-  self->receive([&](protocol::scored_group& g) { check_graded(g); },
-                [&](caf::error& e) { FAIL("grading failed: " << describe(e)); });
+  receive_graded(pending);
   auto after = c.grading();
   CHECK(after.requeued >= 1);
   CHECK(after.remote_workers_lost == 3);
@@ -269,7 +275,7 @@ TEST_CASE("cluster: a node grades with the controller; killed mid-work, its task
   // 3. A node joins mid-run, grades, and leaves when the controller says the run is over.
   auto second = c.start_node("node-2", 1, 0);
   wait_until([&] { return c.grading().remote_workers == 1; }, "node-2's worker");
-  for (const auto& g : grade(c, {arithmetic(4), arithmetic(5)}, 4)) check_graded(g);
+  grade(c, {arithmetic(4), arithmetic(5)}, 4);
   CHECK(c.grading().remote_tasks > after.remote_tasks);
   close_cluster(*c.sys, c.door);
   int status = second->wait();
@@ -300,12 +306,10 @@ TEST_CASE("cluster: a frozen node (SIGSTOP) is noticed by the connection timeout
   auto node = c.start_node("frozen", 2, 0);
   wait_until([&] { return c.grading().remote_workers == 2; }, "the node's workers");
   caf::scoped_actor self{*c.sys};
-  auto [prompt, rollouts] = group_of(arithmetic(6), 6);
-  self->request(c.grader, kGuard, grade_atom::value, prompt, rollouts);
+  auto pending = request_grade(self, c, arithmetic(6), 6);
   wait_until([&] { return c.grading().remote_in_flight_tasks > 0; }, "a task on the node");
   node->signal(SIGSTOP);
-  self->receive([&](protocol::scored_group& g) { check_graded(g); },
-                [&](caf::error& e) { FAIL("grading failed: " << describe(e)); });
+  receive_graded(pending);
   auto s = c.grading();
   CHECK(s.requeued >= 1);
   CHECK(s.remote_workers_lost == 2);
