@@ -5,6 +5,7 @@
 // graded locally, a wrong secret is refused with the reason on both sides, a node joins mid-run
 // and leaves when the run is over, and `aha train` with a node reports the remote work.
 // Hang guards only; no timing assertions.
+#include <algorithm>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
@@ -21,6 +22,7 @@
 #include <caf/io/all.hpp>
 #include <nlohmann/json.hpp>
 
+#include "actors/cluster_auth.hpp"
 #include "actors/controller.hpp"
 #include "actors/replay_buffer.hpp"
 #include "actors/tasks/arithmetic.hpp"
@@ -383,4 +385,89 @@ wait_timeout = "20s"
   CHECK(WEXITSTATUS(status) == 0);
   fs::remove_all(dir);
   fs::remove(dir + "-node.log");
+}
+
+namespace {
+
+// A registry double for the measurement below: takes any node that knows the secret and keeps
+// the workers it offers, so that the test can talk to them directly.
+cluster_registry_actor spawn_open_registry(caf::actor_system& sys, const std::string& secret, const reward_config& rewards,
+                                           std::shared_ptr<std::vector<caf::actor>> offered) {
+  return sys.spawn([=](cluster_registry_actor::pointer) -> cluster_registry_actor::behavior_type {
+    return {
+        [](hello_atom, std::uint32_t) { return std::string("bench-challenge"); },
+        [=](join_atom, const protocol::node_registration& reg, const std::string& challenge, const std::string& nonce,
+            const caf::actor&) -> caf::result<std::string, std::string> {
+          return {auth::controller_proof(secret, challenge, nonce, reg.node_id), config::to_toml(rewards)};
+        },
+        [=](offer_atom, const std::string&, const std::vector<std::string>&, const std::vector<std::string>&,
+            const std::vector<caf::actor>& workers) {
+          offered->insert(offered->end(), workers.begin(), workers.end());
+          return static_cast<std::uint32_t>(workers.size());
+        },
+        [=](stats_atom) {
+          cluster_stats out;  // a reply orders the offer's writes before the test's reads
+          out.offered_workers = offered->size();
+          return out;
+        },
+        [](done_atom) { return caf::ok_atom::value; },
+    };
+  });
+}
+
+// Median and 99th percentile of `rounds` sequential math checks on `worker`, microseconds.
+std::pair<double, double> time_checks(caf::actor_system& sys, const caf::actor& worker, std::uint32_t spec,
+                                      const protocol::prompt& p, const protocol::rollout& r, int rounds) {
+  caf::scoped_actor self{sys};
+  std::vector<double> us;
+  for (int i = 0; i < rounds; ++i) {
+    auto start = clock_type::now();
+    self->request(worker, std::chrono::seconds(10), work_atom::value, spec, p, r)
+        .receive([](protocol::reward_component&) {}, [](caf::error& e) { FAIL(describe(e)); });
+    us.push_back(std::chrono::duration<double, std::micro>(clock_type::now() - start).count());
+  }
+  std::sort(us.begin(), us.end());
+  return {us[us.size() / 2], us[us.size() * 99 / 100]};
+}
+
+}  // namespace
+
+// Not run by CTest (hidden): `build/tests/tests_tests "[cluster_bench]"`. docs/cluster.md has the numbers.
+TEST_CASE("cluster bench: one math check on a local worker vs on a node's worker", "[.][cluster_bench]") {
+  caf::actor_system_config cfg;
+  cfg.set("scheduler.max-threads", 2);
+  add_message_types(cfg);
+  configure_middleman(cfg, test_cluster());
+  caf::actor_system sys{cfg};
+  reward_config rewards;
+  auto offered = std::make_shared<std::vector<caf::actor>>();
+  auto registry = spawn_open_registry(sys, "bench-secret", rewards, offered);
+  auto port = sys.middleman().publish(registry, 0, "127.0.0.1", true);
+  REQUIRE(port);
+  const std::string log = (fs::temp_directory_path() / ("aha-cluster-bench-" + std::to_string(::getpid()))).string();
+  aha_process node({"node", "--join", "127.0.0.1:" + std::to_string(*port), "--secret", "bench-secret", "--cpu-workers",
+                    "1", "--sandbox-workers", "0"},
+                   log);
+  wait_until([&] { return stats_of(sys, cluster_door{registry, {}}).offered_workers > 0; }, "the node's worker");
+  auto specs = make_builtin_rewards(rewards, nullptr);
+  REQUIRE(specs.ok());
+  auto local = caf::actor_cast<caf::actor>(
+      spawn_reward_worker(sys, std::make_shared<const std::vector<reward_spec>>(*specs), threading::detached));
+  auto sample = arithmetic(1);
+  auto [prompt, rollouts] = group_of(sample, 1);
+  const int rounds = 2000;
+  for (const auto& [label, worker] : {std::pair<const char*, caf::actor>{"local", local}, {"node", offered->front()}}) {
+    time_checks(sys, worker, 0, prompt, rollouts[0], 200);  // warm-up
+    auto [median, p99] = time_checks(sys, worker, 0, prompt, rollouts[0], rounds);
+    std::printf("%-6s math check (accuracy.math, %zu-byte completion): median %.0f us, p99 %.0f us over %d\n", label,
+                rollouts[0].completion_text.size(), median, p99, rounds);
+  }
+  caf::anon_send_exit(local, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(registry, caf::exit_reason::user_shutdown);
+  offered->clear();
+  local = nullptr;
+  registry = nullptr;
+  node.signal(SIGTERM);
+  node.wait();
+  fs::remove(log);
 }
