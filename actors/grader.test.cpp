@@ -60,6 +60,13 @@ bool is_worker(caf::resumable* job) {
   return actor && std::string(actor->name()) == "reward_worker";
 }
 
+// Every component of every verdict is ok (nothing timed out or failed).
+void check_all_ok(const protocol::scored_group& g) {
+  for (const auto& v : g.verdicts) {
+    for (const auto& c : v.components) CHECK(c.status == protocol::verdict_status::ok);
+  }
+}
+
 struct grader_fixture : testing::deterministic_system {
   std::string dir;
   replay_buffer_actor replay;
@@ -167,9 +174,7 @@ TEST_CASE("grader: a worker that dies mid-task is replaced and its task re-queue
   fault::disarm_all();
   REQUIRE(group->value);
   CHECK(group->value->rewards == std::vector<float>{1.1f, 0.1f});  // nothing lost, nothing zeroed
-  for (const auto& v : group->value->verdicts) {
-    for (const auto& c : v.components) CHECK(c.status == protocol::verdict_status::ok);
-  }
+  check_all_ok(*group->value);
   auto s = f.stats();
   CHECK(s.worker_restarts == 1);
   CHECK(s.requeued == 1);
@@ -257,9 +262,7 @@ TEST_CASE("grader: an offered worker that dies has its task re-queued and its sl
   f.run();
   REQUIRE(group->value);
   CHECK(group->value->rewards == std::vector<float>{1.1f, 0.1f, 1.1f});  // graded locally after the loss
-  for (const auto& v : group->value->verdicts) {
-    for (const auto& c : v.components) CHECK(c.status == protocol::verdict_status::ok);
-  }
+  check_all_ok(*group->value);
   auto s = f.stats();
   CHECK(s.remote_workers_lost == 1);
   CHECK(s.remote_workers == 0);

@@ -27,6 +27,7 @@
 #include "actors/replay_buffer.hpp"
 #include "actors/tasks/arithmetic.hpp"
 #include "actors/tasks/countdown.hpp"
+#include "tests/tiny_run.hpp"
 
 // LibTorch pulls in glog, whose CHECK would replace Catch2's: include Catch2 last.
 #undef CHECK
@@ -128,7 +129,9 @@ struct controller_side {
   std::vector<std::string> lines;
   std::vector<std::string> node_logs;
 
-  explicit controller_side(std::chrono::milliseconds accuracy_latency) {
+  // Every accuracy check sleeps `accuracy_latency`; a check's deadline is `deadline`.
+  explicit controller_side(std::chrono::milliseconds accuracy_latency,
+                           std::chrono::milliseconds deadline = std::chrono::seconds(20)) {
     dir = (fs::temp_directory_path() / ("aha-cluster-" + std::to_string(::getpid()))).string();
     fs::remove_all(dir);
     cfg.set("scheduler.max-threads", 2);
@@ -144,7 +147,7 @@ struct controller_side {
     gc.sandbox_workers = 1;
     gc.sandbox.workers = 1;
     gc.rewards.extra_latency = accuracy_latency;  // keeps tasks in flight long enough to kill a node under them
-    gc.rewards.math_deadline = gc.rewards.code_deadline = gc.rewards.cheap_deadline = std::chrono::seconds(20);
+    gc.rewards.math_deadline = gc.rewards.code_deadline = gc.rewards.cheap_deadline = deadline;
     auto spawned = spawn_builtin_grader(*sys, gc, replay);
     REQUIRE(spawned.ok());
     grader = *spawned;
@@ -240,6 +243,17 @@ void grade(controller_side& c, const std::vector<tasks::task_sample>& samples, s
   for (auto& handle : pending) receive_graded(handle);
 }
 
+// Grades a group of `size` answers to `s`, sending `sig` to the node once it holds one of the
+// tasks; checks that the group is graded in full all the same.
+void grade_while_signalled(controller_side& c, aha_process& node, int sig, const tasks::task_sample& s,
+                           std::uint32_t size) {
+  caf::scoped_actor self{*c.sys};
+  auto pending = request_grade(self, c, s, size);
+  wait_until([&] { return c.grading().remote_in_flight_tasks > 0; }, "a task on the node");
+  node.signal(sig);
+  receive_graded(pending);
+}
+
 tasks::task_sample arithmetic(std::uint64_t index) { return tasks::arithmetic_sample({}, 2, tasks::split::eval, index); }
 
 }  // namespace
@@ -259,11 +273,7 @@ TEST_CASE("cluster: a node grades with the controller; killed mid-work, its task
   CHECK(before.requeued == 0);
 
   // 2. SIGKILL while the node's workers hold tasks: they are re-queued and graded locally.
-  caf::scoped_actor self{*c.sys};
-  auto pending = request_grade(self, c, arithmetic(3), 8);
-  wait_until([&] { return c.grading().remote_in_flight_tasks > 0; }, "a task on the node");
-  node->signal(SIGKILL);
-  receive_graded(pending);
+  grade_while_signalled(c, *node, SIGKILL, arithmetic(3), 8);
   auto after = c.grading();
   CHECK(after.requeued >= 1);
   CHECK(after.remote_workers_lost == 3);
@@ -307,15 +317,29 @@ TEST_CASE("cluster: a frozen node (SIGSTOP) is noticed by the connection timeout
   controller_side c(std::chrono::milliseconds(300));
   auto node = c.start_node("frozen", 2, 0);
   wait_until([&] { return c.grading().remote_workers == 2; }, "the node's workers");
-  caf::scoped_actor self{*c.sys};
-  auto pending = request_grade(self, c, arithmetic(6), 6);
-  wait_until([&] { return c.grading().remote_in_flight_tasks > 0; }, "a task on the node");
-  node->signal(SIGSTOP);
-  receive_graded(pending);
+  grade_while_signalled(c, *node, SIGSTOP, arithmetic(6), 6);
   auto s = c.grading();
   CHECK(s.requeued >= 1);
   CHECK(s.remote_workers_lost == 2);
   wait_until([&] { return c.cluster().lost == 1; }, "the registry to notice");
+}
+
+TEST_CASE("cluster: a node's worker past its deadline is killed; the node offers a replacement", "[integration]") {
+  controller_side c(std::chrono::milliseconds(1500), std::chrono::milliseconds(300));
+  auto node = c.start_node("slow", 2, 0);
+  wait_until([&] { return c.grading().remote_workers == 2; }, "the node's workers");
+  caf::scoped_actor self{*c.sys};
+  auto pending = request_grade(self, c, arithmetic(7), 3);
+  pending.receive(
+      [&](protocol::scored_group& g) {
+        for (const auto& v : g.verdicts) CHECK(v.components.at(0).status == protocol::verdict_status::timeout);
+      },
+      [&](caf::error& e) { FAIL("grading failed: " << describe(e)); });
+  CHECK(c.grading().remote_workers_lost >= 1);
+  // Each killed worker ends once its check returns; the node replaces and offers it again.
+  wait_until([&] { return c.grading().remote_workers == 2 && c.cluster().offered_workers >= 3; },
+             "the node's replacement workers");
+  CHECK(c.cluster().lost == 0);
 }
 
 namespace {
@@ -336,36 +360,12 @@ std::uint16_t free_port() {
 }  // namespace
 
 TEST_CASE("cluster: aha train waits for a node, grades on it, and reports the remote work", "[integration]") {
-  const std::string dir = (fs::temp_directory_path() / ("aha-cluster-train-" + std::to_string(::getpid()))).string();
-  fs::remove_all(dir);
   const std::string listen = "127.0.0.1:" + std::to_string(free_port());
-  auto config = config::load_string<run_config>(R"(
-[run]
-seed = 3
-threads = 1
-[prompts.dataset]
-tasks = ["arithmetic"]
-eval_size = 8
-[generator]
-group_size = 4
-prompts_per_batch = 2
-max_new_tokens = 16
-[grader]
-cpu_workers = 1
-[grpo.learner]
-steps = 2
-groups_per_step = 2
-[eval]
-prompts = 4
-[metrics]
-progress = false
-[cluster]
-secret = "train-secret"
-wait_for_nodes = 1
-wait_timeout = "20s"
-)",
-                                                {"run.dir=" + dir, "cluster.listen=" + listen});
+  auto config = aha::testing::tiny_run_config(
+      "cluster-train", {"grpo.learner.steps=2", "grader.cpu_workers=1", "cluster.secret=\"train-secret\"",
+                        "cluster.wait_for_nodes=1", "cluster.wait_timeout=\"20s\"", "cluster.listen=" + listen});
   REQUIRE(config.ok());
+  const std::string dir = config->run.dir;
   aha_process node({"node", "--join", listen, "--secret", "train-secret", "--name", "trainer-node", "--cpu-workers",
                     "2", "--sandbox-workers", "0", "--set", "run.threads=1"},
                    dir + "-node.log");

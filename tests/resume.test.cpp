@@ -22,6 +22,7 @@
 #include "core/fault_point.hpp"
 #include "model/char_tokenizer.hpp"
 #include "model/optimizer.hpp"
+#include "tests/tiny_run.hpp"
 
 // LibTorch pulls in glog, whose CHECK would replace Catch2's: include Catch2 last.
 #undef CHECK
@@ -32,36 +33,11 @@ using aha::actors::run_config;
 
 namespace {
 
-// A few seconds per run on two cores: arithmetic only, short completions, small eval.
+// A few seconds per run on two cores (tests/tiny_run.hpp).
 run_config tiny_run(const std::string& name, std::uint64_t sft_steps, std::uint64_t grpo_steps) {
-  std::string dir = (fs::temp_directory_path() / ("aha-resume-" + name + "-" + std::to_string(::getpid()))).string();
-  fs::remove_all(dir);
-  auto config = aha::config::load_string<run_config>(R"(
-[run]
-seed = 3
-threads = 1
-max_wall = "5m"
-[prompts.dataset]
-tasks = ["arithmetic"]
-eval_size = 8
-[generator]
-group_size = 4
-prompts_per_batch = 2
-max_new_tokens = 16
-[sft]
-batch_size = 8
-[grpo.learner]
-groups_per_step = 2
-checkpoint_every = 2
-[eval]
-prompts = 4
-max_new_tokens = 16
-[metrics]
-progress = false
-)",
-                                                     {"run.dir=" + dir, "sft.steps=" + std::to_string(sft_steps),
-                                                      "grpo.learner.steps=" + std::to_string(grpo_steps),
-                                                      "grpo.optimizer.total_steps=" + std::to_string(grpo_steps)});
+  auto config = aha::testing::tiny_run_config("resume-" + name, {"sft.steps=" + std::to_string(sft_steps),
+                                                                  "grpo.learner.steps=" + std::to_string(grpo_steps),
+                                                                  "grpo.optimizer.total_steps=" + std::to_string(grpo_steps)});
   REQUIRE(config.ok());
   return *config;
 }
