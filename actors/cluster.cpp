@@ -191,6 +191,9 @@ cluster_registry_actor::behavior_type registry(registry_ptr self, registry_setup
 }  // namespace
 
 result<std::string> check_cluster(const cluster_config& config) {
+  if (!config.listen.empty()) {
+    if (auto at = parse_endpoint(config.listen, "cluster.listen"); !at) return at.error();
+  }
   for (const auto& pool : config.remote_pools) {
     if (!kPools.count(pool)) {
       return make_error(errc::invalid_argument, "cluster.remote_pools: '" + pool + "' is not a pool (valid: cpu, sandbox)");

@@ -83,7 +83,8 @@ void describe(V& v, cluster_config& c) {
   v.section("node", c.node, "settings of a process started with aha node --join HOST:PORT");
 }
 
-// Validates the keys both sides use (the pools, the secret); returns the resolved secret.
+// Validates the keys both sides use (listen when set, the pools, the secret); returns the
+// resolved secret.
 result<std::string> check_cluster(const cluster_config& config);
 // The same config with the secret replaced by "<redacted>" (what config.toml and `config show` print).
 cluster_config redacted(cluster_config config);

@@ -172,7 +172,7 @@ TEST_CASE("cluster registry: a challenge is single use") {
   CHECK(describe(*replies[1]->error).find("unknown or expired challenge") != std::string::npos);
 }
 
-TEST_CASE("cluster registry: a joined node's workers reach the grader; its loss is counted") {
+TEST_CASE("cluster registry: a joined node's workers reach the grader and its loss is counted") {
   registry_fixture f;
   std::string proof;
   REQUIRE(!f.join("node-a", "s3cret", &proof));

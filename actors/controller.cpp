@@ -488,6 +488,9 @@ result<train_report> run_training(run_config config, std::ostream& log) {
   auto wall_start = clock_type::now();
   // 1. Derived settings, the run directory (new, or resumed), the resolved config.
   for (const auto& note : resolve(config)) log << "config: " << note << "\n";
+  if (!config.cluster.listen.empty()) {  // before the run directory exists: a fixed recipe simply runs again
+    if (auto cluster = check_cluster(config.cluster); !cluster) return cluster.error();
+  }
   auto resumed = open_run_dir(config, log);
   if (!resumed) return resumed.error();
   const fs::path dir = config.run.dir;

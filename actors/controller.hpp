@@ -48,7 +48,9 @@ struct train_report {
 // run_dir continues: weights, optimizer state, GRPO step and weight version come from its
 // checkpoint (SFT is skipped once checkpointed), groups consumed after the checkpoint become
 // trainable again, unconsumed groups are trained (within the staleness bound of the resumed
-// version), and the prompt cursor re-issues what was handed out but never stored.
+// version), and the prompt cursor re-issues what was handed out but never stored. With
+// cluster.listen, cluster events are logged from the registry's thread: `log` must then be safe
+// to write from two threads (std::cerr is; an ostringstream is not).
 result<train_report> run_training(run_config config, std::ostream& log);
 
 // `aha eval`: the held-out evaluation of a checkpoint (a Hugging Face folder written by a run,

@@ -258,7 +258,7 @@ tasks::task_sample arithmetic(std::uint64_t index) { return tasks::arithmetic_sa
 
 }  // namespace
 
-TEST_CASE("cluster: a node grades with the controller; killed mid-work, its tasks are re-queued", "[integration]") {
+TEST_CASE("cluster: a node grades with the controller and, killed mid-work, has its tasks re-queued", "[integration]") {
   controller_side c(std::chrono::milliseconds(300));
   auto node = c.start_node("node-1", 2, 1);
   wait_until([&] { return c.grading().remote_workers == 3; }, "node-1's three workers");
@@ -312,7 +312,7 @@ TEST_CASE("cluster: a node with the wrong secret is refused, with the reason on 
   CHECK(c.log().find("refused a node") != std::string::npos);
 }
 
-TEST_CASE("cluster: a frozen node (SIGSTOP) is noticed by the connection timeout; its tasks are re-queued",
+TEST_CASE("cluster: a frozen node (SIGSTOP) is noticed by the connection timeout and its tasks re-queued",
           "[integration]") {
   controller_side c(std::chrono::milliseconds(300));
   auto node = c.start_node("frozen", 2, 0);
@@ -324,7 +324,7 @@ TEST_CASE("cluster: a frozen node (SIGSTOP) is noticed by the connection timeout
   wait_until([&] { return c.cluster().lost == 1; }, "the registry to notice");
 }
 
-TEST_CASE("cluster: a node's worker past its deadline is killed; the node offers a replacement", "[integration]") {
+TEST_CASE("cluster: a node's worker past its deadline is killed and its node offers a replacement", "[integration]") {
   controller_side c(std::chrono::milliseconds(1500), std::chrono::milliseconds(300));
   auto node = c.start_node("slow", 2, 0);
   wait_until([&] { return c.grading().remote_workers == 2; }, "the node's workers");
