@@ -19,7 +19,7 @@ using clock_type = std::chrono::steady_clock;
 // Challenges are single use and expire; a peer that asks for many without joining is refused.
 constexpr auto kChallengeLifetime = std::chrono::seconds(60);
 constexpr std::size_t kMaxOpenChallenges = 256;
-const std::set<std::string> kPools{"cpu", "sandbox"};
+const std::set<std::string> kPools{"cpu", "sandbox", "checker"};
 
 struct node_entry {
   std::string id;
@@ -196,7 +196,7 @@ result<std::string> check_cluster(const cluster_config& config) {
   }
   for (const auto& pool : config.remote_pools) {
     if (!kPools.count(pool)) {
-      return make_error(errc::invalid_argument, "cluster.remote_pools: '" + pool + "' is not a pool (valid: cpu, sandbox)");
+      return make_error(errc::invalid_argument, "cluster.remote_pools: '" + pool + "' is not a pool (valid: cpu, sandbox, checker)");
     }
   }
   return auth::load_secret(config.secret, config.secret_file, "cluster.");

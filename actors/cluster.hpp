@@ -36,6 +36,7 @@ struct node_section {
   std::string name;                                 // node id; "" = hostname:pid
   std::uint32_t cpu_workers = 2;                    // reward workers offered to the "cpu" pool
   std::uint32_t sandbox_workers = 2;                // reward workers offered to the "sandbox" pool; 0 = none
+  std::uint32_t checker_workers = 8;                // reward workers offered to the "checker" pool; 0 = none
   std::chrono::milliseconds join_timeout{60000};    // how long to keep trying to reach the controller
 };
 template <class V>
@@ -44,7 +45,10 @@ void describe(V& v, node_section& c) {
   v.field("cpu_workers", c.cpu_workers, "reward workers this node offers for math, format and language checks",
           config::range{0, 1024});
   v.field("sandbox_workers", c.sandbox_workers,
-          "reward workers this node offers for sandboxed checks (code, countdown); 0 = none (needs grader.sandbox)",
+          "reward workers this node offers for sandboxed programs (code); 0 = none (needs grader.sandbox)",
+          config::range{0, 1024});
+  v.field("checker_workers", c.checker_workers,
+          "reward workers this node offers for batched sandboxed checkers (countdown); 0 = none (needs grader.sandbox)",
           config::range{0, 1024});
   v.field("join_timeout", c.join_timeout, "how long a node keeps trying to reach the controller (duration)",
           config::range{0, 86400});
@@ -54,7 +58,7 @@ struct cluster_config {
   std::string listen;                                    // controller: "HOST:PORT" nodes join at; "" = one process
   std::string secret;                                    // shared token (prefer secret_file: config.toml shows it redacted)
   std::string secret_file;                               // a file whose first line is the token
-  std::vector<std::string> remote_pools{"cpu", "sandbox"};  // grader pools nodes may add workers to
+  std::vector<std::string> remote_pools{"cpu", "sandbox", "checker"};  // grader pools nodes may add workers to
   std::uint32_t wait_for_nodes = 0;                      // controller: nodes that must join before the first stage
   std::chrono::milliseconds wait_timeout{120000};        // how long to wait for them
   std::chrono::milliseconds heartbeat{500};              // CAF middleman heartbeat interval (both sides)
@@ -69,7 +73,7 @@ void describe(V& v, cluster_config& c) {
           "empty = everything in one process");
   v.field("secret", c.secret, "shared token every node must prove it knows (never sent); shown redacted");
   v.field("secret_file", c.secret_file, "file whose first line is the token (instead of secret)");
-  v.field("remote_pools", c.remote_pools, "grader worker pools nodes may add workers to (cpu, sandbox)");
+  v.field("remote_pools", c.remote_pools, "grader worker pools nodes may add workers to (cpu, sandbox, checker)");
   v.field("wait_for_nodes", c.wait_for_nodes, "controller: nodes that must join before the first stage; 0 = none",
           config::range{0, 4096});
   v.field("wait_timeout", c.wait_timeout, "controller: how long to wait for wait_for_nodes (duration)",

@@ -86,13 +86,13 @@ status offer_workers(caf::scoped_actor& self, const cluster_registry_actor& regi
 // The sandbox pool behind the sandbox workers; none when none are wanted, or (when allowed)
 // when it cannot start on this host.
 result<std::shared_ptr<sandbox::pool>> make_sandbox(const node_setup& setup, std::ostream& log) {
-  if (setup.cluster.node.sandbox_workers == 0) return std::shared_ptr<sandbox::pool>{};
+  if (setup.cluster.node.sandbox_workers + setup.cluster.node.checker_workers == 0) return std::shared_ptr<sandbox::pool>{};
   auto created = sandbox::pool::create(setup.sandbox);
   if (created) return std::shared_ptr<sandbox::pool>{std::move(*created)};
   if (setup.require_sandbox) {
     return make_error(created.error().code, "the sandbox cannot start: " + created.error().message +
-                                                " (set cluster.node.sandbox_workers = 0, or grader.require_sandbox = "
-                                                "false to offer cpu workers only)");
+                                                " (set cluster.node.sandbox_workers and checker_workers to 0, or "
+                                                "grader.require_sandbox = false to offer cpu workers only)");
   }
   log << "aha node: warning: no sandbox (" << created.error().message << "); offering cpu workers only\n";
   return std::shared_ptr<sandbox::pool>{};
@@ -177,7 +177,8 @@ result<node_outcome> run_node(const node_setup& setup, const std::atomic<bool>& 
   if (!sandbox) return sandbox.error();
   std::vector<std::string> pools(node.cpu_workers, "cpu");
   if (*sandbox) pools.insert(pools.end(), node.sandbox_workers, "sandbox");
-  if (pools.empty()) return make_error(errc::invalid_argument, "cluster.node: no workers to offer (cpu_workers = 0, no sandbox workers)");
+  if (*sandbox) pools.insert(pools.end(), node.checker_workers, "checker");
+  if (pools.empty()) return make_error(errc::invalid_argument, "cluster.node: no workers to offer (cpu_workers = 0, no sandbox)");
 
   // 2. The actor system, with the middleman's heartbeats so that a frozen controller is noticed.
   caf::actor_system_config cfg;
@@ -205,8 +206,9 @@ result<node_outcome> run_node(const node_setup& setup, const std::atomic<bool>& 
   for (const auto& spec : *set.specs) set.reward_names.push_back(spec.name);
   node_outcome outcome;
   if (auto s = offer_workers(self, *registry, setup, node_id, set, pools, outcome); !s) return s.error();
-  log << "aha node: '" << node_id << "' joined " << setup.join << ": offering " << node.cpu_workers << " cpu and "
-      << (*sandbox ? node.sandbox_workers : 0) << " sandbox reward workers\n";
+  log << "aha node: '" << node_id << "' joined " << setup.join << ": offering " << node.cpu_workers << " cpu, "
+      << (*sandbox ? node.sandbox_workers : 0) << " sandbox and " << (*sandbox ? node.checker_workers : 0)
+      << " checker reward workers\n";
   outcome.end = supervise(self, *registry, setup, node_id, set, outcome, stop, log);
   for (const auto& [worker, pool] : set.pool_of) {
     self->send_exit(caf::actor_cast<caf::actor>(worker), caf::exit_reason::user_shutdown);

@@ -1,8 +1,8 @@
 // The joining side of the cluster (`aha node --join HOST:PORT`): connects to the controller's
 // registry (actors/cluster.hpp), proves it knows the cluster secret and checks that the
 // controller does too, builds the built-in rewards from the settings the controller sends, and
-// offers its reward workers (cluster.node.cpu_workers / sandbox_workers; the sandbox from
-// grader.sandbox). Then it supervises: a worker that dies (a crash, or killed by the grader
+// offers its reward workers (cluster.node.cpu_workers / sandbox_workers / checker_workers; the
+// sandbox from grader.sandbox). Then it supervises: a worker that dies (a crash, or killed by the grader
 // at a deadline) is replaced and offered again. It ends when the controller says the run is
 // over (done), when the controller is gone, or when `stop` is set (a signal).
 // Tested end to end by tests/cluster.test.cpp (as a real process).

@@ -1,5 +1,5 @@
 // `aha node --join HOST:PORT [CONFIG] [--secret S | --secret-file F] [--name N] [--cpu-workers N]
-// [--sandbox-workers N] [--set key=value ...]`: offers this host's reward workers to a running
+// [--sandbox-workers N] [--checker-workers N] [--set key=value ...]`: offers this host's reward workers to a running
 // controller (`aha train` with cluster.listen) until its run is over (actors/node.hpp). CONFIG, a
 // recipe, is optional: its [cluster] and [grader.sandbox] sections apply; flags win over it.
 // Exit status: 0 when the run ended or on SIGINT/SIGTERM; 1 when it could not join (unreachable,
@@ -16,7 +16,7 @@ namespace {
 constexpr const char* kName = "node";
 constexpr const char* kUsage =
     "usage: aha node --join HOST:PORT [CONFIG] [--secret S | --secret-file F] [--name N] [--cpu-workers N] "
-    "[--sandbox-workers N] [--set key=value ...]";
+    "[--sandbox-workers N] [--checker-workers N] [--set key=value ...]";
 std::atomic<bool> g_stop{false};
 
 void on_signal(int) { g_stop = true; }
@@ -38,6 +38,7 @@ int node(aha::cli::arguments& args) {
   auto overrides = args.options("--set");
   auto join = args.option("--join"), secret = args.option("--secret"), secret_file = args.option("--secret-file");
   auto name = args.option("--name"), cpu = args.option("--cpu-workers"), sandbox = args.option("--sandbox-workers");
+  auto checker = args.option("--checker-workers");
   auto positional = args.positionals();
   if (auto unknown = args.unknown_options(); !unknown.empty()) return aha::cli::usage_error(kName, unknown);
   if (!join || positional.size() > 1) return aha::cli::usage_error(kName, kUsage);
@@ -51,8 +52,9 @@ int node(aha::cli::arguments& args) {
   // A secret from the command line replaces the recipe's, whichever form that used.
   if (secret || secret_file) cluster.secret = secret.value_or(""), cluster.secret_file = secret_file.value_or("");
   if (name) cluster.node.name = *name;
-  if (!parse_count(cpu, cluster.node.cpu_workers) || !parse_count(sandbox, cluster.node.sandbox_workers)) {
-    return aha::cli::usage_error(kName, "--cpu-workers and --sandbox-workers take a count from 0 to 1024");
+  if (!parse_count(cpu, cluster.node.cpu_workers) || !parse_count(sandbox, cluster.node.sandbox_workers) ||
+      !parse_count(checker, cluster.node.checker_workers)) {
+    return aha::cli::usage_error(kName, "--cpu-workers, --sandbox-workers and --checker-workers take a count from 0 to 1024");
   }
   aha::actors::node_setup setup{*join, cluster, config->grader.sandbox, config->grader.require_sandbox,
                                 config->run.threads};

@@ -145,6 +145,7 @@ struct controller_side {
     grader_config gc;
     gc.cpu_workers = 1;
     gc.sandbox_workers = 1;
+    gc.checker_workers = 1;  // (default 16) so that the node's checker workers get countdown tasks too
     gc.sandbox.workers = 1;
     gc.rewards.extra_latency = accuracy_latency;  // keeps tasks in flight long enough to kill a node under them
     gc.rewards.math_deadline = gc.rewards.code_deadline = gc.rewards.cheap_deadline = deadline;
@@ -184,12 +185,14 @@ struct controller_side {
   }
   cluster_stats cluster() { return stats_of(*sys, door); }
   // `aha node --join` this controller, with a small sandbox of its own.
+  // `sandbox` workers for each of the sandbox and checker pools.
   std::unique_ptr<aha_process> start_node(const std::string& name, std::uint32_t cpu, std::uint32_t sandbox,
                                           const std::string& secret = "test-secret") {
     node_logs.push_back(dir + "-" + name + ".log");
     return std::make_unique<aha_process>(
         std::vector<std::string>{"node", "--join", join_address(), "--secret", secret, "--name", name, "--cpu-workers",
-                                 std::to_string(cpu), "--sandbox-workers", std::to_string(sandbox), "--set",
+                                 std::to_string(cpu), "--sandbox-workers", std::to_string(sandbox), "--checker-workers",
+                                 std::to_string(sandbox), "--set",
                                  "grader.sandbox.workers=1", "--set", "grader.sandbox.host_id_base=3100000", "--set",
                                  "run.threads=1", "--set", "cluster.heartbeat=\"200ms\"", "--set",
                                  "cluster.connection_timeout=\"2s\""},
@@ -261,7 +264,7 @@ tasks::task_sample arithmetic(std::uint64_t index) { return tasks::arithmetic_sa
 TEST_CASE("cluster: a node grades with the controller and, killed mid-work, has its tasks re-queued", "[integration]") {
   controller_side c(std::chrono::milliseconds(300));
   auto node = c.start_node("node-1", 2, 1);
-  wait_until([&] { return c.grading().remote_workers == 3; }, "node-1's three workers");
+  wait_until([&] { return c.grading().remote_workers == 4; }, "node-1's four workers");
   CHECK(c.cluster().nodes == 1);
   CHECK(c.log().find("'node-1'") != std::string::npos);
 
@@ -276,7 +279,7 @@ TEST_CASE("cluster: a node grades with the controller and, killed mid-work, has 
   grade_while_signalled(c, *node, SIGKILL, arithmetic(3), 8);
   auto after = c.grading();
   CHECK(after.requeued >= 1);
-  CHECK(after.remote_workers_lost == 3);
+  CHECK(after.remote_workers_lost == 4);
   CHECK(after.remote_workers == 0);
   CHECK(after.reward_errors == 0);
   wait_until([&] { return c.cluster().lost == 1; }, "the registry to notice");
@@ -367,7 +370,7 @@ TEST_CASE("cluster: aha train waits for a node, grades on it, and reports the re
   REQUIRE(config.ok());
   const std::string dir = config->run.dir;
   aha_process node({"node", "--join", listen, "--secret", "train-secret", "--name", "trainer-node", "--cpu-workers",
-                    "2", "--sandbox-workers", "0", "--set", "run.threads=1"},
+                    "2", "--sandbox-workers", "0", "--checker-workers", "0", "--set", "run.threads=1"},
                    dir + "-node.log");
   auto report = run_training(*config, std::cerr);
   REQUIRE(report.ok());
@@ -446,7 +449,7 @@ TEST_CASE("cluster bench: one math check on a local worker vs on a node's worker
   REQUIRE(port);
   const std::string log = (fs::temp_directory_path() / ("aha-cluster-bench-" + std::to_string(::getpid()))).string();
   aha_process node({"node", "--join", "127.0.0.1:" + std::to_string(*port), "--secret", "bench-secret", "--cpu-workers",
-                    "1", "--sandbox-workers", "0"},
+                    "1", "--sandbox-workers", "0", "--checker-workers", "0"},
                    log);
   wait_until([&] { return stats_of(sys, cluster_door{registry, {}}).offered_workers > 0; }, "the node's worker");
   auto specs = make_builtin_rewards(rewards, nullptr);
