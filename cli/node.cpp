@@ -2,10 +2,13 @@
 // [--sandbox-workers N] [--checker-workers N] [--set key=value ...]`: offers this host's reward workers to a running
 // controller (`aha train` with cluster.listen) until its run is over (actors/node.hpp). CONFIG, a
 // recipe, is optional: its [cluster] and [grader.sandbox] sections apply; flags win over it.
-// Exit status: 0 when the run ended or on SIGINT/SIGTERM; 1 when it could not join (unreachable,
-// wrong secret, another version) or lost the controller; 2 for a usage error.
+// Exit status: 0 when the run ended or on SIGINT/SIGTERM (130 on a second one: no clean-up); 1
+// when it could not join (unreachable, wrong secret, another version) or lost the controller; 2
+// for a usage error.
 #include <csignal>
 #include <iostream>
+
+#include <unistd.h>
 
 #include "actors/node.hpp"
 #include "actors/run_config.hpp"
@@ -19,7 +22,10 @@ constexpr const char* kUsage =
     "[--sandbox-workers N] [--checker-workers N] [--set key=value ...]";
 std::atomic<bool> g_stop{false};
 
-void on_signal(int) { g_stop = true; }
+// The first SIGINT/SIGTERM leaves cleanly (workers finish their check); a second one exits at once.
+void on_signal(int) {
+  if (g_stop.exchange(true)) ::_exit(130);
+}
 
 bool parse_count(const std::optional<std::string>& text, std::uint32_t& out) {
   if (!text) return true;
