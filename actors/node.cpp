@@ -50,7 +50,8 @@ result<cluster_registry_actor> connect(caf::actor_system& sys, const endpoint& a
   for (;;) {
     auto registry = sys.middleman().remote_actor<cluster_registry_actor>(at.host, at.port);
     if (registry) return *registry;
-    if (stop || clock_type::now() >= until) {
+    if (stop) return make_error(errc::unavailable, "stopped (signal) before reaching the controller");
+    if (clock_type::now() >= until) {
       return make_error(errc::unavailable, "cannot reach the controller at " + at.host + ":" + std::to_string(at.port) +
                                                " (" + sys.render(registry.error()) +
                                                "); is `aha train` running with cluster.listen there?");
@@ -170,7 +171,7 @@ result<node_outcome> run_node(const node_setup& setup, const std::atomic<bool>& 
   auto at = parse_endpoint(setup.join, "--join");
   if (!at) return at.error();
   auto secret = auth::load_secret(setup.cluster.secret, setup.cluster.secret_file, "cluster.");
-  if (!secret) return secret.error();
+  if (!secret) return make_error(secret.error().code, secret.error().message + "; on aha node: --secret or --secret-file");
   const auto& node = setup.cluster.node;
   const std::string node_id = node.name.empty() ? host_name() + ":" + std::to_string(::getpid()) : node.name;
   auto sandbox = make_sandbox(setup, log);
