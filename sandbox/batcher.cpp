@@ -9,7 +9,6 @@ namespace aha::sandbox {
 
 struct batcher::batch {
   std::vector<std::string> items;
-  bool started = false;                  // the leader took it: no more items join
   bool done = false;
   std::vector<result<std::string>> out;  // one per item once done
   std::condition_variable finished;
@@ -34,7 +33,6 @@ result<std::string> batcher::check(const std::string& item) {
   if (leader) {
     full_.wait_for(lock, config_.linger, [&] { return mine->items.size() >= config_.max_items; });
     if (open_ == mine) open_.reset();
-    mine->started = true;
     lock.unlock();
     run(*mine);  // items is frozen now: nobody else can reach this batch
     lock.lock();
