@@ -211,6 +211,7 @@ result<node_outcome> run_node(const node_setup& setup, const std::atomic<bool>& 
       << (*sandbox ? node.sandbox_workers : 0) << " sandbox and " << (*sandbox ? node.checker_workers : 0)
       << " checker reward workers\n";
   outcome.end = supervise(self, *registry, setup, node_id, set, outcome, stop, log);
+  if (setup.on_leaving) setup.on_leaving(outcome.end);
   for (const auto& [worker, pool] : set.pool_of) {
     self->send_exit(caf::actor_cast<caf::actor>(worker), caf::exit_reason::user_shutdown);
   }

@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <ostream>
 #include <string>
 
@@ -19,18 +20,21 @@
 
 namespace aha::actors {
 
+enum class node_end {
+  run_over,         // the controller said the run is over
+  stopped,          // `stop` was set (SIGINT / SIGTERM)
+  controller_lost,  // the controller disappeared without saying so
+};
+
 struct node_setup {
   std::string join;                   // the controller's HOST:PORT
   cluster_config cluster;             // secret, heartbeats, timeouts, cluster.node
   sandbox::sandbox_config sandbox;    // this host's sandbox pool (for sandbox workers)
   bool require_sandbox = true;        // false: offer no sandbox workers when the sandbox cannot start
   std::uint32_t threads = 0;          // CAF scheduler threads; 0 = number of cores
-};
-
-enum class node_end {
-  run_over,         // the controller said the run is over
-  stopped,          // `stop` was set (SIGINT / SIGTERM)
-  controller_lost,  // the controller disappeared without saying so
+  // Called once the node's end is decided, before its workers and actor system are torn down
+  // (aha node bounds that teardown with it: a node has nothing left to save).
+  std::function<void(node_end)> on_leaving;
 };
 
 struct node_outcome {

@@ -5,8 +5,11 @@
 // Exit status: 0 when the run ended or on SIGINT/SIGTERM (130 on a second one: no clean-up); 1
 // when it could not join (unreachable, wrong secret, another version) or lost the controller; 2
 // for a usage error.
+#include <chrono>
 #include <csignal>
+#include <cstdlib>
 #include <iostream>
+#include <thread>
 
 #include <unistd.h>
 
@@ -25,6 +28,18 @@ std::atomic<bool> g_stop{false};
 // The first SIGINT/SIGTERM leaves cleanly (workers finish their check); a second one exits at once.
 void on_signal(int) {
   if (g_stop.exchange(true)) ::_exit(130);
+}
+
+// Once the node's end is decided it has nothing left to save, so its teardown is bounded: CAF's
+// shutdown has been seen to hang intermittently (under load) after the controller ended the run.
+constexpr auto kTeardownLimit = std::chrono::seconds(5);
+int exit_code(aha::actors::node_end end) { return end == aha::actors::node_end::controller_lost ? 1 : 0; }
+void bound_teardown(aha::actors::node_end end) {
+  std::thread([end] {
+    std::this_thread::sleep_for(kTeardownLimit);
+    std::cerr << "aha node: shutdown did not finish within 5 s; exiting without it" << std::endl;
+    std::_Exit(exit_code(end));
+  }).detach();
 }
 
 bool parse_count(const std::optional<std::string>& text, std::uint32_t& out) {
@@ -63,7 +78,7 @@ int node(aha::cli::arguments& args) {
     return aha::cli::usage_error(kName, "--cpu-workers, --sandbox-workers and --checker-workers take a count from 0 to 1024");
   }
   aha::actors::node_setup setup{*join, cluster, config->grader.sandbox, config->grader.require_sandbox,
-                                config->run.threads};
+                                config->run.threads, bound_teardown};
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
   auto outcome = aha::actors::run_node(setup, g_stop, std::cerr);
@@ -73,7 +88,7 @@ int node(aha::cli::arguments& args) {
   }
   std::cerr << "aha node: offered " << outcome->workers_offered << " workers (" << outcome->worker_restarts
             << " replacements)\n";
-  return outcome->end == aha::actors::node_end::controller_lost ? 1 : 0;
+  return exit_code(outcome->end);
 }
 
 }  // namespace
