@@ -18,6 +18,7 @@
 #include "actors/prompt_source.hpp"
 #include "actors/replay_buffer.hpp"
 #include "actors/replay_store.hpp"
+#include "actors/run_audit.hpp"
 #include "model/char_tokenizer.hpp"
 #include "model/hf_checkpoint.hpp"
 #include "model/runtime.hpp"
@@ -227,8 +228,9 @@ void count_grading(caf::actor_system& sys, const services& s, train_report& repo
 
 result<eval_report> run_eval(caf::actor_system& sys, const services& s, policy_bundle& bundle,
                              const std::vector<protocol::prompt>& held_out, const run_config& config,
-                             const std::string& label, std::ostream& log) {
+                             const std::string& label, const std::string& completions_file, std::ostream& log) {
   eval_settings settings;
+  settings.completions_file = completions_file;
   settings.samples = config.eval.samples;
   settings.temperature = config.eval.temperature;
   settings.max_new_tokens = config.eval.max_new_tokens;
@@ -241,6 +243,7 @@ result<eval_report> run_eval(caf::actor_system& sys, const services& s, policy_b
       << settings.samples << " " << report->maj_at_k << ", format " << report->format_rate;
   for (const auto& [task, accuracy] : report->pass_at_1_by_task) log << ", " << task << " " << accuracy;
   log << " (" << held_out.size() << " prompts, " << std::setprecision(1) << seconds_since(started) << " s)\n";
+  if (!completions_file.empty()) log << "eval " << label << ": every sample in " << completions_file << "\n";
   return report;
 }
 
@@ -253,6 +256,10 @@ result<std::uint64_t> run_sft(const run_config& config, const services& s, polic
   tasks::sample_rng order(config.run.seed, tasks::split::train, 0x5f7);
   const std::uint64_t size = (*dataset)->size();
   std::uint64_t misses = 0;  // draws in a row without a demonstration
+  // What SFT trained on, for the split audit (run_audit.hpp) and for anyone checking from outside.
+  const auto examples_file = fs::path(config.run.dir) / "sft_examples.jsonl";
+  std::ofstream examples(examples_file, std::ios::trunc);
+  if (!examples) return make_error(errc::io_error, "cannot write " + examples_file.string());
   for (std::uint64_t step = 0; step < config.sft.steps; ++step) {
     std::vector<sft_example> batch;
     while (batch.size() < config.sft.batch_size) {
@@ -267,6 +274,7 @@ result<std::uint64_t> run_sft(const run_config& config, const services& s, polic
         continue;
       }
       misses = 0;
+      write_sft_example(examples, step, sample.prompt);
       auto completion = tokenizer.encode(sample.demonstration);
       if (tokenizer.eos_id() >= 0) completion.push_back(tokenizer.eos_id());
       batch.push_back({prompt_tokens(tokenizer, sample.prompt.text), std::move(completion)});
@@ -278,6 +286,7 @@ result<std::uint64_t> run_sft(const run_config& config, const services& s, polic
           << metrics["sft/loss"] << "\n";
     }
   }
+  if (!examples.flush()) return make_error(errc::io_error, "cannot write " + examples_file.string());
   return config.sft.steps;
 }
 
@@ -412,16 +421,45 @@ result<grpo_outcome> run_grpo(caf::actor_system& sys, const run_config& config, 
   return outcome;
 }
 
-result<std::vector<protocol::prompt>> held_out_prompts(const run_config& config) {
-  auto held_out_set = tasks::open_dataset(config.prompts.dataset, tasks::split::eval);
-  if (!held_out_set) return held_out_set.error();
-  std::vector<protocol::prompt> held_out;
-  for (std::uint64_t i = 0; i < std::min<std::uint64_t>((*held_out_set)->size(), config.eval.prompts); ++i) {
-    auto sample = (*held_out_set)->at(i);
-    sample.prompt.id = i;
-    held_out.push_back(sample.prompt);
+// The held-out prompts (disjoint from training by construction, deduplicated) and what was
+// dropped to make them so.
+struct evaluation_set {
+  std::vector<protocol::prompt> prompts;
+  std::uint64_t duplicates_dropped = 0;
+  std::uint64_t train_overlap_dropped = 0;
+};
+result<evaluation_set> held_out_prompts(const run_config& config) {
+  auto set = tasks::open_held_out(config.prompts.dataset, config.eval.prompts);
+  if (!set) return set.error();
+  evaluation_set out;
+  out.duplicates_dropped = set->duplicates_dropped;
+  out.train_overlap_dropped = set->train_overlap_dropped;
+  for (std::uint64_t i = 0; i < set->samples.size(); ++i) {
+    set->samples[i].prompt.id = i;
+    out.prompts.push_back(std::move(set->samples[i].prompt));
   }
-  return held_out;
+  return out;
+}
+
+// 5a. The split audit: every held-out prompt checked against what this run trained on, read back
+// from its artifacts (measured, not assumed).
+status audit_split(const run_config& config, const evaluation_set& held_out, train_report& report,
+                   std::ostream& log) {
+  const fs::path dir = config.run.dir;
+  auto trained = read_trained_problems((dir / "sft_examples.jsonl").string(), (dir / config.replay.dir).string());
+  if (!trained) return trained.error();
+  report.eval_prompts = held_out.prompts.size();
+  report.eval_prompts_unique = report.initial.prompts_unique;
+  report.eval_duplicates_dropped = held_out.duplicates_dropped;
+  report.eval_train_overlap_dropped = held_out.train_overlap_dropped;
+  report.trained_problems_unique = trained->keys.size();
+  report.audited_sft_examples = trained->sft_examples;
+  report.audited_grpo_groups = trained->grpo_groups;
+  report.train_eval_overlap = count_overlap(held_out.prompts, *trained);
+  log << "split audit: " << report.eval_prompts_unique << " distinct held-out prompts, " << report.train_eval_overlap
+      << " of them trained on (" << trained->keys.size() << " distinct problems in " << trained->sft_examples
+      << " SFT examples and " << trained->grpo_groups << " consumed groups)\n";
+  return ok_status();
 }
 
 void stop_services(caf::actor_system& sys, const services& s) {
@@ -458,7 +496,8 @@ void write_report(const train_report& report, const fs::path& dir) {
 std::string to_json(const train_report& r) {
   auto eval_json = [](const eval_report& e) {
     return nlohmann::json{{"pass_at_1", e.pass_at_1}, {"maj_at_k", e.maj_at_k}, {"format_rate", e.format_rate},
-                          {"prompts", e.prompts}, {"pass_at_1_by_task", e.pass_at_1_by_task}};
+                          {"prompts", e.prompts}, {"prompts_unique", e.prompts_unique},
+                          {"pass_at_1_by_task", e.pass_at_1_by_task}};
   };
   nlohmann::json j{{"run_dir", r.run_dir},
                    {"initial_accuracy", r.initial.pass_at_1},
@@ -472,6 +511,14 @@ std::string to_json(const train_report& r) {
                    {"learner_idle_fraction", r.learner_idle_fraction},
                    {"rollouts_per_second", r.rollouts_per_second},
                    {"resumed_from_step", r.resumed_from_step},
+                   {"eval_prompts", r.eval_prompts},
+                   {"eval_prompts_unique", r.eval_prompts_unique},
+                   {"train_eval_overlap", r.train_eval_overlap},
+                   {"split_audit", {{"eval_duplicates_dropped", r.eval_duplicates_dropped},
+                                    {"eval_train_overlap_dropped", r.eval_train_overlap_dropped},
+                                    {"trained_problems_unique", r.trained_problems_unique},
+                                    {"sft_examples", r.audited_sft_examples},
+                                    {"grpo_groups", r.audited_grpo_groups}}},
                    {"generator_restarts", r.generator_restarts},
                    {"prompts_requeued", r.prompts_requeued},
                    {"reward_worker_restarts", r.reward_worker_restarts},
@@ -534,7 +581,9 @@ result<train_report> run_training(run_config config, std::ostream& log) {
 
   // 4. Stages: evaluate, cold-start SFT (skipped once a checkpoint has it), evaluate, GRPO, evaluate.
   auto trainer = std::make_shared<policy_trainer>(bundle->policy, sft_trainer_config(config), bundle->tokenizer->pad_id());
-  auto initial = run_eval(sys, *s, *bundle, *held_out, config, resumed->state ? "resumed" : "initial", log);
+  const auto eval_file = [&dir](const char* stage) { return (dir / ("eval_" + std::string(stage) + ".jsonl")).string(); };
+  const char* first_stage = resumed->state ? "resumed" : "initial";
+  auto initial = run_eval(sys, *s, *bundle, held_out->prompts, config, first_stage, eval_file(first_stage), log);
   if (!initial) return shutdown(initial.error());
   report.initial = report.after_sft = *initial;
   if (resumed->state) {
@@ -547,7 +596,7 @@ result<train_report> run_training(run_config config, std::ostream& log) {
     report.sft_seconds = seconds_since(started);
     auto saved = save_run_checkpoint(config, *bundle, *trainer, trainer_state{"sft", *steps, 0, 0});
     if (!saved) return shutdown(saved.error());
-    auto after = run_eval(sys, *s, *bundle, *held_out, config, "after SFT", log);
+    auto after = run_eval(sys, *s, *bundle, held_out->prompts, config, "after SFT", eval_file("after_sft"), log);
     if (!after) return shutdown(after.error());
     report.after_sft = *after;
   }
@@ -566,12 +615,13 @@ result<train_report> run_training(run_config config, std::ostream& log) {
                                                             config.grpo.learner.groups_per_step *
                                                             config.generator.group_size / outcome->seconds
                                                       : 0;
-    auto after = run_eval(sys, *s, *bundle, *held_out, config, "after GRPO", log);
+    auto after = run_eval(sys, *s, *bundle, held_out->prompts, config, "after GRPO", eval_file("after_grpo"), log);
     if (!after) return shutdown(after.error());
     report.after_grpo = *after;
   }
 
-  // 5. The report.
+  // 5. The split audit and the report.
+  if (auto audited = audit_split(config, *held_out, report, log); !audited) return shutdown(audited.error());
   count_grading(sys, *s, report);
   report.wall_seconds = seconds_since(wall_start);
   write_report(report, dir);
@@ -592,7 +642,7 @@ result<eval_report> run_evaluation(run_config config, const std::string& checkpo
   caf::actor_system sys{caf_config};
   auto s = spawn_services(sys, config);
   if (!s) return s.error();
-  auto report = run_eval(sys, *s, *bundle, *held_out, config, checkpoint, log);
+  auto report = run_eval(sys, *s, *bundle, held_out->prompts, config, checkpoint, "", log);
   stop_services(sys, *s);
   std::error_code ignored;
   fs::remove_all(config.run.dir, ignored);

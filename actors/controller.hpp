@@ -31,6 +31,16 @@ struct train_report {
   double learner_idle_fraction = 0;  // GRPO stage: share of the learner's time spent waiting for batches
   double rollouts_per_second = 0;    // GRPO stage: rollouts consumed per second
   std::uint64_t resumed_from_step = 0;   // GRPO step of the checkpoint a resumed run started from
+  // The split audit (run_audit.hpp): held-out prompts, and how many of them this run trained on,
+  // measured from sft_examples.jsonl and the replay store's consumed groups (0 by construction).
+  std::uint64_t eval_prompts = 0;
+  std::uint64_t eval_prompts_unique = 0;
+  std::uint64_t train_eval_overlap = 0;
+  std::uint64_t eval_duplicates_dropped = 0;     // repeats dropped from the held-out set
+  std::uint64_t eval_train_overlap_dropped = 0;  // JSONL eval records also in the train file, dropped
+  std::uint64_t trained_problems_unique = 0;     // distinct problems trained on (SFT and GRPO)
+  std::uint64_t audited_sft_examples = 0;
+  std::uint64_t audited_grpo_groups = 0;
   std::uint64_t generator_restarts = 0;  // generators that died and were replaced
   std::uint64_t prompts_requeued = 0;    // prompts dead generators held, re-issued
   std::uint64_t reward_worker_restarts = 0;  // local reward workers that died and were replaced
@@ -43,7 +53,8 @@ struct train_report {
 };
 
 // Runs every stage of `config`; progress goes to `log`. Writes <run_dir>/report.json,
-// <run_dir>/config.toml (resolved), <run_dir>/metrics.jsonl and <run_dir>/checkpoint.
+// <run_dir>/config.toml (resolved), <run_dir>/metrics.jsonl, <run_dir>/checkpoint, every eval's
+// samples (<run_dir>/eval_<stage>.jsonl) and what SFT trained on (<run_dir>/sft_examples.jsonl).
 // A new run refuses a run_dir that already holds files. With config.run.resume, the run in
 // run_dir continues: weights, optimizer state, GRPO step and weight version come from its
 // checkpoint (SFT is skipped once checkpointed), groups consumed after the checkpoint become

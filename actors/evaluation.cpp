@@ -1,6 +1,13 @@
 // Held-out evaluation (actors/evaluation.hpp).
 #include "actors/evaluation.hpp"
 
+#include <fstream>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "actors/tasks/split.hpp"
+
 #include "actors/generator.hpp"
 #include "model/engine.hpp"
 
@@ -12,6 +19,41 @@ const protocol::reward_component* component(const protocol::reward_verdict& v, p
     if (c.kind == kind) return &c;
   }
   return nullptr;
+}
+
+const char* status_name(protocol::verdict_status s) {
+  switch (s) {
+    case protocol::verdict_status::ok: return "ok";
+    case protocol::verdict_status::timeout: return "timeout";
+    case protocol::verdict_status::error: return "error";
+  }
+  return "unknown";
+}
+
+const char* kind_name(protocol::reward_kind k) {
+  static constexpr const char* kNames[] = {"accuracy", "format", "language", "length", "custom"};
+  return kNames[static_cast<int>(k)];  // the codec rejects kinds past kLast
+}
+
+// One eval sample as a JSON line: enough to re-grade it and to audit the split from outside.
+std::string sample_line(const protocol::prompt& p, const protocol::rollout& r, const protocol::reward_verdict& v) {
+  const auto* accuracy = component(v, protocol::reward_kind::accuracy);
+  nlohmann::json components = nlohmann::json::object();
+  for (const auto& c : v.components) {
+    components[kind_name(c.kind)] = {{"value", c.value}, {"status", status_name(c.status)}};
+  }
+  return nlohmann::json{{"prompt_id", p.id},
+                        {"task", p.task},
+                        {"prompt", p.text},
+                        {"gold", p.gold},
+                        {"sample", r.sample_index},
+                        {"completion", r.completion_text},
+                        {"answer", accuracy ? accuracy->detail : ""},
+                        {"correct", accuracy && accuracy->value >= 1.0f},
+                        {"verdict", accuracy ? status_name(accuracy->status) : "none"},
+                        {"reward", v.total},
+                        {"components", components}}
+      .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 }  // namespace
@@ -53,6 +95,14 @@ result<eval_report> evaluate(caf::actor_system& system, grader_actor grader, mod
   torch::NoGradGuard no_grad;
   policy->eval();
   caf::scoped_actor self{system};
+  std::ofstream samples_out;
+  if (!settings.completions_file.empty()) {
+    samples_out.open(settings.completions_file, std::ios::trunc);
+    if (!samples_out) return make_error(errc::io_error, "cannot write " + settings.completions_file);
+  }
+  std::set<std::string> problems;
+  for (const auto& p : prompts) problems.insert(tasks::problem_key(p));
+  report.prompts_unique = problems.size();
   std::map<std::string, std::pair<double, double>> by_task;  // task -> (sum, count)
   double pass = 0, majority = 0, formatted = 0, samples = 0;
   for (std::size_t start = 0; start < prompts.size(); start += settings.batch_prompts) {
@@ -76,6 +126,11 @@ result<eval_report> evaluate(caf::actor_system& system, grader_actor grader, mod
           .receive([&](const std::vector<protocol::reward_verdict>& v) { verdicts = v; },
                    [&](const caf::error& e) { failure = make_error(errc::unavailable, "grading: " + describe(e)); });
       if (failure) return *failure;
+      if (samples_out.is_open()) {
+        for (std::size_t j = 0; j < verdicts.size() && j < rollouts.size(); ++j) {
+          samples_out << sample_line(prompts[i], rollouts[j], verdicts[j]) << "\n";
+        }
+      }
       auto [p, maj] = score_prompt(verdicts);
       pass += p, majority += maj ? 1 : 0;
       by_task[prompts[i].task].first += p, by_task[prompts[i].task].second += 1;
@@ -86,6 +141,7 @@ result<eval_report> evaluate(caf::actor_system& system, grader_actor grader, mod
       }
     }
   }
+  if (samples_out.is_open() && !samples_out.flush()) return make_error(errc::io_error, "cannot write " + settings.completions_file);
   const double n = static_cast<double>(prompts.size());
   report.prompts = prompts.size();
   report.pass_at_1 = pass / n;

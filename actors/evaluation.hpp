@@ -1,7 +1,9 @@
 // Held-out evaluation as in the R1 paper: k samples per prompt, pass@1 averaged over the k
 // samples, and maj@k (the majority answer is right). Greedy decoding is k = 1 at temperature 0.
 // Sampling runs on the caller's thread; grading goes through the grader's `score` (nothing is
-// stored). Used by the controller after each stage and by `aha eval`.
+// stored). With `completions_file` set, every sample is written there as one JSON line (prompt,
+// gold, completion, extracted answer, verdict, reward), so anyone can re-grade a run's eval and
+// check it against what was trained. Used by the controller after each stage and by `aha eval`.
 #pragma once
 
 #include <cstdint>
@@ -25,6 +27,7 @@ struct eval_settings {
   std::vector<std::string> stop_strings{"</answer>"};
   std::uint32_t batch_prompts = 32;  // prompts sampled together
   std::uint64_t seed = 0;
+  std::string completions_file;      // JSONL of every graded sample; "" writes none
 };
 
 struct eval_report {
@@ -32,6 +35,7 @@ struct eval_report {
   double maj_at_k = 0;       // share of prompts whose most common answer is correct
   double format_rate = 0;    // share of samples with a full format reward
   std::uint64_t prompts = 0;
+  std::uint64_t prompts_unique = 0;  // distinct problems among `prompts` (split.hpp's key)
   std::map<std::string, double> pass_at_1_by_task;
 };
 

@@ -7,6 +7,7 @@
 #include "actors/advantages.hpp"
 #include "core/fault_point.hpp"
 #include "model/runtime.hpp"
+#include "rewards/revision.hpp"
 
 namespace aha::actors {
 namespace {
@@ -150,13 +151,14 @@ learner_actor::behavior_type learner(self_ptr self, learner_setup setup) {
 metric_map batch_statistics(const protocol::learner_batch& batch, std::uint64_t learner_version) {
   metric_map m;
   double rewards = 0, rewards_sq = 0, n = 0, length = 0, accuracy = 0, accuracy_n = 0, format = 0, format_n = 0;
-  double timeouts = 0, errors = 0;
+  double timeouts = 0, errors = 0, revisions = 0;
   std::map<std::uint64_t, double> lag_counts;
   for (const auto& g : batch.groups) {
     for (std::size_t i = 0; i < g.rollouts.size(); ++i) {
       const auto& r = g.rollouts[i];
       rewards += g.rewards[i], rewards_sq += g.rewards[i] * g.rewards[i], n += 1;
       length += static_cast<double>(r.completion_tokens.size());
+      revisions += rewards::revises_itself(r.completion_text) ? 1 : 0;
       std::uint64_t lag = learner_version >= r.weight_version ? learner_version - r.weight_version : 0;
       lag_counts[lag] += 1;
       for (const auto& c : g.verdicts[i].components) {
@@ -175,7 +177,8 @@ metric_map batch_statistics(const protocol::learner_batch& batch, std::uint64_t 
   m["reward_errors"] = errors;
   if (accuracy_n > 0) m["accuracy"] = accuracy / accuracy_n;
   if (format_n > 0) m["format_rate"] = format / format_n;
-  m["response_length"] = length / n;
+  m["response_length"] = length / n;  // R1-Zero's signatures over training: length and self-revision
+  m["revision_rate"] = revisions / n;
   m["rollouts"] = n;
   for (const auto& [lag, count] : lag_counts) m["staleness/" + std::to_string(lag)] = count / n;
   return m;

@@ -24,14 +24,14 @@ namespace aha::actors {
 
 struct prompt_source_config {
   tasks::dataset_config dataset;               // what the prompts are
-  std::uint64_t shuffle_seed = 1;              // epoch order
+  std::uint64_t shuffle_seed = 0;              // epoch order; 0 = run.seed
   std::uint64_t epochs = 0;                    // 0 = unbounded
   std::string state_file = "prompt_cursor.json";  // cursor file, relative to the run dir ("" = none)
 };
 template <class V>
 void describe(V& v, prompt_source_config& c) {
   v.section("dataset", c.dataset, "training and held-out prompts");
-  v.field("shuffle_seed", c.shuffle_seed, "seed of the epoch shuffles");
+  v.field("shuffle_seed", c.shuffle_seed, "seed of the epoch shuffles (0 = run.seed)");
   v.field("epochs", c.epochs, "passes over the training prompts (0 = unbounded)");
   v.field("state_file", c.state_file, "cursor file for resuming, relative to the run directory");
 }

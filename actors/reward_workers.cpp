@@ -121,7 +121,7 @@ result<std::vector<reward_spec>> make_builtin_rewards(const reward_config& confi
   std::vector<reward_spec> specs;
   if (config.accuracy_weight > 0) {
     specs.push_back(make_spec("accuracy.math", reward_kind::accuracy, config.accuracy_weight, config.math_deadline,
-                              {"math", "arithmetic"}, "cpu", math_accuracy(config.extra_latency)));
+                              {"math", "arithmetic", "addition"}, "cpu", math_accuracy(config.extra_latency)));
     specs.push_back(make_spec("accuracy.code", reward_kind::accuracy, config.accuracy_weight, config.code_deadline,
                               {"code"}, "sandbox",
                               sandbox ? code_accuracy(sandbox, config.extra_latency) : unavailable(sandbox_problem)));

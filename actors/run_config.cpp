@@ -15,6 +15,15 @@ std::vector<std::string> resolve(run_config& config) {
     config.run.max_staleness = 0;
     notes.push_back("run.max_staleness = 0 (mode = \"sync\" alternates strictly)");
   }
+  // run.seed seeds everything, the built-in data included, unless a data seed is set.
+  if (config.prompts.dataset.seed == 0) {
+    config.prompts.dataset.seed = config.run.seed;
+    notes.push_back("prompts.dataset.seed = " + std::to_string(config.run.seed) + " (run.seed)");
+  }
+  if (config.prompts.shuffle_seed == 0) {
+    config.prompts.shuffle_seed = config.run.seed;
+    notes.push_back("prompts.shuffle_seed = " + std::to_string(config.run.seed) + " (run.seed)");
+  }
   if (config.run.threads == 0) {
     config.run.threads = std::max(1u, std::thread::hardware_concurrency());
     notes.push_back("run.threads = " + std::to_string(config.run.threads) + " (the number of cores)");

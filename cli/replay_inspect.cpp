@@ -1,7 +1,10 @@
-// `aha replay inspect DIR [--json] [--groups N]`: what a replay buffer (RocksDB) holds — counts,
-// bytes, the learner step, groups per weight version, and the first N groups summarised (prompt,
-// rewards, advantages, versions). Opens the store read-only, so it works beside a running job.
+// `aha replay inspect DIR [--json] [--groups N | --all]`: what a replay buffer (RocksDB) holds —
+// counts, bytes, the learner step, groups per weight version, and the first N groups (every group
+// with --all) summarised: prompt text, gold, rewards, advantages, weight version, consumption.
+// With --json the prompt text is whole, so a run's training prompts can be audited from outside.
+// Opens the store read-only, so it works beside a running job.
 #include <iostream>
+#include <limits>
 #include <map>
 
 #include <nlohmann/json.hpp>
@@ -14,9 +17,8 @@ namespace {
 constexpr const char* kName = "replay inspect";
 
 nlohmann::json summarise(const aha::protocol::scored_group& g, const aha::actors::replay_entry& e) {
-  std::string text = g.source.text.size() > 60 ? g.source.text.substr(0, 57) + "..." : g.source.text;
   return {{"group_id", g.group_id},     {"prompt_id", g.source.id},
-          {"task", g.source.task},      {"prompt", text},
+          {"task", g.source.task},      {"prompt", g.source.text}, {"gold", g.source.gold},
           {"group_size", g.rollouts.size()}, {"rewards", g.rewards},
           {"advantages", g.advantages}, {"min_weight_version", g.min_weight_version},
           {"consumed", e.consumed},     {"consumed_step", e.consumed_step}};
@@ -43,6 +45,8 @@ nlohmann::json report(const aha::actors::replay_store& store, std::size_t show) 
           {"groups_per_weight_version", versions}, {"groups", groups}};
 }
 
+std::string shortened(const std::string& text) { return text.size() > 60 ? text.substr(0, 57) + "..." : text; }
+
 void print_text(const nlohmann::json& r) {
   std::cout << "replay store " << r["dir"].get<std::string>() << "\n"
             << "  groups: " << r["stored_groups"] << " stored, " << r["consumed_groups"] << " consumed, "
@@ -57,7 +61,7 @@ void print_text(const nlohmann::json& r) {
     }
     std::cout << "  #" << g["group_id"] << " prompt " << g["prompt_id"] << " [" << g["task"].get<std::string>()
               << "] v" << g["min_weight_version"] << (g["consumed"].get<bool>() ? " consumed" : "") << " G="
-              << g["group_size"] << " rewards=" << g["rewards"].dump() << " \"" << g["prompt"].get<std::string>()
+              << g["group_size"] << " rewards=" << g["rewards"].dump() << " \"" << shortened(g["prompt"].get<std::string>())
               << "\"\n";
   }
 }
@@ -65,12 +69,15 @@ void print_text(const nlohmann::json& r) {
 int replay_inspect(aha::cli::arguments& args) {
   bool json = args.flag("--json");
   auto shown = args.option("--groups");
+  bool all = args.flag("--all");
   if (auto unknown = args.unknown_options(); !unknown.empty()) return aha::cli::usage_error(kName, unknown);
   auto words = args.positionals();
-  if (words.size() != 1) return aha::cli::usage_error(kName, "usage: aha replay inspect DIR [--json] [--groups N]");
+  if (words.size() != 1) return aha::cli::usage_error(kName, "usage: aha replay inspect DIR [--json] [--groups N | --all]");
+  if (all && shown) return aha::cli::usage_error(kName, "--groups and --all exclude each other");
   std::size_t show = 5;
   try {
     if (shown) show = std::stoul(*shown);
+    if (all) show = std::numeric_limits<std::size_t>::max();
   } catch (...) {
     return aha::cli::usage_error(kName, "--groups wants a count, got '" + *shown + "'");
   }
@@ -93,5 +100,5 @@ int replay_inspect(aha::cli::arguments& args) {
 
 }  // namespace
 
-AHA_COMMAND("replay inspect", "show what a replay buffer folder holds (counts, versions, a few groups; --json)",
+AHA_COMMAND("replay inspect", "show what a replay buffer folder holds (counts, versions, a few groups or --all; --json)",
             replay_inspect);

@@ -1,30 +1,54 @@
 // Built-in and JSONL prompt datasets.
 #include "actors/tasks/dataset.hpp"
 
+#include <algorithm>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
 
+#include "actors/tasks/split.hpp"
+
 namespace aha::actors::tasks {
 namespace {
 
-// Built-in tasks interleaved: index i is task i % k, sample i / k of that task.
+// Draws per sample before a built-in task is declared unable to reach a side of the split: with
+// eval_fraction >= 0.001 a feasible side is missed with probability below 1e-4 per sample.
+constexpr std::uint64_t kSideDraws = 10000;
+
+// One draw of a built-in task; `draw` numbers the attempts at one sample.
+task_sample builtin_draw(const dataset_config& config, const std::string& task, split s, std::uint64_t draw) {
+  if (task == "countdown") return countdown_sample(config.countdown, config.seed, s, draw);
+  if (task == "addition") return addition_sample(config.addition, config.seed, s, draw);
+  return arithmetic_sample(config.arithmetic, config.seed, s, draw);
+}
+
+// Sample k of `task` on side `s`: the first of its draws whose problem lies on that side.
+std::optional<task_sample> builtin_sample(const dataset_config& config, const std::string& task, split s,
+                                          std::uint64_t k) {
+  for (std::uint64_t attempt = 0; attempt < kSideDraws; ++attempt) {
+    auto sample = builtin_draw(config, task, s, k * kSideDraws + attempt);
+    if (split_of(problem_key(sample.prompt), config.eval_fraction) == s) return sample;
+  }
+  return std::nullopt;
+}
+
+// Built-in training tasks interleaved: index i is task i % k, sample i / k of that task.
 class builtin_dataset final : public prompt_dataset {
  public:
-  builtin_dataset(dataset_config config, split s, std::uint64_t size)
-      : config_(std::move(config)), split_(s), size_(size) {}
+  builtin_dataset(dataset_config config, std::uint64_t size) : config_(std::move(config)), size_(size) {}
   std::uint64_t size() const override { return size_; }
   task_sample at(std::uint64_t index) const override {
     const auto& task = config_.tasks[index % config_.tasks.size()];
-    auto k = index / config_.tasks.size();
-    if (task == "countdown") return countdown_sample(config_.countdown, config_.seed, split_, k);
-    return arithmetic_sample(config_.arithmetic, config_.seed, split_, k);
+    auto sample = builtin_sample(config_, task, split::train, index / config_.tasks.size());
+    // open_dataset probed the task's train side; a miss now would need ~10^4 eval draws in a row.
+    if (!sample) throw std::runtime_error("dataset: task " + task + " has no training problems left");
+    return *sample;
   }
 
  private:
   dataset_config config_;
-  split split_;
   std::uint64_t size_;
 };
 
@@ -109,26 +133,113 @@ result<std::vector<task_sample>> parse_jsonl(const std::string& text, const std:
   return out;
 }
 
+namespace {
+
+status check_builtin_tasks(const dataset_config& config) {
+  if (config.tasks.empty()) return make_error(errc::invalid_argument, "dataset: no tasks (valid: addition, arithmetic, countdown)");
+  for (const auto& task : config.tasks) {
+    if (task != "arithmetic" && task != "countdown" && task != "addition") {
+      return make_error(errc::invalid_argument,
+                        "dataset: unknown built-in task '" + task + "' (valid: addition, arithmetic, countdown)");
+    }
+    if (!builtin_sample(config, task, split::train, 0)) {
+      return make_error(errc::invalid_argument, "dataset: task " + task + " has no problems on the train side of "
+                                                "the split (its problem space is too small; enlarge it)");
+    }
+  }
+  return ok_status();
+}
+
+result<std::vector<task_sample>> read_jsonl_file(const std::string& file, const dataset_config& config) {
+  auto text = read_text(file);
+  if (!text) return text.error();
+  return parse_jsonl(*text, file, config.prompt_template);
+}
+
+// Distinct eval-side problems of the built-in tasks, interleaved, until `limit` or until every
+// task's eval share runs dry: a task whose last 64 draws found only problems already held is
+// done (a small problem space yields fewer than `limit`, and the report says how many).
+held_out_set builtin_held_out(const dataset_config& config, std::uint64_t limit) {
+  constexpr int kDry = 64;
+  held_out_set out;
+  std::set<std::string> seen;
+  const std::size_t n = config.tasks.size();
+  std::vector<std::uint64_t> next(n, 0);
+  std::vector<int> repeats(n, 0);  // draws in a row that found only problems already held
+  auto dry = [&] { return std::all_of(repeats.begin(), repeats.end(), [](int r) { return r >= kDry; }); };
+  for (std::size_t t = 0; out.samples.size() < limit && !dry(); t = (t + 1) % n) {
+    if (repeats[t] >= kDry) continue;
+    auto sample = builtin_sample(config, config.tasks[t], split::eval, next[t]++);
+    if (!sample) {
+      repeats[t] = kDry;  // no eval-side problem within kSideDraws: the share is empty
+    } else if (!seen.insert(problem_key(sample->prompt)).second) {
+      ++out.duplicates_dropped;
+      ++repeats[t];
+    } else {
+      repeats[t] = 0;
+      out.samples.push_back(std::move(*sample));
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+result<held_out_set> open_held_out(const dataset_config& config, std::uint64_t limit) {
+  if (config.eval_file.empty()) {
+    if (!config.train_file.empty()) {
+      return make_error(errc::invalid_argument, "dataset: a train_file needs an eval_file for held-out evaluation");
+    }
+    if (auto checked = check_builtin_tasks(config); !checked) return checked.error();
+    return builtin_held_out(config, limit);
+  }
+  auto eval = read_jsonl_file(config.eval_file, config);
+  if (!eval) return eval.error();
+  std::set<std::string> train_keys, seen;
+  if (!config.train_file.empty()) {
+    auto train = read_jsonl_file(config.train_file, config);
+    if (!train) return train.error();
+    for (const auto& t : *train) train_keys.insert(problem_key(t.prompt));
+  } else {
+    // Built-in training with a JSONL eval set: a record on the train side of the split may be
+    // drawn for training, so it cannot be held out.
+    if (auto checked = check_builtin_tasks(config); !checked) return checked.error();
+  }
+  held_out_set out;
+  for (auto& sample : *eval) {
+    if (out.samples.size() >= limit) break;
+    const auto key = problem_key(sample.prompt);
+    const bool trained = config.train_file.empty() ? split_of(key, config.eval_fraction) == split::train
+                                                   : train_keys.count(key) > 0;
+    if (trained) {
+      ++out.train_overlap_dropped;
+    } else if (!seen.insert(key).second) {
+      ++out.duplicates_dropped;
+    } else {
+      out.samples.push_back(std::move(sample));
+    }
+  }
+  if (out.samples.empty()) {
+    return make_error(errc::invalid_argument, config.eval_file + ": no held-out record left (" +
+                                                  std::to_string(out.train_overlap_dropped) + " also in training, " +
+                                                  std::to_string(out.duplicates_dropped) + " repeats)");
+  }
+  return out;
+}
+
 result<std::unique_ptr<prompt_dataset>> open_dataset(const dataset_config& config, split s) {
-  const auto& file = s == split::train ? config.train_file : config.eval_file;
-  if (!file.empty()) {
-    auto text = read_text(file);
-    if (!text) return text.error();
-    auto samples = parse_jsonl(*text, file, config.prompt_template);
+  if (s == split::eval) {
+    auto held_out = open_held_out(config, config.eval_size);
+    if (!held_out) return held_out.error();
+    return std::unique_ptr<prompt_dataset>(new memory_dataset(std::move(held_out->samples)));
+  }
+  if (!config.train_file.empty()) {
+    auto samples = read_jsonl_file(config.train_file, config);
     if (!samples) return samples.error();
     return std::unique_ptr<prompt_dataset>(new memory_dataset(std::move(*samples)));
   }
-  if (s == split::eval && !config.train_file.empty()) {
-    return make_error(errc::invalid_argument, "dataset: a train_file needs an eval_file for held-out evaluation");
-  }
-  if (config.tasks.empty()) return make_error(errc::invalid_argument, "dataset: no tasks (valid: arithmetic, countdown)");
-  for (const auto& task : config.tasks) {
-    if (task != "arithmetic" && task != "countdown") {
-      return make_error(errc::invalid_argument, "dataset: unknown built-in task '" + task + "' (valid: arithmetic, countdown)");
-    }
-  }
-  auto size = s == split::train ? config.train_size : config.eval_size;
-  return std::unique_ptr<prompt_dataset>(new builtin_dataset(config, s, size));
+  if (auto checked = check_builtin_tasks(config); !checked) return checked.error();
+  return std::unique_ptr<prompt_dataset>(new builtin_dataset(config, config.train_size));
 }
 
 }  // namespace aha::actors::tasks

@@ -13,7 +13,8 @@
 
 namespace aha::actors::tasks {
 
-// Train and eval draw from different seed streams: the held-out split never overlaps by design.
+// The two sides of a dataset. Which side a problem is on is decided by its content alone
+// (split.hpp), never by the seed stream it was drawn from.
 enum class split : std::uint8_t { train = 0, eval = 1 };
 
 struct task_sample {

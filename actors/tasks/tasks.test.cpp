@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "actors/tasks/dataset.hpp"
+#include "actors/tasks/split.hpp"
 
 using namespace aha;
 using namespace aha::actors::tasks;
@@ -42,17 +43,15 @@ TEST_CASE("arithmetic samples are deterministic, short, and their demonstrations
   auto a = arithmetic_sample(config, 7, split::train, 3);
   auto b = arithmetic_sample(config, 7, split::train, 3);
   CHECK(a.prompt.text == b.prompt.text);
-  std::set<std::string> train, eval;
+  std::set<std::string> train;
   for (std::uint64_t i = 0; i < 200; ++i) {
     auto s = arithmetic_sample(config, 7, split::train, i);
     train.insert(s.prompt.text);
     CHECK(s.prompt.text.size() <= 6);
     CHECK(tagged_answer(s.demonstration) == s.prompt.gold);
     CHECK(s.demonstration.rfind("<think>", 0) == 0);
-    eval.insert(arithmetic_sample(config, 7, split::eval, i).prompt.text);
   }
   CHECK(train.size() > 100);  // varied
-  CHECK(train != eval);       // the eval split is another stream
   CHECK(arithmetic_sample({2, 20, "-"}, 1, split::train, 5).prompt.gold.find('-') == std::string::npos);
 }
 
@@ -155,11 +154,134 @@ TEST_CASE("built-in datasets interleave tasks and validate names") {
   auto train = open_dataset(config, split::train);
   REQUIRE(train.ok());
   CHECK((*train)->size() == config.train_size);
-  CHECK((*train)->at(0).prompt.task == "arithmetic");
+  CHECK((*train)->at(0).prompt.task == "addition");
   CHECK((*train)->at(1).prompt.task == "countdown");
   auto eval = open_dataset(config, split::eval);
   REQUIRE(eval.ok());
   CHECK((*eval)->size() == config.eval_size);
+  config.tasks = {"addition", "arithmetic", "countdown"};
+  CHECK((*open_dataset(config, split::train))->at(1).prompt.task == "arithmetic");
   config.tasks = {"sudoku"};
   CHECK(!open_dataset(config, split::train).ok());
+}
+
+TEST_CASE("column arithmetic: worked steps carry and borrow, and the demonstration answers the gold") {
+  CHECK(column_steps(347, 85, '+') == "7+5=12,4+8+1=13,3+0+1=4");
+  CHECK(column_steps(999, 1, '+') == "9+1=10,9+0+1=10,9+0+1=10");  // the last value holds the lead digit
+  CHECK(column_steps(347, 85, '-') == "7-5=2,14-8=6,3-0-1=2");
+  CHECK(column_steps(100, 1, '-') == "10-1=9,10-0-1=9,1-0-1=0");  // 099: the lead zero is dropped
+  CHECK(column_steps(0, 0, '+') == "0+0=0");
+  CHECK(column_steps(7, 5, '+', 2) == "7+5=12,0+0+1=1");  // padded: one step per column of the width
+  addition_config padded_config;
+  padded_config.max_digits = 2;
+  padded_config.pad = true;
+  for (std::uint64_t i = 0; i < 50; ++i) {
+    auto s = addition_sample(padded_config, 3, split::train, i);
+    CHECK(s.prompt.text.size() == 6);  // "07+85="
+    CHECK(tagged_answer(s.demonstration) == s.prompt.gold);
+  }
+  addition_config config;
+  std::set<std::string> problems;
+  for (std::uint64_t i = 0; i < 500; ++i) {
+    auto s = addition_sample(config, 3, split::train, i);
+    INFO(s.prompt.text << " " << s.demonstration);
+    problems.insert(s.prompt.text);
+    const auto op = s.prompt.text.find_first_of("+-");
+    const long long a = std::stoll(s.prompt.text.substr(0, op)), b = std::stoll(s.prompt.text.substr(op + 1));
+    CHECK(std::stoll(s.prompt.gold) == (s.prompt.text[op] == '+' ? a + b : a - b));
+    CHECK(std::stoll(s.prompt.gold) >= 0);
+    CHECK(tagged_answer(s.demonstration) == s.prompt.gold);
+    CHECK(s.prompt.task == "addition");
+  }
+  CHECK(problems.size() > 450);  // a large problem space: held-out problems are new problems
+}
+
+TEST_CASE("split by construction: a problem's side depends on its content only") {
+  CHECK(problem_key("math", "  What is\t 2+2? ") == "math\nwhat is 2+2?");
+  CHECK(problem_key("math", "What is 2+2?") == problem_key("math", "what  is 2+2?"));
+  CHECK(problem_key("math", "2+2") != problem_key("code", "2+2"));
+  CHECK(problem_hash("math\n1") != problem_hash("math\n2"));
+  // About eval_fraction of all problems are held out.
+  int held = 0;
+  for (int i = 0; i < 20000; ++i) held += split_of("addition\n" + std::to_string(i) + "+1=", 0.1) == split::eval;
+  CHECK(held > 1800);
+  CHECK(held < 2200);
+  CHECK(split_of("x", 0) == split::train);
+}
+
+TEST_CASE("built-in held-out sets share no problem with training, whatever the seeds") {
+  for (const auto& tasks : {std::vector<std::string>{"addition", "countdown"}, std::vector<std::string>{"arithmetic"}}) {
+    dataset_config config;
+    config.tasks = tasks;
+    config.arithmetic.max_operand = 9;  // a small space: about 300 problems, a tenth of them held out
+    std::set<std::string> eval_keys;
+    for (std::uint64_t seed : {1, 2}) {
+      config.seed = seed;
+      auto held_out = open_held_out(config, 500);
+      REQUIRE(held_out.ok());
+      for (const auto& s : held_out->samples) eval_keys.insert(problem_key(s.prompt));
+    }
+    std::size_t overlap = 0;
+    for (std::uint64_t seed : {1, 2, 3}) {  // training of any seed never meets a held-out problem
+      config.seed = seed;
+      auto train = open_dataset(config, split::train);
+      REQUIRE(train.ok());
+      for (std::uint64_t i = 0; i < 6000; ++i) overlap += eval_keys.count(problem_key((*train)->at(i).prompt));
+    }
+    CHECK(overlap == 0);
+  }
+}
+
+TEST_CASE("built-in held-out sets are distinct problems; a small space yields fewer, and says so") {
+  dataset_config config;
+  config.tasks = {"arithmetic"};
+  config.arithmetic.max_operand = 9;
+  auto small = open_held_out(config, 500);
+  REQUIRE(small.ok());
+  std::set<std::string> keys;
+  for (const auto& s : small->samples) keys.insert(problem_key(s.prompt));
+  CHECK(keys.size() == small->samples.size());  // deduplicated
+  CHECK(small->samples.size() < 60);            // ~10% of ~300 problems, not 500 draws
+  CHECK(small->duplicates_dropped >= 64);
+  config.tasks = {"addition", "countdown"};
+  auto large = open_held_out(config, 300);
+  REQUIRE(large.ok());
+  CHECK(large->samples.size() == 300);
+  // Another data seed draws another held-out set (seeds change the data, not only the order).
+  config.seed = 9;
+  auto other = open_held_out(config, 300);
+  REQUIRE(other.ok());
+  int same = 0;
+  for (std::size_t i = 0; i < 300; ++i) same += other->samples[i].prompt.text == large->samples[i].prompt.text;
+  CHECK(same < 30);
+}
+
+TEST_CASE("JSONL held-out sets drop records that also occur in training, and repeats, and count them") {
+  const std::string dir = "/tmp/aha_split_test_" + std::to_string(::getpid());
+  std::system(("mkdir -p " + dir).c_str());
+  auto write = [&](const std::string& name, const std::string& text) {
+    FILE* f = std::fopen((dir + "/" + name).c_str(), "w");
+    std::fputs(text.c_str(), f);
+    std::fclose(f);
+    return dir + "/" + name;
+  };
+  dataset_config config;
+  config.train_file = write("train.jsonl", "{\"prompt\":\"What is 2+2?\",\"gold\":\"4\"}\n"
+                                           "{\"prompt\":\"What is 3+3?\",\"gold\":\"6\"}\n");
+  config.eval_file = write("eval.jsonl", "{\"prompt\":\"what is  2+2?\",\"gold\":\"4\"}\n"  // trained (normalised)
+                                         "{\"prompt\":\"What is 5+5?\",\"gold\":\"10\"}\n"
+                                         "{\"prompt\":\"What is 5+5? \",\"gold\":\"10\"}\n"  // a repeat
+                                         "{\"prompt\":\"What is 7+7?\",\"gold\":\"14\"}\n");
+  auto held_out = open_held_out(config, 100);
+  REQUIRE(held_out.ok());
+  REQUIRE(held_out->samples.size() == 2);
+  CHECK(held_out->samples[0].prompt.gold == "10");
+  CHECK(held_out->samples[1].prompt.gold == "14");
+  CHECK(held_out->train_overlap_dropped == 1);
+  CHECK(held_out->duplicates_dropped == 1);
+  config.eval_file = write("all_trained.jsonl", "{\"prompt\":\"What is 3+3?\",\"gold\":\"6\"}\n");
+  auto none = open_held_out(config, 100);
+  REQUIRE(!none.ok());
+  CHECK(none.error().message.find("1 also in training") != std::string::npos);
+  std::system(("rm -rf " + dir).c_str());
 }
