@@ -46,7 +46,7 @@ TEST_CASE("a failed grade stays out of the group's mean and std and gets advanta
   CHECK(group_advantages_excluding({1, 0}, {false, true}, {}) == std::vector<float>{0.0f, 0.0f});
 }
 
-TEST_CASE("a verdict with a timeout or error component is a failed grade; a wrong answer is not") {
+TEST_CASE("a verdict with a timeout or error component is a failed grade, a wrong answer is not") {
   aha::protocol::reward_verdict wrong, late, broken;
   wrong.components.push_back({aha::protocol::reward_kind::accuracy, 0.0f, 1.0f, aha::protocol::verdict_status::ok, ""});
   late = wrong;

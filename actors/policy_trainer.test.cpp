@@ -169,7 +169,7 @@ TEST_CASE("policy_trainer: micro-batching within a mini-batch equals a single pa
   }
 }
 
-TEST_CASE("policy_trainer: with 2 mini-batches x 2 epochs the ratio leaves 1 and the clip acts; with one update it does not") {
+TEST_CASE("policy_trainer: with 2 mini-batches x 2 epochs the ratio leaves 1 and the clip acts, with one update they do not") {
   actors::trainer_config config;
   config.optimizer.lr = 5e-2;  // large: the later updates see ratios well outside [0.8, 1.28]
   config.optimizer.grad_clip = 0;
