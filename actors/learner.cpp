@@ -81,19 +81,8 @@ void train(self_ptr self, protocol::learner_batch batch) {
   metric_map metrics = batch_statistics(batch, s.version);
   // 2. Groups whose every grade failed carry no signal (consumed untrained, counted); with dynamic
   //    sampling, neither do groups whose graded rewards all agree.
-  protocol::learner_batch informative = batch;
-  informative.groups.clear();
-  double all_failed = 0;
-  for (const auto& g : batch.groups) {
-    auto failed = grading_failures(g.verdicts);
-    if (std::all_of(failed.begin(), failed.end(), [](bool f) { return f; })) {
-      all_failed += 1;
-      continue;
-    }
-    if (s.setup.config.dynamic_sampling && rewards_all_equal_excluding(g.rewards, failed)) continue;
-    informative.groups.push_back(g);
-  }
-  metrics["grading/groups_all_failed"] = all_failed;
+  auto [informative, all_failed] = trainable_groups(batch, s.setup.config.dynamic_sampling);
+  metrics["grading/groups_all_failed"] = static_cast<double>(all_failed);
   metrics["learner/groups_trained"] = static_cast<double>(informative.groups.size());
   // 3. The optimizer step (blocking: this actor is detached).
   auto started = clock_type::now();
@@ -195,6 +184,22 @@ metric_map batch_statistics(const protocol::learner_batch& batch, std::uint64_t 
   m["rollouts"] = n;
   for (const auto& [lag, count] : lag_counts) m["staleness/" + std::to_string(lag)] = count / n;
   return m;
+}
+
+trainable_batch trainable_groups(const protocol::learner_batch& batch, bool dynamic_sampling) {
+  trainable_batch out;
+  out.batch.step = batch.step;
+  out.batch.learner_version = batch.learner_version;
+  for (const auto& g : batch.groups) {
+    auto failed = grading_failures(g.verdicts);
+    if (std::all_of(failed.begin(), failed.end(), [](bool f) { return f; })) {
+      ++out.groups_all_failed;
+      continue;
+    }
+    if (dynamic_sampling && rewards_all_equal_excluding(g.rewards, failed)) continue;
+    out.batch.groups.push_back(g);
+  }
+  return out;
 }
 
 learner_actor spawn_learner(caf::actor_system& system, learner_setup setup) {

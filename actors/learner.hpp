@@ -68,6 +68,14 @@ struct learner_setup {
 
 learner_actor spawn_learner(caf::actor_system& system, learner_setup setup);
 
+// The groups a step trains on (exposed for tests): not those whose every grade failed (counted:
+// no rollout has a score), nor, with dynamic sampling, those whose graded rewards all agree.
+struct trainable_batch {
+  protocol::learner_batch batch;
+  std::uint64_t groups_all_failed = 0;
+};
+trainable_batch trainable_groups(const protocol::learner_batch& batch, bool dynamic_sampling);
+
 // Reward, accuracy, format, length, staleness and timeout statistics of a batch (exposed for tests).
 // Rollouts whose grading failed are counted (grading/failed_masked) and left out of reward and accuracy.
 metric_map batch_statistics(const protocol::learner_batch& batch, std::uint64_t learner_version);
