@@ -1,5 +1,7 @@
 // The trainer learns: SFT raises the likelihood of a demonstration, a GRPO step raises the
 // log-prob of positively-advantaged completions and lowers negative ones; snapshots round-trip.
+// PPO within a step: micro-batching equals one pass, the clip acts from the second update, 'mask'
+// stops over-cap tokens, failed grades add nothing, stale behaviour log-probs stay finite.
 #include "actors/policy_trainer.hpp"
 
 #include "model/logprobs.hpp"
