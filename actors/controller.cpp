@@ -149,8 +149,11 @@ trainer_config grpo_trainer_config(const run_config& config) {
   trainer_config t;
   t.loss = config.grpo.loss;
   t.optimizer = config.grpo.optimizer;
+  t.ppo_epochs = config.grpo.ppo_epochs;
+  t.mini_batches = config.grpo.mini_batches;
   t.micro_batches = config.grpo.micro_batches;
   t.temperature = config.generator.temperature;
+  t.sampler = {config.generator.top_k, config.generator.top_p};  // the behaviour weight's numerator samples as they do
   t.entropy = config.grpo.entropy;
   return t;
 }
@@ -219,6 +222,7 @@ void count_grading(caf::actor_system& sys, const services& s, train_report& repo
   report.reward_tasks_requeued = grading.requeued;
   report.remote_tasks = grading.remote_tasks;
   report.remote_workers_lost = grading.remote_workers_lost;
+  report.grading_failures_masked = grading.grading_failures_masked;
   if (!s.cluster.registry) return;
   auto cluster = stats_of(sys, s.cluster);
   report.nodes_joined = cluster.joined;
@@ -523,6 +527,7 @@ std::string to_json(const train_report& r) {
                    {"prompts_requeued", r.prompts_requeued},
                    {"reward_worker_restarts", r.reward_worker_restarts},
                    {"reward_tasks_requeued", r.reward_tasks_requeued},
+                   {"grading_failures_masked", r.grading_failures_masked},
                    {"cluster", {{"nodes_joined", r.nodes_joined}, {"nodes_lost", r.nodes_lost},
                                 {"nodes_refused", r.nodes_refused}, {"remote_tasks", r.remote_tasks},
                                 {"remote_workers_lost", r.remote_workers_lost}}},

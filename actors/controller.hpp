@@ -45,6 +45,7 @@ struct train_report {
   std::uint64_t prompts_requeued = 0;    // prompts dead generators held, re-issued
   std::uint64_t reward_worker_restarts = 0;  // local reward workers that died and were replaced
   std::uint64_t reward_tasks_requeued = 0;   // reward tasks re-queued because their worker died (local or remote)
+  std::uint64_t grading_failures_masked = 0;  // stored rollouts graded timeout/error: out of advantages and loss
   std::uint64_t remote_tasks = 0;            // reward tasks graded by nodes' workers
   std::uint64_t remote_workers_lost = 0;     // nodes' workers dropped (node killed, frozen or gone; past a deadline)
   std::uint64_t nodes_joined = 0;            // nodes that joined (cluster.listen)

@@ -223,7 +223,10 @@ protocol::scored_group make_group(job_state& job, std::vector<protocol::reward_v
   g.rollouts = std::move(job.rollouts);
   g.verdicts = std::move(verdicts);
   for (const auto& v : g.verdicts) g.rewards.push_back(v.total);
-  g.advantages = group_advantages(g.rewards, {config.std_normalise, config.advantage_eps});
+  // A timeout or error is no grade: those rollouts stay out of the group's mean and std (advantage 0),
+  // and the trainer, reading the same statuses, gives them no loss weight.
+  g.advantages = group_advantages_excluding(g.rewards, grading_failures(g.verdicts),
+                                            {config.std_normalise, config.advantage_eps});
   g.min_weight_version = g.rollouts.front().weight_version;
   for (const auto& r : g.rollouts) g.min_weight_version = std::min(g.min_weight_version, r.weight_version);
   g.created_unix_us = static_cast<std::uint64_t>(
@@ -245,6 +248,7 @@ void complete_job(self_ptr self, std::uint64_t job_id) {
     return;
   }
   job.group = make_group(job, std::move(verdicts), st.config);
+  for (const auto& v : job.group.verdicts) st.counters.grading_failures_masked += grading_failed(v) ? 1 : 0;
   self->request(st.replay, st.config.store_timeout, caf::put_atom::value, job.group)
       .then(
           [self, job_id](std::uint64_t group_id) {

@@ -5,7 +5,8 @@
 // replaced. A worker that dies mid-task is respawned and its task re-queued (bounded attempts,
 // then an error verdict) — never silently dropped. Workers offered from outside (a node's, see
 // cluster.hpp) join a pool like local ones; a lost one's slot is dropped, its task re-queued.
-// Totals are weighted sums; advantages are GRPO's; the scored group goes to the replay buffer
+// Totals are weighted sums; advantages are GRPO's over the rollouts whose grading succeeded (a
+// timeout/error verdict gets advantage 0, counted in grading_failures_masked); the scored group goes to the replay buffer
 // and grade() replies after its ack. Handles grade / score / offer / stats (interfaces.hpp,
 // grader_actor). Tested by grader.test.cpp and tests/cluster.test.cpp (remote workers).
 #pragma once

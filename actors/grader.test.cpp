@@ -283,7 +283,15 @@ TEST_CASE("grader: an offered worker past its deadline gives a timeout verdict a
   REQUIRE(group->value);
   CHECK(group->value->verdicts.at(2).components.at(0).status == protocol::verdict_status::timeout);
   CHECK(group->value->verdicts.at(0).components.at(0).status == protocol::verdict_status::ok);
+  // The timed-out rollout is no wrong answer: it leaves the group's statistics (advantage 0), and
+  // the others' advantages are those of the group without it.
+  const auto& g = *group->value;
+  auto without = group_advantages({g.rewards[0], g.rewards[1]});
+  CHECK(g.advantages[2] == 0.0f);
+  CHECK(g.advantages[0] == Approx(without[0]));
+  CHECK(g.advantages[1] == Approx(without[1]));
   auto s = f.stats();
+  CHECK(s.grading_failures_masked == 1);
   CHECK(s.reward_timeouts == 1);
   CHECK(s.remote_workers == 0);
   CHECK(s.remote_workers_lost == 1);

@@ -112,12 +112,13 @@ struct grader_stats {
   std::uint64_t remote_in_flight_tasks = 0; // tasks on remote workers now
   std::uint64_t remote_tasks = 0;           // tasks finished by remote workers since start
   std::uint64_t remote_workers_lost = 0;    // remote workers dropped: died, node gone, or past a deadline
+  std::uint64_t grading_failures_masked = 0;  // stored rollouts whose grade failed (timeout/error): masked, not trained as wrong
 };
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, grader_stats& x) {
   return f(caf::meta::type_name("aha.grader_stats"), x.groups, x.rollouts, x.reward_timeouts, x.reward_errors,
            x.worker_restarts, x.requeued, x.queued_tasks, x.in_flight_tasks, x.pending_groups, x.grading_ms_mean,
-           x.remote_workers, x.remote_in_flight_tasks, x.remote_tasks, x.remote_workers_lost);
+           x.remote_workers, x.remote_in_flight_tasks, x.remote_tasks, x.remote_workers_lost, x.grading_failures_masked);
 }
 
 // Named numbers: one metrics line, or a set of gauges.

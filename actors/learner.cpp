@@ -80,14 +80,10 @@ void finish_step(self_ptr self, const protocol::learner_batch& batch, metric_map
 void train(self_ptr self, protocol::learner_batch batch) {
   auto& s = self->state;
   metric_map metrics = batch_statistics(batch, s.version);
-  // 2. Dynamic sampling: groups with no reward spread teach nothing; they are consumed untrained.
-  protocol::learner_batch informative = batch;
-  if (s.setup.config.dynamic_sampling) {
-    informative.groups.clear();
-    for (const auto& g : batch.groups) {
-      if (!rewards_all_equal(g.rewards)) informative.groups.push_back(g);
-    }
-  }
+  // 2. Groups whose every grade failed carry no signal (consumed untrained, counted); with dynamic
+  //    sampling, neither do groups whose graded rewards all agree.
+  auto [informative, all_failed] = trainable_groups(batch, s.setup.config.dynamic_sampling);
+  metrics["grading/groups_all_failed"] = static_cast<double>(all_failed);
   metrics["learner/groups_trained"] = static_cast<double>(informative.groups.size());
   // 3. The optimizer step (blocking: this actor is detached).
   auto started = clock_type::now();
@@ -151,12 +147,12 @@ learner_actor::behavior_type learner(self_ptr self, learner_setup setup) {
 metric_map batch_statistics(const protocol::learner_batch& batch, std::uint64_t learner_version) {
   metric_map m;
   double rewards = 0, rewards_sq = 0, n = 0, length = 0, accuracy = 0, accuracy_n = 0, format = 0, format_n = 0;
-  double timeouts = 0, errors = 0, revisions = 0;
+  double timeouts = 0, errors = 0, failed = 0, graded = 0, revisions = 0;
   std::map<std::uint64_t, double> lag_counts;
   for (const auto& g : batch.groups) {
     for (std::size_t i = 0; i < g.rollouts.size(); ++i) {
       const auto& r = g.rollouts[i];
-      rewards += g.rewards[i], rewards_sq += g.rewards[i] * g.rewards[i], n += 1;
+      n += 1;
       length += static_cast<double>(r.completion_tokens.size());
       revisions += rewards::revises_itself(r.completion_text) ? 1 : 0;
       std::uint64_t lag = learner_version >= r.weight_version ? learner_version - r.weight_version : 0;
@@ -164,17 +160,26 @@ metric_map batch_statistics(const protocol::learner_batch& batch, std::uint64_t 
       for (const auto& c : g.verdicts[i].components) {
         if (c.status == protocol::verdict_status::timeout) timeouts += 1;
         if (c.status == protocol::verdict_status::error) errors += 1;
+      }
+      // A failed grade is no score: out of the reward and accuracy statistics, as out of the loss.
+      if (grading_failed(g.verdicts[i])) {
+        failed += 1;
+        continue;
+      }
+      rewards += g.rewards[i], rewards_sq += g.rewards[i] * g.rewards[i], graded += 1;
+      for (const auto& c : g.verdicts[i].components) {
         if (c.kind == protocol::reward_kind::accuracy) accuracy += c.value, accuracy_n += 1;
         if (c.kind == protocol::reward_kind::format) format += c.value >= 1.0f ? 1 : 0, format_n += 1;
       }
     }
   }
   if (n == 0) return m;
-  double mean = rewards / n;
+  double mean = graded > 0 ? rewards / graded : 0.0;
   m["reward_mean"] = mean;
-  m["reward_std"] = std::sqrt(std::max(0.0, rewards_sq / n - mean * mean));
+  m["reward_std"] = graded > 0 ? std::sqrt(std::max(0.0, rewards_sq / graded - mean * mean)) : 0.0;
   m["reward_timeouts"] = timeouts;
   m["reward_errors"] = errors;
+  m["grading/failed_masked"] = failed;  // rollouts of this batch masked: no advantage share, no loss
   if (accuracy_n > 0) m["accuracy"] = accuracy / accuracy_n;
   if (format_n > 0) m["format_rate"] = format / format_n;
   m["response_length"] = length / n;  // R1-Zero's signatures over training: length and self-revision
@@ -182,6 +187,22 @@ metric_map batch_statistics(const protocol::learner_batch& batch, std::uint64_t 
   m["rollouts"] = n;
   for (const auto& [lag, count] : lag_counts) m["staleness/" + std::to_string(lag)] = count / n;
   return m;
+}
+
+trainable_batch trainable_groups(const protocol::learner_batch& batch, bool dynamic_sampling) {
+  trainable_batch out;
+  out.batch.step = batch.step;
+  out.batch.learner_version = batch.learner_version;
+  for (const auto& g : batch.groups) {
+    auto failed = grading_failures(g.verdicts);
+    if (std::all_of(failed.begin(), failed.end(), [](bool f) { return f; })) {
+      ++out.groups_all_failed;
+      continue;
+    }
+    if (dynamic_sampling && rewards_all_equal_excluding(g.rewards, failed)) continue;
+    out.batch.groups.push_back(g);
+  }
+  return out;
 }
 
 learner_actor spawn_learner(caf::actor_system& system, learner_setup setup) {

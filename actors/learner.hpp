@@ -1,7 +1,7 @@
 // learner: a detached actor that turns scored groups into policy updates. One step:
 //   1. fetch a batch from the replay buffer (groups within the staleness bound)
-//   2. drop uninformative groups when dynamic sampling is on (all rewards equal)
-//   3. GRPO optimizer step (policy_trainer)
+//   2. drop groups whose every grade failed, and uninformative groups when dynamic sampling is on
+//   3. GRPO learner step (policy_trainer: ppo_epochs x mini_batches updates)
 //   4. publish weights version+1 to every subscribed generator
 //   5. record consumption in the replay buffer (atomic with the step)
 //   6. mark the prompts done, and advance the rollout gate
@@ -68,7 +68,16 @@ struct learner_setup {
 
 learner_actor spawn_learner(caf::actor_system& system, learner_setup setup);
 
+// The groups a step trains on (exposed for tests): not those whose every grade failed (counted:
+// no rollout has a score), nor, with dynamic sampling, those whose graded rewards all agree.
+struct trainable_batch {
+  protocol::learner_batch batch;
+  std::uint64_t groups_all_failed = 0;
+};
+trainable_batch trainable_groups(const protocol::learner_batch& batch, bool dynamic_sampling);
+
 // Reward, accuracy, format, length, staleness and timeout statistics of a batch (exposed for tests).
+// Rollouts whose grading failed are counted (grading/failed_masked) and left out of reward and accuracy.
 metric_map batch_statistics(const protocol::learner_batch& batch, std::uint64_t learner_version);
 
 }  // namespace aha::actors

@@ -1,5 +1,6 @@
 // policy_trainer: the learner's LibTorch half. Owns the trained policy, the frozen reference
-// (only when kl_beta > 0) and the optimizer; runs one SFT or GRPO optimizer step on a batch;
+// (only when kl_beta > 0) and the optimizer; runs one SFT optimizer step, or one GRPO learner
+// step (ppo_epochs x mini_batches PPO updates against the step's proximal policy), on a batch;
 // hands out weight snapshots for the generators; saves and loads checkpoints.
 // No actors here: actors/learner.hpp drives it. Tested by actors/policy_trainer.test.cpp.
 // Letters: N = sequences in a batch (groups x G), L = prompt + completion tokens (padded).
@@ -15,6 +16,7 @@
 #include "core/result.hpp"
 #include "model/grpo_loss.hpp"
 #include "model/optimizer.hpp"
+#include "model/sampling.hpp"
 #include "model/transformer.hpp"
 #include "protocol/messages.hpp"
 
@@ -41,8 +43,11 @@ struct sft_example {
 struct trainer_config {
   model::grpo_loss_config loss;
   model::optimizer_config optimizer;
-  std::uint32_t micro_batches = 1;  // gradient accumulation: a batch is split into this many passes
+  std::uint32_t ppo_epochs = 1;     // passes over the batch per learner step (GRPO)
+  std::uint32_t mini_batches = 1;   // optimizer updates per pass: the batch's rows split into this many (GRPO)
+  std::uint32_t micro_batches = 1;  // gradient accumulation: each mini-batch is split into this many passes
   double temperature = 1.0;         // must equal the sampling temperature (log-probs are recomputed under it)
+  model::sampler_truncation sampler;  // the generators' top-k/top-p: rebuilds pi_prox as a sampler (behaviour weight)
   bool entropy = true;              // compute the policy entropy for the metrics (one extra op over the vocab)
 };
 
@@ -52,7 +57,10 @@ class policy_trainer {
 
   // One optimizer step of cross-entropy on the completions.
   metric_map sft_step(const std::vector<sft_example>& batch);
-  // One optimizer step of the GRPO loss on the groups' rollouts (advantages come with the groups).
+  // One learner step of the GRPO loss on the groups' rollouts (advantages come with the groups):
+  // pi_old (proximal) log-probs once with the weights before the step, then per epoch and
+  // mini-batch one optimizer update with ratio pi_theta / pi_old (1 with one update; clipped with
+  // more). Rollouts whose grading failed (grading_failed) are left out: no loss, no normaliser place.
   metric_map grpo_step(const protocol::learner_batch& batch);
 
   // Starts a new stage: fresh optimizer state and schedule; snapshots the reference when kl_beta > 0.
@@ -64,6 +72,12 @@ class policy_trainer {
 
  private:
   struct packed;  // a batch as padded tensors
+  struct grpo_rows;  // a GRPO batch as padded tensors with its per-token inputs
+  struct update_sums;  // token-weighted diagnostics summed over a step's updates
+  grpo_rows grpo_pack(const protocol::learner_batch& batch) const;
+  void grpo_proximal(grpo_rows& rows, bool with_proximal);
+  double grpo_update(const grpo_rows& rows, std::int64_t begin, std::int64_t count, bool proximal_is_current,
+                     update_sums& sums);
   packed pack(const std::vector<std::vector<std::int32_t>>& prompts,
               const std::vector<std::vector<std::int32_t>>& completions) const;
 

@@ -77,12 +77,23 @@ struct grpo_section {
   learner_config learner;
   model::grpo_loss_config loss;
   model::optimizer_config optimizer;
-  std::uint32_t micro_batches = 1;  // gradient accumulation passes per step
+  std::uint32_t ppo_epochs = 1;     // passes over each learner batch (PPO epochs); 1 = today's single pass
+  std::uint32_t mini_batches = 1;   // optimizer updates per pass: the batch split into this many mini-batches
+  std::uint32_t micro_batches = 1;  // gradient accumulation passes per mini-batch
   bool entropy = true;              // log the policy entropy
 };
 template <class V>
 void describe(V& v, grpo_section& c) {
-  v.field("micro_batches", c.micro_batches, "gradient accumulation passes per step", config::range{1, 4096});
+  v.field("ppo_epochs", c.ppo_epochs,
+          "passes over each learner batch; with mini_batches, ppo_epochs x mini_batches optimizer updates per step, "
+          "all against the step's pi_old (the clip acts from the second update on)",
+          config::range{1, 1024});
+  v.field("mini_batches", c.mini_batches,
+          "optimizer updates per pass: the batch's rollouts split into this many mini-batches (1 = one update, ratio 1); "
+          "the learning-rate schedule counts learner steps, not updates",
+          config::range{1, 4096});
+  v.field("micro_batches", c.micro_batches, "gradient accumulation passes per mini-batch (equal to one pass)",
+          config::range{1, 4096});
   v.field("entropy", c.entropy, "log the policy entropy");
   v.section("learner", c.learner, "the GRPO learner");
   v.section("loss", c.loss, "the GRPO loss");

@@ -2,6 +2,8 @@
 // token. Finished rows keep decoding (cheaper than compacting the batch) but their output stops.
 #include "model/engine.hpp"
 
+#include "model/sampling.hpp"
+
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Context.h>
 #include <torch/nn/functional/activation.h>
@@ -12,23 +14,6 @@
 
 namespace aha::model {
 namespace {
-
-torch::Tensor apply_top_k(const torch::Tensor& logp, int64_t k) {  // [B, V]
-  if (k <= 0 || k >= logp.size(-1)) return logp;
-  auto kth = std::get<0>(logp.topk(k, -1)).narrow(-1, k - 1, 1);  // [B, 1]
-  return logp.masked_fill(logp < kth, -std::numeric_limits<float>::infinity());
-}
-
-torch::Tensor apply_top_p(const torch::Tensor& logp, double p) {  // [B, V]
-  if (p >= 1.0) return logp;
-  auto sorted = logp.sort(-1, /*descending=*/true);
-  auto values = std::get<0>(sorted), order = std::get<1>(sorted);
-  auto probs = values.exp();
-  // Drop a token when the mass before it already reaches p; the most likely token always stays.
-  auto drop = (probs.cumsum(-1) - probs) >= p;
-  values = values.masked_fill(drop, -std::numeric_limits<float>::infinity());
-  return torch::empty_like(logp).scatter_(-1, order, values);
-}
 
 // Lengths and the longest prompt; an error for an empty prompt.
 result<int64_t> longest_prompt(const std::vector<std::vector<int32_t>>& prompts) {
@@ -59,10 +44,11 @@ std::pair<torch::Tensor, torch::Tensor> sample_step(const torch::Tensor& logits,
     auto logp = torch::log_softmax(logits, -1).gather(-1, token.unsqueeze(-1)).squeeze(-1);
     return {token, logp};
   }
-  auto logp = torch::log_softmax(logits / params.temperature, -1);  // [B, V]
-  auto filtered = apply_top_p(apply_top_k(logp, params.top_k), params.top_p);
-  auto token = torch::multinomial(torch::softmax(filtered, -1), 1, false, gen);  // [B, 1]
-  return {token.squeeze(-1), logp.gather(-1, token).squeeze(-1)};
+  // The behaviour log-prob is that of the distribution the token is drawn from (tempered, top-k,
+  // top-p, renormalised): the denominator of the learner's importance weight must be the real sampler.
+  auto sampler = sampler_log_softmax(logits, params.temperature, {params.top_k, params.top_p});  // [B, V]
+  auto token = torch::multinomial(sampler.exp(), 1, false, gen);                                // [B, 1]
+  return {token.squeeze(-1), sampler.gather(-1, token).squeeze(-1)};
 }
 
 at::Generator seeded_generator(const torch::Device& device, uint64_t seed) {

@@ -1,8 +1,8 @@
 // engine: batched sampling with a pre-allocated KV cache. Prompts of different lengths are
 // left-padded (each row keeps its own positions); temperature, top-k, top-p, stop tokens, stop
 // strings, max new tokens; seeded (same seed + same batch -> same tokens). Returns the sampled
-// ids and their log-probs under the temperature-scaled distribution (before top-k/top-p
-// truncation), which the learner recomputes with token_logprobs(). Tests: engine.test.cpp.
+// ids and their log-probs under the distribution they were drawn from (tempered, top-k, top-p,
+// renormalised: model/sampling.hpp). Tests: model/transformer.test.cpp, model/sampling.test.cpp.
 #pragma once
 
 #include <cstdint>
@@ -29,7 +29,8 @@ enum class finish_reason { length, stop_token, stop_string };
 
 struct completion {
   std::vector<int32_t> tokens;  // sampled ids, including the stop token / the token completing a stop string
-  std::vector<float> logprobs;  // one per token: log softmax(logits / temperature)[token]
+  std::vector<float> logprobs;  // one per token: log q(token), q = the sampler's distribution (sampler_log_softmax);
+                                // greedy (temperature 0): log softmax(logits)[token], a diagnostic only
   finish_reason finish = finish_reason::length;
 };
 

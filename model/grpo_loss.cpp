@@ -30,15 +30,26 @@ grpo_loss_output grpo_loss(const grpo_loss_inputs& in, const grpo_loss_config& c
   at::Tensor clipped = ratio.clamp(1.0 - config.clip_low, 1.0 + config.clip_high);            // [B, T]
   at::Tensor surrogate = at::min(ratio * advantages, clipped * advantages);                   // [B, T]
 
-  // 2. Decoupled correction: tokens sampled by an older policy weigh pi_prox / pi_behaviour, truncated.
-  at::Tensor weight = at::ones_like(ratio);
+  // 2. Decoupled correction: tokens sampled by an older policy weigh pi_prox / pi_behaviour, capped.
+  // Numerator and denominator are both samplers' probabilities (same truncation), so the weight is 1
+  // on-policy whatever top-k/top-p did; the ratio above stays in the tempered full softmax.
+  grpo_loss_output out;
+  at::Tensor weight = at::ones_like(ratio);                                                   // [B, T]
   if (config.behaviour_weight_cap > 0) {
-    weight = (in.proximal_logprobs - in.behaviour_logprobs).exp().clamp_max(config.behaviour_weight_cap).detach();
+    at::NoGradGuard no_grad;
+    const at::Tensor& prox = in.proximal_sampler_logprobs.defined() ? in.proximal_sampler_logprobs : in.proximal_logprobs;
+    at::Tensor raw = (prox - in.behaviour_logprobs).exp();                                    // [B, T]
+    at::Tensor over = raw > config.behaviour_weight_cap;                                      // [B, T] bool
+    // where(), not raw * (1 - over): an overflowed raw (inf) times 0 would be NaN.
+    weight = config.behaviour_weight_over_cap == over_cap_policy::mask ? at::where(over, at::zeros_like(raw), raw)
+                                                                       : raw.clamp_max(config.behaviour_weight_cap);
+    out.importance_weight_deviation = masked_mean((raw.clamp_max(1e6) - 1.0).abs(), mask);
+    out.over_cap_fraction = masked_mean(over.to(mask.dtype()), mask);
+    out.masked_fraction = config.behaviour_weight_over_cap == over_cap_policy::mask ? out.over_cap_fraction : 0.0;
   }
   at::Tensor per_token = -weight * surrogate;                                                 // [B, T]
 
   // 3. Optional KL to the reference, k3 estimator: exp(ref - pi) - (ref - pi) - 1 >= 0.
-  grpo_loss_output out;
   if (config.kl_beta > 0 && in.reference_logprobs.defined()) {
     at::Tensor delta = in.reference_logprobs - in.logprobs;                                   // [B, T]
     at::Tensor k3 = delta.exp() - delta - 1.0;
@@ -54,6 +65,8 @@ grpo_loss_output grpo_loss(const grpo_loss_inputs& in, const grpo_loss_config& c
   out.clip_fraction = masked_mean(was_clipped, mask);
   out.importance_weight = masked_mean(weight, mask);
   out.ratio_mean = masked_mean(ratio.detach(), mask);
+  out.ratio_deviation = masked_mean((ratio.detach() - 1.0).abs(), mask);
+  out.tokens = mask.sum().item<double>();
   return out;
 }
 

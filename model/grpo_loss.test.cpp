@@ -96,3 +96,42 @@ TEST_CASE("grpo loss: the k3 KL term is zero at the reference and positive away 
 TEST_CASE("sft loss: mean negative log-likelihood over masked tokens") {
   CHECK(sft_loss(t({-1.0f, -3.0f, -9.0f}, {1, 3}), t({1, 1, 0}, {1, 3})).item<double>() == Approx(2.0));
 }
+
+TEST_CASE("grpo loss: under 'mask' a token past the behaviour-weight cap passes no gradient and keeps its normaliser place") {
+  // Token 0: pi_prox / pi_behaviour = 2 (under the cap). Token 1: 100 (over the cap of 5).
+  at::Tensor logprobs = t({-1.0f, -1.0f}, {1, 2}).requires_grad_(true);
+  grpo_loss_inputs in = on_policy(logprobs, t({1.0f}, {1}), t({1, 1}, {1, 2}));
+  in.behaviour_logprobs = t({-1.0f - std::log(2.0f), -1.0f - std::log(100.0f)}, {1, 2});
+  grpo_loss_config config;
+  config.behaviour_weight_cap = 5;
+  config.behaviour_weight_over_cap = over_cap_policy::mask;
+  auto out = grpo_loss(in, config);
+  CHECK(out.loss.item<double>() == Approx(-2.0 / 2));  // token 1 adds 0 but still divides by 2 tokens
+  CHECK(out.over_cap_fraction == Approx(0.5));
+  CHECK(out.masked_fraction == Approx(0.5));
+  CHECK(out.importance_weight == Approx((2.0 + 0.0) / 2));
+  CHECK(out.importance_weight_deviation == Approx((1.0 + 99.0) / 2));
+  out.loss.backward();
+  CHECK(logprobs.grad()[0][0].item<double>() == Approx(-2.0 / 2));
+  CHECK(logprobs.grad()[0][1].item<double>() == 0.0);
+  // The same tokens under 'truncate': the over-cap token trains with weight 5.
+  at::Tensor again = t({-1.0f, -1.0f}, {1, 2}).requires_grad_(true);
+  in.logprobs = again;
+  config.behaviour_weight_over_cap = over_cap_policy::truncate;
+  auto truncated = grpo_loss(in, config);
+  CHECK(truncated.masked_fraction == 0.0);
+  CHECK(truncated.over_cap_fraction == Approx(0.5));
+  truncated.loss.backward();
+  CHECK(again.grad()[0][1].item<double>() == Approx(-5.0 / 2));
+}
+
+TEST_CASE("grpo loss: the behaviour weight's numerator is the proximal sampler's log-prob when given") {
+  at::Tensor logprobs = t({-1.0f}, {1, 1});
+  grpo_loss_inputs in = on_policy(logprobs, t({1.0f}, {1}), t({1}, {1, 1}));
+  // A top-p sampler kept half the mass: both it and the behaviour record log q = log p + log 2.
+  in.proximal_sampler_logprobs = t({-1.0f + std::log(2.0f)}, {1, 1});
+  in.behaviour_logprobs = in.proximal_sampler_logprobs.clone();
+  auto out = grpo_loss(in, grpo_loss_config{});
+  CHECK(out.importance_weight == Approx(1.0));  // on-policy: 1, not the kept mass 0.5
+  CHECK(out.ratio_mean == Approx(1.0));
+}

@@ -8,7 +8,8 @@ torch::Tensor positions_from_mask(const torch::Tensor& attention_mask) {
 }
 
 token_logprobs_result token_logprobs(transformer& model, const torch::Tensor& input_ids,
-                                     const torch::Tensor& attention_mask, double temperature, bool with_entropy) {
+                                     const torch::Tensor& attention_mask, double temperature, bool with_entropy,
+                                     const sampler_truncation* sampler) {
   const int64_t B = input_ids.size(0), T = input_ids.size(1);
   torch::Tensor positions, key_valid;
   if (attention_mask.defined()) {
@@ -25,10 +26,17 @@ token_logprobs_result token_logprobs(transformer& model, const torch::Tensor& in
   token_logprobs_result out;
   out.logprobs = logp.gather(-1, targets).squeeze(-1);  // [B, T-1]
   if (with_entropy) out.entropy = -(logp.exp() * logp).sum(-1);
+  if (sampler) {
+    torch::NoGradGuard no_grad;
+    const int64_t V = logp.size(-1);
+    auto q = truncate_log_softmax(logp.detach().reshape({-1, V}), *sampler).reshape({B, T - 1, V});  // [B, T-1, V]
+    out.sampler_logprobs = q.gather(-1, targets).squeeze(-1);                                         // [B, T-1]
+  }
   if (key_valid.defined()) {
     auto target_pad = key_valid.narrow(1, 1, T - 1).logical_not();
     out.logprobs = out.logprobs.masked_fill(target_pad, 0.0);
     if (with_entropy) out.entropy = out.entropy.masked_fill(target_pad, 0.0);
+    if (sampler) out.sampler_logprobs = out.sampler_logprobs.masked_fill(target_pad, 0.0);
   }
   return out;
 }

@@ -32,7 +32,7 @@ double optimizer::lr_at(std::int64_t step) const {
   return floor + (config_.lr - floor) * 0.5 * (1.0 + std::cos(M_PI * progress));
 }
 
-double optimizer::step() {
+double optimizer::step(schedule move) {
   double norm = 0;
   if (config_.grad_clip > 0) {
     norm = torch::nn::utils::clip_grad_norm_(parameters_, config_.grad_clip);
@@ -47,7 +47,7 @@ double optimizer::step() {
   for (auto& group : adam_->param_groups()) group.options().set_lr(lr);
   adam_->step();
   zero_grad();
-  ++steps_;
+  if (move == schedule::advance) ++steps_;
   return norm;
 }
 

@@ -41,6 +41,11 @@ void describe(V& v, optimizer_config& c) {
   v.field("grad_clip", c.grad_clip, "max gradient L2 norm; 0 disables", config::range{0, 1e9});
 }
 
+// Whether an update moves the learning-rate schedule on. PPO's several updates within one learner
+// step share that step's learning rate (as verl's scheduler, stepped once per training step), so
+// warmup_steps and total_steps count learner steps whatever ppo_epochs and mini_batches are.
+enum class schedule { advance, hold };
+
 class optimizer {
  public:
   optimizer(std::vector<at::Tensor> parameters, optimizer_config config);
@@ -48,12 +53,12 @@ class optimizer {
   optimizer(const optimizer&) = delete;
   optimizer& operator=(const optimizer&) = delete;
 
-  // Clips gradients, sets this step's learning rate, steps AdamW, zeroes gradients.
-  // Returns the global gradient norm before clipping.
-  double step();
+  // Clips gradients, sets this step's learning rate, steps AdamW, zeroes gradients; moves the
+  // schedule on unless told to hold it. Returns the global gradient norm before clipping.
+  double step(schedule move = schedule::advance);
   void zero_grad();
   double lr_at(std::int64_t step) const;
-  std::int64_t steps_taken() const { return steps_; }
+  std::int64_t steps_taken() const { return steps_; }  // schedule position: advancing steps so far
 
   status save(const std::string& path) const;
   status load(const std::string& path);

@@ -3,6 +3,7 @@
 // learner. Checks the report, the metrics, the staleness bound in sync and async mode, and a
 // golden run (fixed seed, recorded SFT losses within tolerance).
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -162,4 +163,74 @@ TEST_CASE("pipeline: every recipe in configs/ loads and resolves", "[integration
     ++recipes;
   }
   CHECK(recipes >= 2);
+}
+
+TEST_CASE("pipeline: stale behaviour policies (eta 2, 2 mini-batches x 2 epochs) train stably, weights away from 1",
+          "[integration]") {
+  auto config = small_recipe("stale", "async", 6);
+  config.run.max_staleness = 2;
+  config.grpo.ppo_epochs = 2;
+  config.grpo.mini_batches = 2;
+  config.generator.top_p = 0.95;  // behaviour log-probs of the truncated sampler, pi_prox rebuilt the same way
+  // A learning signal: a longer cold start and the lenient (quarter-step) format reward give groups
+  // whose rewards differ, so the weights move and a stale group's pi_prox leaves its pi_behaviour.
+  config.sft.steps = 40;
+  config.sft.optimizer.lr = 3e-3;
+  config.grader.rewards.format_mode = "lenient";
+  std::ostringstream log;
+  auto report = aha::actors::run_training(config, log);
+  INFO(log.str());
+  REQUIRE(report.ok());
+  auto json = nlohmann::json::parse(std::ifstream(fs::path(config.run.dir) / "report.json"));
+  CHECK(json.contains("grading_failures_masked"));
+  auto grpo = grpo_lines(metric_lines(config.run.dir));
+  REQUIRE(grpo.size() == 6);
+  std::size_t stale_steps = 0;
+  for (const auto& line : grpo) {
+    INFO(line.dump());
+    CHECK(line["grpo/updates"] == 4);
+    CHECK(std::isfinite(line["grpo/loss"].get<double>()));
+    CHECK(std::isfinite(line["grpo/grad_norm"].get<double>()));
+    CHECK(line["grpo/entropy"].get<double>() > 0.05);  // no collapse onto one token
+    CHECK(line["grpo/importance_weight"].get<double>() > 0.0);
+    CHECK(line["grpo/importance_weight"].get<double>() <= config.grpo.loss.behaviour_weight_cap);
+    CHECK(line["grpo/ratio_deviation"].get<double>() > 0.0);  // updates 2-4 see pi_theta != pi_old
+    double stale = 0;
+    for (auto& [key, value] : line.items()) {
+      if (key.rfind("staleness/", 0) == 0 && std::stoi(key.substr(10)) >= 1) stale += value.get<double>();
+      if (key.rfind("staleness/", 0) == 0) CHECK(std::stoi(key.substr(10)) <= 2);
+    }
+    // A group sampled by an older version has pi_prox != pi_behaviour on its tokens.
+    if (stale > 0) {
+      ++stale_steps;
+      CHECK(line["grpo/importance_weight_deviation"].get<double>() > 1e-3);
+    }
+  }
+  // With eta = 2 the generators run ahead of the learner (a 24-token group is quicker than four
+  // updates); a run without one stale group would not test the correction at all.
+  CHECK(stale_steps > 0);
+  fs::remove_all(config.run.dir);
+}
+
+TEST_CASE("pipeline: on-policy groups (sync) under top-p keep behaviour weights at 1 with PPO updates",
+          "[integration]") {
+  // The behaviour weight's numerator is pi_old rebuilt as the same truncated sampler the generator
+  // drew from: on-policy it is 1 (not the kept mass), whatever top-p cut.
+  auto config = small_recipe("onpolicy", "sync", 2);
+  config.grpo.ppo_epochs = 2;
+  config.grpo.mini_batches = 2;
+  config.generator.top_p = 0.8;
+  std::ostringstream log;
+  auto report = aha::actors::run_training(config, log);
+  INFO(log.str());
+  REQUIRE(report.ok());
+  auto grpo = grpo_lines(metric_lines(config.run.dir));
+  REQUIRE(grpo.size() == 2);
+  for (const auto& line : grpo) {
+    INFO(line.dump());
+    CHECK(line.value("staleness/0", 0.0) == 1.0);
+    CHECK(line["grpo/importance_weight_deviation"].get<double>() < 1e-3);
+    CHECK(line["grpo/importance_weight"].get<double>() == Approx(1.0).margin(1e-3));
+  }
+  fs::remove_all(config.run.dir);
 }
