@@ -42,6 +42,28 @@ void publish(self_ptr self) {
   for (auto& g : s.subscribers) self->send(g, weights_atom::value, s.latest);
 }
 
+// Drops the buffer counted that the gate has not heard of yet (the counter only grows).
+std::uint64_t take_drops(learner_state& st, std::uint64_t dropped_total) {
+  const std::uint64_t fresh = dropped_total - std::min(dropped_total, st.dropped_seen);
+  st.dropped_seen = std::max(st.dropped_seen, dropped_total);
+  return fresh;
+}
+
+// A short batch: the groups it lacks may be held back by slots of groups the buffer just dropped
+// (a resumed run's stale leftovers, say), so the gate hears of drops before the fetch is retried.
+void retry_after_drops(self_ptr self) {
+  self->request(self->state.setup.peers.replay, kRequestTimeout, stats_atom::value)
+      .then(
+          [=](const replay_stats& replay) {
+            auto& st = self->state;
+            if (auto dropped = take_drops(st, replay.dropped_stale); dropped > 0) {
+              self->send(st.setup.peers.gate, advance_atom::value, st.version, std::uint64_t{0}, dropped);
+            }
+            self->send(self, work_atom::value);
+          },
+          [=](const caf::error& e) { fail(self, e); });
+}
+
 // 6-7 of a step whose consumption is durable: prompts done, the gate advanced by the groups
 // consumed and by those the buffer dropped as stale since the last step (their slots come back
 // here: the buffer counts drops, the learner is the one peer of the gate that hears of them),
@@ -49,8 +71,7 @@ void publish(self_ptr self) {
 void close_step(self_ptr self, std::vector<std::uint64_t> prompt_ids, std::uint64_t consumed,
                 std::uint64_t dropped_total, metric_map metrics) {
   auto& st = self->state;
-  const std::uint64_t dropped = dropped_total - std::min(dropped_total, st.dropped_seen);
-  st.dropped_seen = std::max(st.dropped_seen, dropped_total);
+  const std::uint64_t dropped = take_drops(st, dropped_total);
   // 6. Prompts done; the window moves.
   self->request(st.setup.peers.prompts, kRequestTimeout, done_atom::value, prompt_ids)
       .then([](caf::ok_atom) {}, [=](const caf::error& e) { fail(self, e); });
@@ -137,7 +158,7 @@ void next_step(self_ptr self) {
             auto& st = self->state;
             st.idle_seconds += std::chrono::duration<double>(clock_type::now() - waiting_since).count();
             if (batch.groups.size() < st.setup.config.groups_per_step) {
-              self->send(self, work_atom::value);
+              retry_after_drops(self);
               return;
             }
             train(self, std::move(batch));

@@ -90,7 +90,7 @@ struct slow_grader {
 
 }  // namespace
 
-TEST_CASE("staleness: a grader slow on some groups forces stale drops; the run completes and no slot leaks",
+TEST_CASE("staleness: a grader slow on some groups forces stale drops, and the run completes with no slot leaked",
           "[integration]") {
 #ifndef AHA_FAULT_POINTS
   FAIL("this test needs fault points (configure with AHA_FAULT_POINTS=ON)");
