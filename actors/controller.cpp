@@ -83,18 +83,25 @@ struct resume_point {
 fs::path checkpoint_dir(const run_config& config) { return fs::path(config.run.dir) / "checkpoint"; }
 
 // Learner steps after the checkpoint consumed groups that no saved model was trained on: they
-// become trainable again, so a resume loses no rollout.
-status rewind_replay(const run_config& config, std::uint64_t grpo_step, std::ostream& log) {
+// become trainable again, so a resume loses no rollout. Unconsumed groups made by weights newer
+// than the checkpoint's (`version`) are re-based to it, not dropped: rewound ones' prompts are
+// already done (a drop would silently lose them from their epoch), the recorded behaviour
+// log-probs let the decoupled-PPO weight correct for a behaviour policy that is a sibling of the
+// resumed one, and once re-based the staleness filter bounds them like any group of `version`.
+status rewind_replay(const run_config& config, std::uint64_t grpo_step, std::uint64_t version, std::ostream& log) {
   const fs::path replay = fs::path(config.run.dir) / config.replay.dir;
   if (!fs::exists(replay)) return ok_status();
   auto store = replay_store::open({replay.string(), config.replay.sync, 0, 0});
   if (!store) return store.error();
   auto rewound = (*store)->rewind(grpo_step);
   if (!rewound) return rewound.error();
+  auto rebased = (*store)->rebase_newer_than(version);
+  if (!rebased) return rebased.error();
   std::uint64_t unconsumed = 0;
   for (const auto& [id, entry] : (*store)->entries()) unconsumed += entry.consumed ? 0 : 1;
   log << "resume: " << unconsumed << " unconsumed groups in the replay buffer (" << *rewound
-      << " of them consumed after the checkpoint, trainable again)\n";
+      << " of them consumed after the checkpoint, trainable again; " << *rebased
+      << " made by weights newer than the checkpoint's version " << version << ", re-based to it)\n";
   return ok_status();
 }
 
@@ -119,7 +126,7 @@ result<resume_point> open_run_dir(const run_config& config, std::ostream& log) {
     } else {
       log << "resume: " << dir.string() << " has no checkpoint yet; the stages start over, its rollouts are kept\n";
     }
-    if (auto s = rewind_replay(config, point.grpo_step(), log); !s) return s.error();
+    if (auto s = rewind_replay(config, point.grpo_step(), point.weight_version(), log); !s) return s.error();
   } else if (config.run.resume) {
     log << "resume: " << dir.string() << " holds no run; starting a new one\n";
   }
@@ -319,7 +326,24 @@ struct grpo_outcome {
   double learner_idle_fraction = 0;
   std::uint64_t generator_restarts = 0;
   std::uint64_t prompts_requeued = 0;
+  std::uint64_t rollouts_consumed = 0;  // counted by the learner, not derived from the config
+  std::uint64_t dropped_stale = 0;      // the replay buffer's count over the stage
+  gate_stats gate;                      // the gate's books when the stage ended
 };
+
+replay_stats replay_stats_of(caf::actor_system& sys, const replay_buffer_actor& replay) {
+  caf::scoped_actor self{sys};
+  replay_stats out;
+  self->request(replay, kRequestTimeout, stats_atom::value).receive([&](replay_stats& r) { out = r; }, [](caf::error&) {});
+  return out;
+}
+
+gate_stats gate_stats_of(caf::actor_system& sys, const rollout_gate_actor& gate) {
+  caf::scoped_actor self{sys};
+  gate_stats out;
+  self->request(gate, kRequestTimeout, gate_stats_atom::value).receive([&](gate_stats& g) { out = g; }, [](caf::error&) {});
+  return out;
+}
 
 // Asks the prompt source to re-issue every prompt a dead generator held; returns how many.
 std::uint64_t requeue_held(caf::actor_system& sys, const prompt_source_actor& prompts, const caf::actor_addr& holder,
@@ -337,7 +361,12 @@ result<grpo_outcome> run_grpo(caf::actor_system& sys, const run_config& config, 
                               policy_bundle& bundle, std::shared_ptr<policy_trainer> trainer,
                               const resume_point& resumed, std::uint64_t sft_steps, std::ostream& log) {
   const auto& learner_cfg = config.grpo.learner;
-  auto gate = spawn_rollout_gate(sys, learner_cfg.groups_per_step, config.run.max_staleness);
+  // Groups already stored and unconsumed (a resumed run's leftovers) are in flight for the gate:
+  // they retire through it when consumed or dropped, as if it had granted them.
+  const auto replay_before = replay_stats_of(sys, s.replay);
+  const std::uint64_t leftovers = replay_before.ready_groups + replay_before.leased_groups + replay_before.stale_groups;
+  auto gate = spawn_rollout_gate(sys, {learner_cfg.groups_per_step, config.run.max_staleness,
+                                       resumed.weight_version(), leftovers});
   caf::scoped_actor self{sys};
   std::vector<generator_actor> generators;
   auto make_generator = [&](std::uint32_t index) {
@@ -361,6 +390,7 @@ result<grpo_outcome> run_grpo(caf::actor_system& sys, const run_config& config, 
   setup.max_staleness = config.run.max_staleness;
   setup.first_step = resumed.grpo_step();
   setup.weight_version = resumed.weight_version();
+  setup.dropped_stale_before = replay_before.dropped_stale;
   setup.checkpoint = [&config, &bundle, trainer = setup.trainer, sft_steps](std::uint64_t step, std::uint64_t version) {
     return save_run_checkpoint(config, bundle, *trainer, trainer_state{"grpo", sft_steps, step, version});
   };
@@ -379,9 +409,10 @@ result<grpo_outcome> run_grpo(caf::actor_system& sys, const run_config& config, 
   // handed to the grader) are re-issued, their window slots returned to the gate; groups it had
   // handed over are graded and stored as usual. The learner's end, or its failure, ends the stage.
   self->receive_while(running)(
-      [&](done_atom, std::uint64_t steps, double idle_fraction) {
+      [&](done_atom, std::uint64_t steps, double idle_fraction, std::uint64_t rollouts) {
         outcome.steps = steps;
         outcome.learner_idle_fraction = idle_fraction;
+        outcome.rollouts_consumed = rollouts;
         running = false;
       },
       [&](const caf::error& e) {
@@ -418,6 +449,9 @@ result<grpo_outcome> run_grpo(caf::actor_system& sys, const run_config& config, 
     self->send(g, stop_atom::value);
   }
   self->send_exit(learner, caf::exit_reason::user_shutdown);
+  outcome.gate = gate_stats_of(sys, gate);
+  const auto dropped_after = replay_stats_of(sys, s.replay).dropped_stale;
+  outcome.dropped_stale = dropped_after - std::min(dropped_after, replay_before.dropped_stale);
   self->send_exit(gate, caf::exit_reason::user_shutdown);
   self->wait_for(learner);
   for (auto& g : generators) self->wait_for(g);
@@ -525,6 +559,11 @@ std::string to_json(const train_report& r) {
                                     {"grpo_groups", r.audited_grpo_groups}}},
                    {"generator_restarts", r.generator_restarts},
                    {"prompts_requeued", r.prompts_requeued},
+                   {"rollouts_consumed", r.rollouts_consumed},
+                   {"dropped_stale", r.dropped_stale},
+                   {"gate", {{"window", r.gate.window}, {"preexisting", r.gate.preexisting}, {"granted", r.gate.granted},
+                             {"consumed", r.gate.consumed}, {"dropped", r.gate.dropped}, {"released", r.gate.released},
+                             {"in_flight", r.gate.in_flight}, {"unmatched", r.gate.unmatched}}},
                    {"reward_worker_restarts", r.reward_worker_restarts},
                    {"reward_tasks_requeued", r.reward_tasks_requeued},
                    {"grading_failures_masked", r.grading_failures_masked},
@@ -540,6 +579,7 @@ result<train_report> run_training(run_config config, std::ostream& log) {
   auto wall_start = clock_type::now();
   // 1. Derived settings, the run directory (new, or resumed), the resolved config.
   for (const auto& note : resolve(config)) log << "config: " << note << "\n";
+  if (auto valid = validate(config); !valid) return valid.error();
   if (!config.cluster.listen.empty()) {  // before the run directory exists: a fixed recipe simply runs again
     if (auto cluster = check_cluster(config.cluster); !cluster) return cluster.error();
   }
@@ -615,11 +655,11 @@ result<train_report> run_training(run_config config, std::ostream& log) {
     report.learner_idle_fraction = outcome->learner_idle_fraction;
     report.generator_restarts = outcome->generator_restarts;
     report.prompts_requeued = outcome->prompts_requeued;
-    const auto trained = outcome->steps - std::min(outcome->steps, report.resumed_from_step);
-    report.rollouts_per_second = outcome->seconds > 0 ? static_cast<double>(trained) *
-                                                            config.grpo.learner.groups_per_step *
-                                                            config.generator.group_size / outcome->seconds
-                                                      : 0;
+    report.rollouts_consumed = outcome->rollouts_consumed;
+    report.rollouts_per_second =
+        outcome->seconds > 0 ? static_cast<double>(outcome->rollouts_consumed) / outcome->seconds : 0;
+    report.dropped_stale = outcome->dropped_stale;
+    report.gate = outcome->gate;
     auto after = run_eval(sys, *s, *bundle, held_out->prompts, config, "after GRPO", eval_file("after_grpo"), log);
     if (!after) return shutdown(after.error());
     report.after_grpo = *after;

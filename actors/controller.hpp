@@ -13,6 +13,7 @@
 #include <string>
 
 #include "actors/evaluation.hpp"
+#include "actors/rollout_gate.hpp"
 #include "actors/run_config.hpp"
 #include "core/result.hpp"
 
@@ -29,7 +30,11 @@ struct train_report {
   double grpo_seconds = 0;
   double wall_seconds = 0;
   double learner_idle_fraction = 0;  // GRPO stage: share of the learner's time spent waiting for batches
-  double rollouts_per_second = 0;    // GRPO stage: rollouts consumed per second
+  double rollouts_per_second = 0;    // GRPO stage: rollouts consumed per second (counted by the learner)
+  std::uint64_t rollouts_consumed = 0;   // GRPO stage: rollouts the learner consumed (this process)
+  std::uint64_t dropped_stale = 0;       // GRPO stage: groups the replay buffer dropped as too stale (prompts re-issued)
+  gate_stats gate;                       // GRPO stage: the rollout gate's books at the end (no leak: in_flight
+                                         // = preexisting + granted - consumed - dropped - released, unmatched = 0)
   std::uint64_t resumed_from_step = 0;   // GRPO step of the checkpoint a resumed run started from
   // The split audit (run_audit.hpp): held-out prompts, and how many of them this run trained on,
   // measured from sft_examples.jsonl and the replay store's consumed groups (0 by construction).

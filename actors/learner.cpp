@@ -26,6 +26,8 @@ struct learner_state {
   double idle_seconds = 0;   // waiting for batches
   double busy_seconds = 0;   // optimizer steps
   clock_type::time_point last_step_end = clock_type::now();
+  std::uint64_t dropped_seen = 0;       // the replay buffer's dropped_stale counter, as last reported to the gate
+  std::uint64_t rollouts_consumed = 0;  // rollouts of the groups this learner consumed (trained or not)
 };
 using self_ptr = learner_actor::stateful_pointer<learner_state>;
 
@@ -41,6 +43,61 @@ void publish(self_ptr self) {
   for (auto& g : s.subscribers) self->send(g, weights_atom::value, s.latest);
 }
 
+// Drops the buffer counted that the gate has not heard of yet (the counter only grows).
+std::uint64_t take_drops(learner_state& st, std::uint64_t dropped_total) {
+  const std::uint64_t fresh = dropped_total - std::min(dropped_total, st.dropped_seen);
+  st.dropped_seen = std::max(st.dropped_seen, dropped_total);
+  return fresh;
+}
+
+// A short batch: the groups it lacks may be held back by slots of groups the buffer just dropped
+// (a resumed run's stale leftovers, say), so the gate hears of drops before the fetch is retried.
+void retry_after_drops(self_ptr self) {
+  self->request(self->state.setup.peers.replay, kRequestTimeout, stats_atom::value)
+      .then(
+          [=](const replay_stats& replay) {
+            auto& st = self->state;
+            if (auto dropped = take_drops(st, replay.dropped_stale); dropped > 0) {
+              self->send(st.setup.peers.gate, advance_atom::value, st.version, std::uint64_t{0}, dropped);
+            }
+            self->send(self, work_atom::value);
+          },
+          [=](const caf::error& e) { fail(self, e); });
+}
+
+// 6-7 of a step whose consumption is durable: prompts done, the gate advanced by the groups
+// consumed and by those the buffer dropped as stale since the last step (their slots come back
+// here: the buffer counts drops, the learner is the one peer of the gate that hears of them),
+// metrics, checkpoint.
+void close_step(self_ptr self, std::vector<std::uint64_t> prompt_ids, std::uint64_t consumed,
+                std::uint64_t dropped_total, metric_map metrics) {
+  auto& st = self->state;
+  const std::uint64_t dropped = take_drops(st, dropped_total);
+  // 6. Prompts done; the window moves.
+  self->request(st.setup.peers.prompts, kRequestTimeout, done_atom::value, prompt_ids)
+      .then([](caf::ok_atom) {}, [=](const caf::error& e) { fail(self, e); });
+  self->send(st.setup.peers.gate, advance_atom::value, st.version, consumed, dropped);
+  // 7. Metrics and checkpoint.
+  double wall = std::chrono::duration<double>(clock_type::now() - st.started).count();
+  metrics["learner/idle_fraction"] = wall > 0 ? st.idle_seconds / wall : 0.0;
+  metrics["learner/version"] = static_cast<double>(st.version);
+  metrics["replay/dropped_stale"] = static_cast<double>(st.dropped_seen - st.setup.dropped_stale_before);
+  if (st.setup.peers.metrics) self->send(st.setup.peers.metrics, record_atom::value, st.step, metrics);
+  ++st.step;
+  bool last = st.step >= st.setup.config.steps;
+  bool due = st.setup.config.checkpoint_every > 0 && st.step % st.setup.config.checkpoint_every == 0;
+  if ((due || last) && st.setup.checkpoint) {
+    auto saved = st.setup.checkpoint(st.step, st.version);
+    if (!saved) aout(self) << "learner: checkpoint failed: " << saved.error().message << "\n";
+  }
+  if (last) {
+    caf::anon_send(st.setup.peers.listener, done_atom::value, st.step, metrics["learner/idle_fraction"],
+                   st.rollouts_consumed);
+    return;
+  }
+  self->send(self, work_atom::value);
+}
+
 void finish_step(self_ptr self, const protocol::learner_batch& batch, metric_map metrics) {
   auto& s = self->state;
   std::vector<std::uint64_t> group_ids, prompt_ids;
@@ -50,29 +107,14 @@ void finish_step(self_ptr self, const protocol::learner_batch& batch, metric_map
       .then(
           [=](caf::ok_atom) mutable {
             AHA_FAULT_POINT("learner.after_consume");  // tests: a crash between consumption and checkpoint
-            auto& st = self->state;
-            // 6. Prompts done; the window moves.
-            self->request(st.setup.peers.prompts, kRequestTimeout, done_atom::value, prompt_ids)
-                .then([](caf::ok_atom) {}, [=](const caf::error& e) { fail(self, e); });
-            self->send(st.setup.peers.gate, advance_atom::value, st.version,
-                       static_cast<std::uint64_t>(group_ids.size()));
-            // 7. Metrics and checkpoint.
-            double wall = std::chrono::duration<double>(clock_type::now() - st.started).count();
-            metrics["learner/idle_fraction"] = wall > 0 ? st.idle_seconds / wall : 0.0;
-            metrics["learner/version"] = static_cast<double>(st.version);
-            if (st.setup.peers.metrics) self->send(st.setup.peers.metrics, record_atom::value, st.step, metrics);
-            ++st.step;
-            bool last = st.step >= st.setup.config.steps;
-            bool due = st.setup.config.checkpoint_every > 0 && st.step % st.setup.config.checkpoint_every == 0;
-            if ((due || last) && st.setup.checkpoint) {
-              auto saved = st.setup.checkpoint(st.step, st.version);
-              if (!saved) aout(self) << "learner: checkpoint failed: " << saved.error().message << "\n";
-            }
-            if (last) {
-              caf::anon_send(st.setup.peers.listener, done_atom::value, st.step, metrics["learner/idle_fraction"]);
-              return;
-            }
-            self->send(self, work_atom::value);
+            for (const auto& g : batch.groups) self->state.rollouts_consumed += g.rollouts.size();
+            // The buffer's drop counter, read after the consume: every drop of this step's fetches is in it.
+            self->request(self->state.setup.peers.replay, kRequestTimeout, stats_atom::value)
+                .then(
+                    [=](const replay_stats& replay) mutable {
+                      close_step(self, prompt_ids, group_ids.size(), replay.dropped_stale, std::move(metrics));
+                    },
+                    [=](const caf::error& e) { fail(self, e); });
           },
           [=](const caf::error& e) { fail(self, e); });
 }
@@ -113,7 +155,7 @@ void next_step(self_ptr self) {
             auto& st = self->state;
             st.idle_seconds += std::chrono::duration<double>(clock_type::now() - waiting_since).count();
             if (batch.groups.size() < st.setup.config.groups_per_step) {
-              self->send(self, work_atom::value);
+              retry_after_drops(self);
               return;
             }
             train(self, std::move(batch));
@@ -127,9 +169,10 @@ learner_actor::behavior_type learner(self_ptr self, learner_setup setup) {
   s.setup = std::move(setup);
   s.step = s.setup.first_step;
   s.version = s.setup.weight_version;
+  s.dropped_seen = s.setup.dropped_stale_before;
   s.latest = s.setup.trainer->snapshot(s.version);
   if (s.step >= s.setup.config.steps) {
-    caf::anon_send(s.setup.peers.listener, done_atom::value, s.step, 0.0);
+    caf::anon_send(s.setup.peers.listener, done_atom::value, s.step, 0.0, std::uint64_t{0});
   } else {
     self->send(self, work_atom::value);
   }

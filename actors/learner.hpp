@@ -4,10 +4,11 @@
 //   3. GRPO learner step (policy_trainer: ppo_epochs x mini_batches updates)
 //   4. publish weights version+1 to every subscribed generator
 //   5. record consumption in the replay buffer (atomic with the step)
-//   6. mark the prompts done, and advance the rollout gate
+//   6. mark the prompts done, and advance the rollout gate by the groups consumed and by those the
+//      replay buffer dropped as stale since the last step (read from its stats)
 //   7. metrics line; checkpoint when due
 // Messages: subscribe(generator) (sends it the latest weights at once), work (internal).
-// Tells `listener` (done_atom, steps, idle_fraction) when the configured steps are done, or a
+// Tells `listener` (done_atom, steps, idle_fraction, rollouts consumed) when the configured steps are done, or a
 // caf::error on failure.
 #pragma once
 
@@ -52,7 +53,7 @@ struct learner_peers {
   prompt_source_actor prompts;
   rollout_gate_actor gate;
   metrics_actor metrics;  // may be invalid
-  caf::actor listener;    // receives (done_atom, steps, idle_fraction) or a caf::error
+  caf::actor listener;    // receives (done_atom, steps, idle_fraction, rollouts consumed) or a caf::error
 };
 
 struct learner_setup {
@@ -62,6 +63,7 @@ struct learner_setup {
   std::uint32_t max_staleness = 0;
   std::uint64_t first_step = 0;             // resume point
   std::uint64_t weight_version = 0;         // version of the trainer's weights now
+  std::uint64_t dropped_stale_before = 0;   // the replay buffer's dropped_stale when this learner starts
   // Called on the learner's thread after step `step` when a checkpoint is due.
   std::function<status(std::uint64_t step, std::uint64_t version)> checkpoint;
 };

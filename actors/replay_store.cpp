@@ -203,6 +203,21 @@ result<std::uint64_t> replay_store::rewind(std::uint64_t step) {
   return static_cast<std::uint64_t>(ids.size());
 }
 
+result<std::uint64_t> replay_store::rebase_newer_than(std::uint64_t version) {
+  if (options_.read_only) return make_error(errc::invalid_argument, "replay store: opened read-only");
+  rocksdb::WriteBatch batch;
+  std::vector<std::uint64_t> ids;
+  for (const auto& [id, entry] : index_) {
+    if (entry.consumed || entry.weight_version <= version) continue;
+    batch.Put(index_cf_, replay_key(id), pack_entry(replay_entry{version, entry.bytes, false, 0}));
+    ids.push_back(id);
+  }
+  if (ids.empty()) return std::uint64_t{0};
+  if (auto s = write(&batch, options_.sync); !s) return s.error();
+  for (auto id : ids) index_[id].weight_version = version;
+  return static_cast<std::uint64_t>(ids.size());
+}
+
 bool replay_store::over_bound() const {
   return (options_.max_bytes > 0 && stored_bytes_ > options_.max_bytes) ||
          (options_.max_groups > 0 && index_.size() > options_.max_groups);

@@ -58,6 +58,11 @@ class replay_store {
   // was never saved in a model, so those groups become unconsumed (trainable) again, in ONE
   // (synced) WriteBatch. Returns how many. (Groups already evicted cannot come back.)
   result<std::uint64_t> rewind(std::uint64_t step);
+  // Resuming with weights of `version`: unconsumed groups made by a newer version (weights lost
+  // with the crash) get `version` in the index, in ONE (synced) WriteBatch, so the staleness
+  // filter never sees a group newer than the learner. The stored rollouts keep the version that
+  // made them. Returns how many were re-based.
+  result<std::uint64_t> rebase_newer_than(std::uint64_t version);
   // Deletes groups while over a bound: oldest consumed first, then the oldest in `stale`.
   // Returns the ids deleted. Unconsumed fresh groups are never evicted (the bound is soft).
   result<std::vector<std::uint64_t>> evict(const std::set<std::uint64_t>& stale);

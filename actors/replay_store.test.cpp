@@ -91,6 +91,26 @@ TEST_CASE("replay store: consumption is all-or-nothing and survives reopen with 
   std::filesystem::remove_all(dir);
 }
 
+TEST_CASE("replay store: a resume re-bases unconsumed groups newer than the checkpoint, durably") {
+  auto dir = fresh_dir("rebase");
+  {
+    auto store = open_store(dir);
+    std::vector<protocol::scored_group> groups = {make_group(1), make_group(3), make_group(5), make_group(6)};
+    REQUIRE(store->append(groups).ok());
+    REQUIRE(store->consume(0, {4}).ok());  // consumed: left as it is
+    auto rebased = store->rebase_newer_than(3);
+    REQUIRE(rebased.ok());
+    CHECK(*rebased == 1);  // only group 3 (version 5): group 2 is not newer, group 4 is consumed
+    CHECK(store->get(3)->rollouts[0].weight_version == 5);  // the rollouts keep the version that made them
+  }
+  auto store = open_store(dir);
+  CHECK(store->entries().at(1).weight_version == 1);
+  CHECK(store->entries().at(2).weight_version == 3);
+  CHECK(store->entries().at(3).weight_version == 3);
+  CHECK(store->entries().at(4).weight_version == 6);
+  std::filesystem::remove_all(dir);
+}
+
 TEST_CASE("replay store: the size bound evicts consumed first, then stale, never fresh") {
   auto dir = fresh_dir("bound");
   auto store = open_store(dir, 3);

@@ -1,13 +1,17 @@
-// rollout_gate: the staleness bound, enforced by construction. Generators ask for permission
-// before sampling groups; the gate grants at most (max_staleness + 1) x groups_per_step groups
-// beyond what the learner has retired (consumed or dropped), so no group can be more than
-// max_staleness versions behind the learner that consumes it. With max_staleness = 0 this is
-// strict alternation (mode = "sync"). Messages:
-//   acquire(groups)            -> learner version, deferred until the groups fit in the window
-//   release(groups)            -  groups granted but never produced (a generator failed or stopped)
-//   advance(version, retired)  -  the learner reached `version`, retiring `retired` more groups
-//   stats                      -> gate_stats
-// Tested deterministically by actors/rollout_gate.test.cpp.
+// rollout_gate: admission by weight version, the generators' half of the staleness bound (the
+// replay buffer's filter is the other half). The learner at version v consumes B groups per
+// version, oldest first, so the last of k groups in flight is consumed at version
+// v + ceil(k / B) - 1. A batch of n is granted only while that version, for k = in_flight + n, is
+// at most v + eta: every group of the batch can be consumed before it is too stale. Every group in
+// flight leaves exactly one way, and each way gives its slot back: consumed or dropped stale
+// (advance, from the learner), never produced (release, from a generator or the controller).
+// Counts are signed and checked: a retirement beyond what is in flight is counted in `unmatched`
+// (a bookkeeping bug elsewhere, reported), never wraps the window. Messages:
+//   acquire(n)                          -> learner version; deferred (FIFO) until the n groups fit
+//   release(n)                          -  n granted groups will never be produced
+//   advance(version, consumed, dropped) -  the learner reached `version`; groups consumed or dropped retire
+//   stats                               -> gate_stats
+// A waiting acquire from an actor that dies is forgotten. Tested by actors/rollout_gate.test.cpp.
 #pragma once
 
 #include <cstdint>
@@ -22,14 +26,20 @@ using advance_atom = caf::atom_constant<caf::atom("advance")>;
 
 struct gate_stats {
   std::uint64_t learner_version = 0;
-  std::uint64_t granted = 0;   // groups granted since start
-  std::uint64_t retired = 0;   // groups consumed, dropped or released since start
-  std::uint64_t waiting = 0;   // acquire requests deferred now
-  std::uint64_t window = 0;    // groups allowed in flight
+  std::uint64_t preexisting = 0;  // unconsumed groups already stored when the gate started (resume)
+  std::uint64_t granted = 0;      // groups granted since start
+  std::uint64_t consumed = 0;     // retired: consumed by the learner
+  std::uint64_t dropped = 0;      // retired: dropped as stale by the replay buffer (never trained)
+  std::uint64_t released = 0;     // retired: granted but never produced (generator failed, stopped, died)
+  std::uint64_t in_flight = 0;    // preexisting + granted - consumed - dropped - released (never below 0)
+  std::uint64_t unmatched = 0;    // retirements that found nothing in flight (0 unless a bug)
+  std::uint64_t waiting = 0;      // acquire requests deferred now
+  std::uint64_t window = 0;       // (eta + 1) x B: groups allowed in flight
 };
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, gate_stats& x) {
-  return f(caf::meta::type_name("aha.gate_stats"), x.learner_version, x.granted, x.retired, x.waiting, x.window);
+  return f(caf::meta::type_name("aha.gate_stats"), x.learner_version, x.preexisting, x.granted, x.consumed, x.dropped,
+           x.released, x.in_flight, x.unmatched, x.waiting, x.window);
 }
 
 using gate_stats_atom = caf::atom_constant<caf::atom("gstats")>;
@@ -37,11 +47,16 @@ using gate_stats_atom = caf::atom_constant<caf::atom("gstats")>;
 using rollout_gate_actor =
     caf::typed_actor<caf::replies_to<acquire_atom, std::uint32_t>::with<std::uint64_t>,
                      caf::reacts_to<release_atom, std::uint32_t>,
-                     caf::reacts_to<advance_atom, std::uint64_t, std::uint64_t>,
+                     caf::reacts_to<advance_atom, std::uint64_t, std::uint64_t, std::uint64_t>,
                      caf::replies_to<gate_stats_atom>::with<gate_stats>>;
 
-// groups_per_step: groups the learner consumes per step; max_staleness: eta.
-rollout_gate_actor spawn_rollout_gate(caf::actor_system& system, std::uint32_t groups_per_step,
-                                      std::uint32_t max_staleness);
+struct rollout_gate_config {
+  std::uint32_t groups_per_step = 1;  // B: groups the learner consumes per version
+  std::uint32_t max_staleness = 0;    // eta
+  std::uint64_t learner_version = 0;  // the learner's version at start (the checkpoint's on resume)
+  std::uint64_t preexisting = 0;      // unconsumed groups already in the replay buffer (resume): in flight
+};
+
+rollout_gate_actor spawn_rollout_gate(caf::actor_system& system, const rollout_gate_config& config);
 
 }  // namespace aha::actors

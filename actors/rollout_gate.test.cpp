@@ -1,5 +1,7 @@
-// Deterministic tests of the staleness window: grants, deferral, FIFO order, release, sync mode.
-// Runs the gate under CAF's test coordinator; a scoped actor collects replies as messages.
+// Deterministic tests of the staleness gate: grants, deferral, FIFO order, sync mode, and every way
+// a slot comes back (consumed, dropped stale, released, a dead waiter), a resume with leftovers,
+// and accounting that cannot wrap. Runs the gate under CAF's test coordinator; a scoped actor
+// collects replies as messages.
 #include "actors/rollout_gate.hpp"
 
 #include <catch2/catch.hpp>
@@ -29,30 +31,51 @@ struct fixture {
     }
     return out;
   }
+  gate_stats stats(caf::scoped_actor& self, const rollout_gate_actor& gate) {
+    self->send(gate, gate_stats_atom::value);
+    sched->run();
+    gate_stats out;
+    self->receive([&](const gate_stats& s) { out = s; });
+    return out;
+  }
 };
+
+rollout_gate_config window_of(std::uint32_t groups_per_step, std::uint32_t max_staleness, std::uint64_t preexisting = 0) {
+  return {groups_per_step, max_staleness, 0, preexisting};
+}
+
+// No slot is lost or made up: what came in is what left plus what is still in flight.
+void check_books(const gate_stats& s) {
+  CHECK(s.unmatched == 0);
+  CHECK(s.preexisting + s.granted == s.consumed + s.dropped + s.released + s.in_flight);
+}
+
+void advance(caf::scoped_actor& self, const rollout_gate_actor& gate, std::uint64_t version, std::uint64_t consumed,
+             std::uint64_t dropped = 0) {
+  self->send(gate, advance_atom::value, version, consumed, dropped);
+}
 
 }  // namespace
 
 TEST_CASE("rollout_gate: grants within the window, defers beyond it, resumes on advance") {
   fixture f;
   caf::scoped_actor self{*f.sys};
-  auto gate = spawn_rollout_gate(*f.sys, 2, 1);  // window = 2 x (1 + 1) = 4 groups
+  auto gate = spawn_rollout_gate(*f.sys, window_of(2, 1));  // window = 2 x (1 + 1) = 4 groups
   self->send(gate, acquire_atom::value, std::uint32_t{2});
   self->send(gate, acquire_atom::value, std::uint32_t{2});
   self->send(gate, acquire_atom::value, std::uint32_t{2});
   CHECK(f.replies(self) == std::vector<std::uint64_t>{0, 0});  // the third waits
-  self->send(gate, advance_atom::value, std::uint64_t{1}, std::uint64_t{1});
+  advance(self, gate, 1, 1);
   CHECK(f.replies(self).empty());  // one retired group is not room for two
-  self->send(gate, advance_atom::value, std::uint64_t{2}, std::uint64_t{1});
+  advance(self, gate, 2, 1);
   CHECK(f.replies(self) == std::vector<std::uint64_t>{2});
-  self->send(gate, gate_stats_atom::value);
-  f.sched->run();
-  self->receive([](const gate_stats& s) {
-    CHECK(s.granted == 6);
-    CHECK(s.retired == 2);
-    CHECK(s.window == 4);
-    CHECK(s.learner_version == 2);
-  });
+  auto s = f.stats(self, gate);
+  CHECK(s.granted == 6);
+  CHECK(s.consumed == 2);
+  CHECK(s.in_flight == 4);
+  CHECK(s.window == 4);
+  CHECK(s.learner_version == 2);
+  check_books(s);
   self->send_exit(gate, caf::exit_reason::user_shutdown);
   f.sched->run();
 }
@@ -60,7 +83,7 @@ TEST_CASE("rollout_gate: grants within the window, defers beyond it, resumes on 
 TEST_CASE("rollout_gate: sync mode alternates strictly, and waiters are served first come first served") {
   fixture f;
   caf::scoped_actor self{*f.sys};
-  auto gate = spawn_rollout_gate(*f.sys, 3, 0);  // window = one step's groups
+  auto gate = spawn_rollout_gate(*f.sys, window_of(3, 0));  // window = one step's groups
   self->send(gate, acquire_atom::value, std::uint32_t{3});
   CHECK(f.replies(self) == std::vector<std::uint64_t>{0});
   self->send(gate, acquire_atom::value, std::uint32_t{3});  // waits for the learner
@@ -68,10 +91,11 @@ TEST_CASE("rollout_gate: sync mode alternates strictly, and waiters are served f
   CHECK(f.replies(self).empty());
   self->send(gate, release_atom::value, std::uint32_t{1});  // one group was never produced
   CHECK(f.replies(self).empty());
-  self->send(gate, advance_atom::value, std::uint64_t{1}, std::uint64_t{2});
+  advance(self, gate, 1, 2);
   CHECK(f.replies(self) == std::vector<std::uint64_t>{1});
-  self->send(gate, advance_atom::value, std::uint64_t{2}, std::uint64_t{3});
+  advance(self, gate, 2, 3);
   CHECK(f.replies(self) == std::vector<std::uint64_t>{2});
+  check_books(f.stats(self, gate));
   self->send_exit(gate, caf::exit_reason::user_shutdown);
   f.sched->run();
 }
@@ -79,13 +103,108 @@ TEST_CASE("rollout_gate: sync mode alternates strictly, and waiters are served f
 TEST_CASE("rollout_gate: a request larger than the window is an error, not a hang") {
   fixture f;
   caf::scoped_actor self{*f.sys};
-  auto gate = spawn_rollout_gate(*f.sys, 2, 0);
+  auto gate = spawn_rollout_gate(*f.sys, window_of(2, 0));
   self->send(gate, acquire_atom::value, std::uint32_t{3});
   f.sched->run();
   bool failed = false;
   self->receive([&](const caf::error&) { failed = true; }, [&](std::uint64_t) {},
                 caf::after(std::chrono::seconds(0)) >> [] {});
   CHECK(failed);
+  self->send_exit(gate, caf::exit_reason::user_shutdown);
+  f.sched->run();
+}
+
+TEST_CASE("rollout_gate: groups dropped as stale give their slots back") {
+  fixture f;
+  caf::scoped_actor self{*f.sys};
+  auto gate = spawn_rollout_gate(*f.sys, window_of(2, 1));  // window 4
+  for (int i = 0; i < 3; ++i) self->send(gate, acquire_atom::value, std::uint32_t{2});
+  CHECK(f.replies(self) == std::vector<std::uint64_t>{0, 0});
+  // The learner consumed two groups and the buffer dropped two stale ones: room for the waiter.
+  advance(self, gate, 1, 2, 2);
+  CHECK(f.replies(self) == std::vector<std::uint64_t>{1});
+  self->send(gate, acquire_atom::value, std::uint32_t{2});
+  CHECK(f.replies(self) == std::vector<std::uint64_t>{1});  // the window is full again: 4 in flight
+  // Many drops in a row (the review saw the run wedge after ~33): the window stays usable.
+  for (std::uint64_t v = 2; v < 50; ++v) {
+    self->send(gate, acquire_atom::value, std::uint32_t{2});
+    CHECK(f.replies(self).empty());  // full: 4 in flight
+    advance(self, gate, v, 0, 2);     // two stale groups dropped, nothing consumed
+    CHECK(f.replies(self) == std::vector<std::uint64_t>{v});
+  }
+  auto s = f.stats(self, gate);
+  CHECK(s.in_flight == 4);
+  CHECK(s.dropped == 2 + 48 * 2);
+  check_books(s);
+  self->send_exit(gate, caf::exit_reason::user_shutdown);
+  f.sched->run();
+}
+
+TEST_CASE("rollout_gate: released slots come back, and a release beyond what is in flight cannot wrap the window") {
+  fixture f;
+  caf::scoped_actor self{*f.sys};
+  auto gate = spawn_rollout_gate(*f.sys, window_of(2, 0));  // window 2
+  self->send(gate, acquire_atom::value, std::uint32_t{2});
+  CHECK(f.replies(self) == std::vector<std::uint64_t>{0});
+  self->send(gate, release_atom::value, std::uint32_t{2});  // the generator failed: nothing was produced
+  self->send(gate, acquire_atom::value, std::uint32_t{2});
+  CHECK(f.replies(self) == std::vector<std::uint64_t>{0});
+  // A stray retirement (e.g. a group graded after its generator gave it up) finds nothing extra:
+  // counted as unmatched; in flight stops at 0 instead of wrapping to 2^64 - 1.
+  advance(self, gate, 1, 2, 0);
+  self->send(gate, release_atom::value, std::uint32_t{3});
+  auto s = f.stats(self, gate);
+  CHECK(s.in_flight == 0);
+  CHECK(s.unmatched == 3);
+  self->send(gate, acquire_atom::value, std::uint32_t{2});
+  CHECK(f.replies(self) == std::vector<std::uint64_t>{1});  // the old unsigned check never fitted again
+  self->send_exit(gate, caf::exit_reason::user_shutdown);
+  f.sched->run();
+}
+
+TEST_CASE("rollout_gate: a resumed run's leftover groups are in flight and retire through the gate") {
+  fixture f;
+  caf::scoped_actor self{*f.sys};
+  auto gate = spawn_rollout_gate(*f.sys, {2, 1, 7, 9});  // window 4, learner at version 7, 9 leftovers
+  self->send(gate, acquire_atom::value, std::uint32_t{2});
+  CHECK(f.replies(self).empty());  // 9 + 2 cannot be consumed within eta of version 7
+  advance(self, gate, 8, 2);       // 7 left
+  advance(self, gate, 9, 2, 1);    // 4 left: one of them was too stale
+  CHECK(f.replies(self).empty());
+  advance(self, gate, 10, 2);  // 2 left: their 2 + the batch's 2 fit in versions 10..11
+  CHECK(f.replies(self) == std::vector<std::uint64_t>{10});
+  advance(self, gate, 11, 2);  // the last leftovers
+  advance(self, gate, 12, 2);  // the batch granted above
+  auto s = f.stats(self, gate);
+  CHECK(s.preexisting == 9);
+  CHECK(s.in_flight == 0);
+  CHECK(s.consumed == 10);
+  CHECK(s.dropped == 1);
+  check_books(s);
+  self->send(gate, acquire_atom::value, std::uint32_t{2});
+  self->send(gate, acquire_atom::value, std::uint32_t{2});
+  CHECK(f.replies(self) == std::vector<std::uint64_t>{12, 12});  // the full window, not a wedged one
+  self->send_exit(gate, caf::exit_reason::user_shutdown);
+  f.sched->run();
+}
+
+TEST_CASE("rollout_gate: a waiting acquire from an actor that died is forgotten, not granted") {
+  fixture f;
+  caf::scoped_actor self{*f.sys};
+  auto gate = spawn_rollout_gate(*f.sys, window_of(2, 0));  // window 2
+  self->send(gate, acquire_atom::value, std::uint32_t{2});
+  CHECK(f.replies(self) == std::vector<std::uint64_t>{0});
+  f.sys->spawn([gate](caf::event_based_actor* doomed) {
+    doomed->request(gate, caf::infinite, acquire_atom::value, std::uint32_t{2}).then([](std::uint64_t) {});
+    doomed->quit();
+  });
+  f.sched->run();
+  CHECK(f.stats(self, gate).waiting == 0);
+  advance(self, gate, 1, 2);
+  auto s = f.stats(self, gate);
+  CHECK(s.granted == 2);  // the dead one's request got nothing
+  CHECK(s.in_flight == 0);
+  check_books(s);
   self->send_exit(gate, caf::exit_reason::user_shutdown);
   f.sched->run();
 }

@@ -39,4 +39,33 @@ std::vector<std::string> resolve(run_config& config) {
   return notes;
 }
 
+status validate(const run_config& config) {
+  std::vector<std::string> problems;
+  const bool trains_grpo = config.grpo.learner.steps > 0;
+  const auto& gen = config.generator;
+  const std::uint64_t window =
+      static_cast<std::uint64_t>(config.grpo.learner.groups_per_step) * (std::uint64_t{config.run.max_staleness} + 1);
+  if (trains_grpo && gen.prompts_per_batch > window) {
+    // The gate admits a batch only when all of it can be consumed within eta: a larger one never is.
+    problems.push_back("generator.prompts_per_batch = " + std::to_string(gen.prompts_per_batch) +
+                       " is larger than the staleness window grpo.learner.groups_per_step x (run.max_staleness + 1) = " +
+                       std::to_string(window) + ": use at most " + std::to_string(window) +
+                       ", or raise groups_per_step or max_staleness");
+  }
+  if (trains_grpo && gen.max_outstanding_groups < gen.prompts_per_batch) {
+    problems.push_back("generator.max_outstanding_groups = " + std::to_string(gen.max_outstanding_groups) +
+                       " is smaller than generator.prompts_per_batch = " + std::to_string(gen.prompts_per_batch) +
+                       ": a generator would never start a batch; use at least " + std::to_string(gen.prompts_per_batch));
+  }
+  if (trains_grpo && !(gen.temperature > 0)) {
+    problems.push_back("generator.temperature = " + std::to_string(gen.temperature) +
+                       ": GRPO samples and trains at this temperature and needs it > 0 (e.g. 1.0); "
+                       "greedy decoding belongs to eval.temperature = 0");
+  }
+  if (problems.empty()) return ok_status();
+  std::string message;
+  for (const auto& p : problems) message += (message.empty() ? "" : "\n") + p;
+  return make_error(errc::invalid_argument, message);
+}
+
 }  // namespace aha::actors

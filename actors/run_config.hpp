@@ -16,6 +16,7 @@
 #include "actors/prompt_source.hpp"
 #include "actors/replay_buffer.hpp"
 #include "core/config.hpp"
+#include "core/result.hpp"
 #include "model/grpo_loss.hpp"
 #include "model/optimizer.hpp"
 
@@ -145,5 +146,11 @@ void describe(V& v, run_config& c) {
 // Derives secondary settings: the run dir, sync mode's zero staleness, threads. Returns the
 // notes explaining each derived value (logged at start-up).
 std::vector<std::string> resolve(run_config& config);
+
+// Checks a resolved config for combinations no single key's range can catch: a generator batch
+// larger than the staleness window (it could never be admitted), fewer outstanding groups than
+// one batch (a generator would never start), a GRPO temperature <= 0 (the trainer divides
+// logits by it; eval may be greedy). One line per problem, naming the key and what is valid.
+status validate(const run_config& config);
 
 }  // namespace aha::actors

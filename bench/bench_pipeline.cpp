@@ -1,7 +1,8 @@
 // `aha bench pipeline [CONFIG] [--steps N] [--latency MS] [--set key=value ...]`: the same recipe
 // run in sync mode and in async mode with every rollout's grading slowed by a fixed latency (a
-// remote sandbox), plus an async run whose graders keep up. Prints rollouts/s, the async/sync
-// ratio and the learner's idle fraction; the last line is one JSON object of the figures.
+// remote sandbox), plus an async run whose graders keep up. Prints rollouts/s (consumed, as
+// counted by the learner), the async/sync ratio, the learner's idle fraction and the groups
+// dropped as stale; the last line is one JSON object of the figures.
 // The latency is added to every accuracy check (rewards.extra_latency), which runs on the
 // grader's cpu_workers in parallel; by default it is chosen so that grading a group takes as long
 // as generating one ("grading as slow as generation").
@@ -25,6 +26,7 @@ struct run_figures {
   double rollouts_per_s = 0;
   double idle_fraction = 0;
   double seconds = 0;
+  std::uint64_t dropped_stale = 0;  // groups too stale to train (their prompts were asked again)
 };
 
 aha::result<run_figures> run_once(aha::actors::run_config config, const std::string& label, std::ostream& log) {
@@ -39,8 +41,9 @@ aha::result<run_figures> run_once(aha::actors::run_config config, const std::str
   if (!report) return report.error();
   log << std::left << std::setw(22) << label << std::right << std::setw(8) << report->grpo_steps << std::setw(14)
       << std::fixed << std::setprecision(1) << report->rollouts_per_second << std::setw(14) << std::setprecision(3)
-      << report->learner_idle_fraction << std::setw(10) << std::setprecision(1) << report->grpo_seconds << "\n";
-  return run_figures{report->rollouts_per_second, report->learner_idle_fraction, report->grpo_seconds};
+      << report->learner_idle_fraction << std::setw(10) << std::setprecision(1) << report->grpo_seconds << std::setw(9) << report->dropped_stale << "\n";
+  return run_figures{report->rollouts_per_second, report->learner_idle_fraction, report->grpo_seconds,
+                     report->dropped_stale};
 }
 
 int bench_pipeline(aha::cli::arguments& args) {
@@ -57,7 +60,7 @@ int bench_pipeline(aha::cli::arguments& args) {
     return 2;
   }
   std::cout << std::left << std::setw(22) << "run" << std::right << std::setw(8) << "steps" << std::setw(14)
-            << "rollouts/s" << std::setw(14) << "learner idle" << std::setw(10) << "seconds" << "\n";
+            << "rollouts/s" << std::setw(14) << "learner idle" << std::setw(10) << "seconds" << std::setw(9) << "stale" << "\n";
   // 1. Graders that keep up: the async pipeline's learner should rarely wait.
   auto keeping_up = *config;
   keeping_up.run.mode = aha::actors::run_mode::async;
@@ -90,7 +93,9 @@ int bench_pipeline(aha::cli::arguments& args) {
                          {"sync_rollouts_per_s", sync->rollouts_per_s},
                          {"async_rollouts_per_s", async->rollouts_per_s},
                          {"fast_async_rollouts_per_s", fast->rollouts_per_s},
-                         {"grading_latency_ms", latency_ms}};
+                         {"grading_latency_ms", latency_ms},
+                         {"dropped_stale", {{"sync", sync->dropped_stale}, {"async", async->dropped_stale},
+                                            {"fast_async", fast->dropped_stale}}}};
   std::cout << figures.dump() << "\n";
   return 0;
 }

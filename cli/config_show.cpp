@@ -18,6 +18,10 @@ int config_show(aha::cli::arguments& args) {
     return 2;
   }
   auto notes = aha::actors::resolve(*config);
+  if (auto valid = aha::actors::validate(*config); !valid) {
+    std::cerr << valid.error().message << "\n";
+    return 2;
+  }
   config->cluster = aha::actors::redacted(config->cluster);
   for (const auto& note : notes) std::cout << "# derived: " << note << "\n";
   std::cout << aha::config::to_toml(*config);
