@@ -66,13 +66,19 @@ struct worker_set {
   std::map<caf::actor_addr, std::string> pool_of;  // live workers and their pool
 };
 
-// Spawns `count` workers per pool and offers them; the supervisor monitors each.
+// Spawns one worker per entry of `pools` and offers them; the supervisor monitors each. The
+// workers are scheduled, not detached: on CAF 0.17.6 ~actor_system waits until every detached
+// actor's *object* is destroyed (await_detached_threads; fixed upstream in 0.18 by PR 1202), and
+// a worker handed to the controller is also referenced from inside CAF's middleman (its actor
+// registry, queued BASP messages), beyond this code's control: one reference left there holds
+// the node's exit forever (STACK.md). Their blocking checks get scheduler threads instead, as
+// many as there are workers (run_node).
 status offer_workers(caf::scoped_actor& self, const cluster_registry_actor& registry, const node_setup& setup,
                      const std::string& node_id, worker_set& set, const std::vector<std::string>& pools,
                      node_outcome& outcome) {
   std::vector<caf::actor> workers;
   for (const auto& pool : pools) {
-    auto worker = caf::actor_cast<caf::actor>(spawn_reward_worker(self->system(), set.specs, threading::detached));
+    auto worker = caf::actor_cast<caf::actor>(spawn_reward_worker(self->system(), set.specs, threading::scheduled));
     self->monitor(worker);
     set.pool_of[worker.address()] = pool;
     workers.push_back(worker);
@@ -182,9 +188,13 @@ result<node_outcome> run_node(const node_setup& setup, const std::atomic<bool>& 
   if (pools.empty()) return make_error(errc::invalid_argument, "cluster.node: no workers to offer (cpu_workers = 0, no sandbox)");
 
   // 2. The actor system, with the middleman's heartbeats so that a frozen controller is noticed.
+  // No detached actor anywhere in it (offer_workers says why): one scheduler thread per worker,
+  // as each may block in a check, plus `threads` for the middleman's work; the middleman's own
+  // utility actors are scheduled too (CAF spawns them detached by default).
   caf::actor_system_config cfg;
   const auto threads = setup.threads ? setup.threads : std::thread::hardware_concurrency();
-  cfg.set("scheduler.max-threads", static_cast<std::size_t>(std::max(2u, threads)));
+  cfg.set("scheduler.max-threads", static_cast<std::size_t>(std::max(2u, threads)) + pools.size());
+  cfg.set("middleman.attach-utility-actors", true);
   cfg.set("logger.verbosity", caf::atom("quiet"));
   add_message_types(cfg);
   configure_middleman(cfg, setup.cluster);

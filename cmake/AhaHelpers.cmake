@@ -42,7 +42,8 @@ endfunction()
 
 # aha_add_unit_tests(LIBRARY [LABELS ...] [DEPS ...] [TIMEOUT seconds])
 # One test executable per folder from its *.test.cpp files; each TEST_CASE becomes a CTest test
-# named "<folder>.<case>". TIMEOUT is a hang guard, not a performance assertion.
+# named "<folder>.<case>". TIMEOUT is a hang guard, not a performance assertion. A case that
+# prints "AHA-SKIPPED: <reason>" (AHA_SKIP, core/test_skip.hpp) is reported as Skipped, not Passed.
 function(aha_add_unit_tests library)
   cmake_parse_arguments(A "" "TIMEOUT" "LABELS;DEPS" ${ARGN})
   file(GLOB_RECURSE sources CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/*.test.cpp)
@@ -58,9 +59,13 @@ function(aha_add_unit_tests library)
   target_link_libraries(${exe} PRIVATE ${library} aha_catch_main ${A_DEPS})
   target_compile_definitions(${exe} PRIVATE
     AHA_SOURCE_DIR="${PROJECT_SOURCE_DIR}" AHA_SHARED_DATA_DIR="${PROJECT_SOURCE_DIR}/../shared/data")
+  # Catch.cmake and its discovery script each expand PROPERTIES unquoted: a ';' of the label list
+  # must survive both (hence eight backslashes), or it splits the list and shifts every later
+  # name/value pair (only the first label stood, and TIMEOUT was lost that way).
+  string(REPLACE ";" "\\\\\\\\;" labels "${folder};${A_LABELS}")
   catch_discover_tests(${exe} TEST_PREFIX "${folder}."
     WORKING_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR}
-    PROPERTIES LABELS "${folder};${A_LABELS}" TIMEOUT ${A_TIMEOUT})
+    PROPERTIES LABELS "${labels}" TIMEOUT ${A_TIMEOUT} SKIP_REGULAR_EXPRESSION "AHA-SKIPPED:")
 endfunction()
 
 # aha_add_fuzzer(NAME SOURCES <files...> [INCLUDES dirs...] [LIBS -l...] [SECONDS n])

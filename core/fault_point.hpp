@@ -1,16 +1,23 @@
 // Named fault points for fault-injection tests (STYLE.md "Tests and builds"): code marks a
 // dangerous spot with AHA_FAULT_POINT("replay.before_commit"); a test arms that name with an
 // action (typically _exit in a forked child) and the action runs when execution reaches it.
-// Compiled to nothing unless AHA_FAULT_POINTS is defined (CMake option AHA_FAULT_POINTS).
+// AHA_FAULT_POINT compiles to nothing unless AHA_FAULT_POINTS is defined (CMake option
+// AHA_FAULT_POINTS); arm() then has no effect, and a test that needs it skips on kCompiledIn.
 #pragma once
 
-#ifdef AHA_FAULT_POINTS
 #include <functional>
 #include <map>
 #include <mutex>
 #include <string>
 
 namespace aha::fault {
+
+// Whether AHA_FAULT_POINT reaches the registry in this build (tests: AHA_SKIP when not).
+#ifdef AHA_FAULT_POINTS
+inline constexpr bool kCompiledIn = true;
+#else
+inline constexpr bool kCompiledIn = false;
+#endif
 
 struct armed_point {
   std::function<void()> action;
@@ -52,6 +59,7 @@ inline void hit(const char* name) {
 
 }  // namespace aha::fault
 
+#ifdef AHA_FAULT_POINTS
 #define AHA_FAULT_POINT(name) ::aha::fault::hit(name)
 #else
 #define AHA_FAULT_POINT(name) ((void)0)

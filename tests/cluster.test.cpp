@@ -261,6 +261,18 @@ void grade_while_signalled(controller_side& c, aha_process& node, int sig, const
   receive_graded(pending);
 }
 
+// A node told that the run is over exits 0 within the guard, its own teardown complete (not cut
+// short by aha node's 5 s bound, which would hide a teardown hang: actors/node.cpp says why its
+// workers are not detached). A node still running is killed by ~aha_process.
+void check_left_cleanly(aha_process& node) {
+  auto status = node.wait_within(kGuard);
+  INFO(node.log());
+  REQUIRE(status);
+  CHECK(WIFEXITED(*status));
+  CHECK(WEXITSTATUS(*status) == 0);
+  CHECK(node.log().find("shutdown did not finish") == std::string::npos);
+}
+
 tasks::task_sample arithmetic(std::uint64_t index) { return tasks::arithmetic_sample({}, 2, tasks::split::eval, index); }
 
 }  // namespace
@@ -297,19 +309,8 @@ TEST_CASE("cluster: a node grades with the controller and, killed mid-work, has 
   grade(c, {arithmetic(4), arithmetic(5)}, 4);
   CHECK(c.grading().remote_tasks > after.remote_tasks);
   close_cluster(*c.sys, c.door);
-  // Known intermittent problem (seen in full CI runs under load): a node told that the run is
-  // over sometimes did not exit. aha node now bounds its teardown (5 s), the likeliest place of
-  // the hang; a node still running here means the hang is elsewhere. Reported, not failed, until
-  // the cause is found; every other check here stays strict.
-  auto status = second->wait_within(kGuard);
-  INFO(second->log());
-  if (!status) {
-    WARN("KNOWN ISSUE: node-2 did not exit within the guard after the run ended; log:\n" << second->log());
-  } else {
-    CHECK(WIFEXITED(*status));
-    CHECK(WEXITSTATUS(*status) == 0);
-    CHECK(second->log().find("finished the run") != std::string::npos);
-  }
+  check_left_cleanly(*second);
+  CHECK(second->log().find("finished the run") != std::string::npos);
   c.door = {};
 }
 
@@ -394,15 +395,7 @@ TEST_CASE("cluster: aha train waits for a node, grades on it, and reports the re
   std::ifstream written(fs::path(dir) / "config.toml");
   std::string shown(std::istreambuf_iterator<char>(written), {});
   CHECK(shown.find("train-secret") == std::string::npos);  // redacted
-  // The same known intermittent problem as above: reported, not failed, until it is fixed.
-  auto status = node.wait_within(kGuard);
-  INFO(node.log());
-  if (!status) {
-    WARN("KNOWN ISSUE: the node did not exit within the guard after the run ended; log:\n" << node.log());
-  } else {
-    CHECK(WIFEXITED(*status));
-    CHECK(WEXITSTATUS(*status) == 0);
-  }
+  check_left_cleanly(node);
   fs::remove_all(dir);
   fs::remove(dir + "-node.log");
 }

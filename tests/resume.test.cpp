@@ -20,6 +20,7 @@
 #include "actors/controller.hpp"
 #include "actors/replay_store.hpp"
 #include "core/fault_point.hpp"
+#include "core/test_skip.hpp"
 #include "model/char_tokenizer.hpp"
 #include "model/optimizer.hpp"
 #include "tests/tiny_run.hpp"
@@ -98,10 +99,7 @@ void arm_once(const std::string& point, int skip) {
 
 TEST_CASE("resume: a run killed after a step's consumption resumes from its checkpoint and loses nothing",
           "[integration]") {
-#ifndef AHA_FAULT_POINTS
-  WARN("fault points are compiled out (AHA_FAULT_POINTS=OFF)");
-  return;
-#else
+  if (!aha::fault::kCompiledIn) AHA_SKIP("fault points are compiled out (AHA_FAULT_POINTS=OFF)");
   auto config = tiny_run("crash", 4, 5);
   const fs::path dir = config.run.dir;
   std::ostringstream log;
@@ -175,15 +173,11 @@ TEST_CASE("resume: a run killed after a step's consumption resumes from its chec
   REQUIRE(evaluated.ok());
   CHECK(evaluated->prompts == 4);
   fs::remove_all(dir);
-#endif
 }
 
 TEST_CASE("supervision: a generator that dies holding a batch has its prompts re-issued and the run completes",
           "[integration]") {
-#ifndef AHA_FAULT_POINTS
-  WARN("fault points are compiled out (AHA_FAULT_POINTS=OFF)");
-  return;
-#else
+  if (!aha::fault::kCompiledIn) AHA_SKIP("fault points are compiled out (AHA_FAULT_POINTS=OFF)");
   auto config = tiny_run("generator", 0, 4);
   std::ostringstream log;
   arm_once("generator.before_hand_over", 1);  // the second batch, sampled, not yet handed to the grader
@@ -199,7 +193,6 @@ TEST_CASE("supervision: a generator that dies holding a batch has its prompts re
   CHECK(cursor["reissued"] >= config.generator.prompts_per_batch);  // handed out again
   check_no_prompt_lost(config);
   fs::remove_all(config.run.dir);
-#endif
 }
 
 TEST_CASE("resume: with nothing to resume, --resume starts a new run", "[integration]") {
