@@ -58,6 +58,7 @@ def regrade(task, prompt, completion):
         expression = prompt.rstrip("=").strip()
         if not re.fullmatch(r"[0-9+\-*() ]+", expression) or not re.fullmatch(r"-?[0-9]+", answer):
             return False
+        expression = re.sub(r"\b0+(\d)", r"\1", expression)  # padded operands ("07+85"); Python rejects 07
         return int(answer) == exact(ast.parse(expression, mode="eval"))
     if task == "countdown":
         m = re.fullmatch(r"([0-9,]+)->([0-9]+):", prompt.strip())
