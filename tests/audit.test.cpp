@@ -100,8 +100,10 @@ TEST_CASE("audit: no held-out prompt of a run was trained on, measured from its 
   auto out = run_command("python3 " AHA_SOURCE_DIR "/scripts/audit_run.py " + dir.string() + " --aha " AHA_BINARY, status);
   INFO(out);
   CHECK(status == 0);
-  auto last = out.substr(out.rfind('{'));
-  auto audit = nlohmann::json::parse(last.substr(0, last.find('\n')));
+  auto end = out.find_last_not_of('\n');
+  REQUIRE(end != std::string::npos);
+  auto begin = out.rfind('\n', end);
+  auto audit = nlohmann::json::parse(out.substr(begin == std::string::npos ? 0 : begin + 1, end + 1 - (begin + 1)));
   CHECK(audit["train_eval_overlap"] == 0);
   CHECK(audit["grpo_groups"] == consumed);
   fs::remove_all(dir);

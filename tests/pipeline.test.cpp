@@ -125,15 +125,16 @@ TEST_CASE("pipeline: sync mode consumes only groups of the learner's current ver
   for (const auto& line : grpo) CHECK(line.value("staleness/0", 0.0) == 1.0);
 
   // Golden run: seed 7, one LibTorch thread. The SFT stage is sequential and seeded, so its losses
-  // are recorded values (from the first run of this recipe; 1% tolerance for BLAS differences
-  // between CPUs). A change of the model, tokenizer, tasks or optimizer shows up here first.
+  // are recorded values (1% tolerance for BLAS differences between CPUs). A change of the model,
+  // tokenizer, tasks or optimizer shows up here first. Re-recorded when run.seed began to seed
+  // the data and the split became a function of each problem (the demonstrations changed).
   std::vector<double> sft_losses;
   for (const auto& line : lines) {
     if (line.contains("sft/loss")) sft_losses.push_back(line["sft/loss"].get<double>());
   }
   REQUIRE(sft_losses.size() == 8);
   CHECK(sft_losses.front() == Approx(4.7308).epsilon(0.01));
-  CHECK(sft_losses.back() == Approx(3.7846).epsilon(0.01));
+  CHECK(sft_losses.back() == Approx(3.7421).epsilon(0.01));
   fs::remove_all(config.run.dir);
 }
 
@@ -193,7 +194,7 @@ TEST_CASE("pipeline: stale behaviour policies (eta 2, 2 mini-batches x 2 epochs)
   CHECK(json.contains("grading_failures_masked"));
   auto grpo = grpo_lines(metric_lines(config.run.dir));
   REQUIRE(grpo.size() == 6);
-  std::size_t stale_steps = 0;
+  std::size_t stale_steps = 0, corrected_steps = 0, moved_steps = 0;
   for (const auto& line : grpo) {
     INFO(line.dump());
     CHECK(line["grpo/updates"] == 4);
@@ -202,18 +203,24 @@ TEST_CASE("pipeline: stale behaviour policies (eta 2, 2 mini-batches x 2 epochs)
     CHECK(line["grpo/entropy"].get<double>() > 0.05);  // no collapse onto one token
     CHECK(line["grpo/importance_weight"].get<double>() > 0.0);
     CHECK(line["grpo/importance_weight"].get<double>() <= config.grpo.loss.behaviour_weight_cap);
-    CHECK(line["grpo/ratio_deviation"].get<double>() > 0.0);  // updates 2-4 see pi_theta != pi_old
+    // Updates 2-4 see pi_theta != pi_old whenever update 1 moved the weights; a step whose groups
+    // all have equal rewards has no gradient (dynamic sampling aside), and its ratio stays 1.
+    if (line["grpo/grad_norm"].get<double>() > 0) CHECK(line["grpo/ratio_deviation"].get<double>() > 0.0);
+    moved_steps += line["grpo/ratio_deviation"].get<double>() > 0.0 ? 1 : 0;
     double stale = 0;
     for (auto& [key, value] : line.items()) {
       if (key.rfind("staleness/", 0) == 0 && std::stoi(key.substr(10)) >= 1) stale += value.get<double>();
       if (key.rfind("staleness/", 0) == 0) CHECK(std::stoi(key.substr(10)) <= 2);
     }
-    // A group sampled by an older version has pi_prox != pi_behaviour on its tokens.
+    // A group sampled by an older version has pi_prox != pi_behaviour on its tokens once the
+    // versions between them moved the weights.
     if (stale > 0) {
       ++stale_steps;
-      CHECK(line["grpo/importance_weight_deviation"].get<double>() > 1e-3);
+      corrected_steps += line["grpo/importance_weight_deviation"].get<double>() > 1e-3 ? 1 : 0;
     }
   }
+  CHECK(moved_steps > 0);
+  CHECK(corrected_steps > 0);
   // With eta = 2 the generators run ahead of the learner (a 24-token group is quicker than four
   // updates); a run without one stale group would not test the correction at all.
   CHECK(stale_steps > 0);
