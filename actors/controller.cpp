@@ -215,16 +215,18 @@ status open_cluster_door(caf::actor_system& sys, const run_config& config, servi
   return ok_status();
 }
 
-grader_stats grader_stats_of(caf::actor_system& sys, const grader_actor& grader) {
+// One actor's counters (grader, replay buffer, gate), for report.json; zeros if it does not answer.
+template <class Stats, class Actor, class Atom>
+Stats stats_from(caf::actor_system& sys, const Actor& actor, Atom atom) {
   caf::scoped_actor self{sys};
-  grader_stats out;
-  self->request(grader, kRequestTimeout, stats_atom::value).receive([&](grader_stats& g) { out = g; }, [](caf::error&) {});
+  Stats out;
+  self->request(actor, kRequestTimeout, atom).receive([&](Stats& reply) { out = reply; }, [](caf::error&) {});
   return out;
 }
 
 // The grader's and the cluster's counters, for report.json.
 void count_grading(caf::actor_system& sys, const services& s, train_report& report) {
-  auto grading = grader_stats_of(sys, s.grader);
+  auto grading = stats_from<grader_stats>(sys, s.grader, stats_atom::value);
   report.reward_worker_restarts = grading.worker_restarts;
   report.reward_tasks_requeued = grading.requeued;
   report.remote_tasks = grading.remote_tasks;
@@ -331,20 +333,6 @@ struct grpo_outcome {
   gate_stats gate;                      // the gate's books when the stage ended
 };
 
-replay_stats replay_stats_of(caf::actor_system& sys, const replay_buffer_actor& replay) {
-  caf::scoped_actor self{sys};
-  replay_stats out;
-  self->request(replay, kRequestTimeout, stats_atom::value).receive([&](replay_stats& r) { out = r; }, [](caf::error&) {});
-  return out;
-}
-
-gate_stats gate_stats_of(caf::actor_system& sys, const rollout_gate_actor& gate) {
-  caf::scoped_actor self{sys};
-  gate_stats out;
-  self->request(gate, kRequestTimeout, gate_stats_atom::value).receive([&](gate_stats& g) { out = g; }, [](caf::error&) {});
-  return out;
-}
-
 // Asks the prompt source to re-issue every prompt a dead generator held; returns how many.
 std::uint64_t requeue_held(caf::actor_system& sys, const prompt_source_actor& prompts, const caf::actor_addr& holder,
                            std::ostream& log) {
@@ -363,7 +351,7 @@ result<grpo_outcome> run_grpo(caf::actor_system& sys, const run_config& config, 
   const auto& learner_cfg = config.grpo.learner;
   // Groups already stored and unconsumed (a resumed run's leftovers) are in flight for the gate:
   // they retire through it when consumed or dropped, as if it had granted them.
-  const auto replay_before = replay_stats_of(sys, s.replay);
+  const auto replay_before = stats_from<replay_stats>(sys, s.replay, stats_atom::value);
   const std::uint64_t leftovers = replay_before.ready_groups + replay_before.leased_groups + replay_before.stale_groups;
   auto gate = spawn_rollout_gate(sys, {learner_cfg.groups_per_step, config.run.max_staleness,
                                        resumed.weight_version(), leftovers});
@@ -449,8 +437,8 @@ result<grpo_outcome> run_grpo(caf::actor_system& sys, const run_config& config, 
     self->send(g, stop_atom::value);
   }
   self->send_exit(learner, caf::exit_reason::user_shutdown);
-  outcome.gate = gate_stats_of(sys, gate);
-  const auto dropped_after = replay_stats_of(sys, s.replay).dropped_stale;
+  outcome.gate = stats_from<gate_stats>(sys, gate, gate_stats_atom::value);
+  const auto dropped_after = stats_from<replay_stats>(sys, s.replay, stats_atom::value).dropped_stale;
   outcome.dropped_stale = dropped_after - std::min(dropped_after, replay_before.dropped_stale);
   self->send_exit(gate, caf::exit_reason::user_shutdown);
   self->wait_for(learner);
@@ -479,7 +467,7 @@ result<evaluation_set> held_out_prompts(const run_config& config) {
   return out;
 }
 
-// 5a. The split audit: every held-out prompt checked against what this run trained on, read back
+// The split audit: every held-out prompt checked against what this run trained on, read back
 // from its artifacts (measured, not assumed).
 status audit_split(const run_config& config, const evaluation_set& held_out, train_report& report,
                    std::ostream& log) {
