@@ -2,6 +2,7 @@
 // atomic consumption, eviction by the soft size bound.
 #include "actors/replay_buffer.hpp"
 
+#include <algorithm>
 #include <deque>
 #include <map>
 #include <optional>
@@ -66,18 +67,25 @@ void requeue_prompts_of(replay_state& st, const std::vector<std::uint64_t>& stal
   caf::anon_send(st.prompts, requeue_atom::value, std::move(prompt_ids));
 }
 
-// Picks up to batch_groups fresh ready groups, oldest first; marks too-old ones stale.
+// Picks up to batch_groups fresh ready groups, oldest weight version first (ties: storage order);
+// marks too-old ones stale. Grading finishes out of order, so a group made earlier can be stored
+// after newer ones; serving by version rather than arrival lets it be trained before it ages out.
 std::vector<std::uint64_t> select(replay_state& st, const fetch_request& request) {
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> by_version;  // (weight version, id)
+  by_version.reserve(st.ready.size());
+  for (auto id : st.ready) by_version.emplace_back(st.store->entries().at(id).weight_version, id);
+  std::sort(by_version.begin(), by_version.end());
   std::vector<std::uint64_t> chosen, stale;
-  for (auto it = st.ready.begin(); it != st.ready.end() && chosen.size() < request.batch_groups;) {
-    auto version = st.store->entries().at(*it).weight_version;
+  for (const auto& [version, id] : by_version) {
     if (version + request.max_staleness < request.learner_version) {
-      st.stale.insert(*it);
-      stale.push_back(*it);
+      st.stale.insert(id);
+      stale.push_back(id);
       ++st.counters.dropped_stale;
-      it = st.ready.erase(it);
+      st.ready.erase(id);
+    } else if (chosen.size() < request.batch_groups) {
+      chosen.push_back(id);
     } else {
-      chosen.push_back(*it++);
+      break;  // the rest are newer: fresh enough for now
     }
   }
   requeue_prompts_of(st, stale);
