@@ -84,10 +84,10 @@ TEST_CASE("pipeline: async run of SFT and GRPO writes its report, metrics and ch
   CHECK(report->after_grpo.prompts == 8);
   auto json = nlohmann::json::parse(std::ifstream(fs::path(config.run.dir) / "report.json"));
   for (const char* key : {"sft_accuracy", "grpo_accuracy", "steps", "wall_seconds"}) CHECK(json.contains(key));
-  // The gate's books balance. A group whose grading finishes after newer groups' can still age out
-  // (the buffer serves the oldest version first, the gate assumes grant order): such a drop is
-  // counted, its slot given back and its prompt re-issued, never trained on
-  // (tests/staleness.test.cpp forces drops).
+  // A normal async run drops nothing (the buffer serves the oldest version first, so a group graded
+  // after newer ones is still trained in time), and the gate's books balance
+  // (tests/staleness.test.cpp forces drops with a grader slow on some groups).
+  CHECK(json["dropped_stale"] == 0);
   CHECK(json["gate"]["unmatched"] == 0);
   CHECK(json["gate"]["dropped"] == json["dropped_stale"]);
   CHECK(json["gate"]["granted"] == json["gate"]["consumed"].get<std::uint64_t>() +
@@ -101,7 +101,7 @@ TEST_CASE("pipeline: async run of SFT and GRPO writes its report, metrics and ch
     CHECK(line["rollouts"] == 8);  // groups_per_step x group_size
     CHECK(line.contains("reward_mean"));
     CHECK(line.contains("learner/idle_fraction"));
-    CHECK(line["replay/dropped_stale"].get<double>() <= json["dropped_stale"].get<double>());
+    CHECK(line["replay/dropped_stale"] == 0);
     // eta = 1: nothing older than one version is ever consumed.
     for (auto& [key, value] : line.items()) {
       if (key.rfind("staleness/", 0) == 0) CHECK(std::stoi(key.substr(10)) <= 1);
