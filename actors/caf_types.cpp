@@ -3,6 +3,7 @@
 
 #include "actors/cluster.hpp"
 #include "actors/interfaces.hpp"
+#include "actors/supervision/watchdog.hpp"
 
 namespace aha::actors {
 
@@ -45,6 +46,8 @@ void add_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<grader_stats>("aha.grader_stats");
   cfg.add_message_type<cluster_stats>("aha.cluster_stats");
   cfg.add_message_type<metric_map>("aha.metric_map");
+  cfg.add_message_type<progress_report>("aha.progress_report");
+  cfg.add_message_type<stall>("aha.stall");
   cfg.add_message_type<std::vector<std::uint64_t>>("aha.u64_list");
   cfg.add_error_category(kErrorCategory, [](std::uint8_t code, caf::atom_value, const caf::message& context) {
     return describe(to_caf_error(static_cast<errc>(code - 1), context.match_elements<std::string>()

@@ -185,6 +185,7 @@ generator_actor::behavior_type generator(self_ptr self, generator_setup setup) {
         self->state.stopping = true;
         self->quit();
       },
+      [=](progress_atom) -> progress_list { return {{self->state.setup.name, "batches", 0, self->state.batches, ""}}; },
   };
 }
 

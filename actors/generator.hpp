@@ -60,8 +60,10 @@ void describe(V& v, generator_config& c) {
   v.field("grade_timeout", c.grade_timeout, "hang guard on grading one group (duration)");
 }
 
+// progress -> progress_list: batches generated (it blocks while generating, so a generator that
+// does not answer is stuck in generation).
 using generator_actor = caf::typed_actor<caf::reacts_to<weights_atom, weights_ptr>, caf::reacts_to<stop_atom>,
-                                         caf::reacts_to<work_atom>>;
+                                         caf::reacts_to<work_atom>, caf::replies_to<progress_atom>::with<progress_list>>;
 
 struct generator_peers {
   prompt_source_actor prompts;

@@ -24,6 +24,7 @@ struct reward_task {
   std::uint32_t slot = 0;     // component index in that rollout's verdict
   std::uint32_t spec = 0;     // index into the specs
   std::uint32_t attempts = 0; // workers lost while running it
+  clock_type::time_point queued_at = clock_type::now();
 };
 
 struct job_state {
@@ -47,6 +48,7 @@ struct worker_slot {
 struct pool_state {
   std::vector<worker_slot> workers;
   std::deque<std::uint64_t> queue;  // task ids waiting for a worker
+  std::uint64_t done = 0;           // tasks finished (any verdict), for the watchdog
 };
 
 struct grader_state {
@@ -115,6 +117,7 @@ void finish_task(self_ptr self, std::uint64_t task_id, protocol::reward_componen
   auto task = it->second;
   st.tasks.erase(it);
   const auto& spec = (*st.specs)[task.spec];
+  ++st.pools.at(spec.pool).done;
   c.kind = spec.kind;
   c.weight = spec.weight;
   if (c.status == protocol::verdict_status::timeout) ++st.counters.reward_timeouts;
@@ -298,6 +301,38 @@ caf::error accept(self_ptr self, protocol::prompt& prompt, std::vector<protocol:
   return caf::none;
 }
 
+// Per pool: tasks queued or running, tasks finished, and the oldest task with where it runs.
+progress_list pool_progress(self_ptr self) {
+  auto& st = self->state;
+  progress_list out;
+  const auto now = clock_type::now();
+  for (const auto& [name, pool] : st.pools) {
+    progress_report r{"grader pool " + name, "tasks", pool.queue.size(), pool.done, ""};
+    std::optional<std::uint64_t> oldest;
+    std::string where = "queued";
+    auto consider = [&](std::uint64_t id, const std::string& at) {
+      if (!st.tasks.count(id)) return;
+      if (!oldest || st.tasks.at(id).queued_at < st.tasks.at(*oldest).queued_at) oldest = id, where = at;
+    };
+    for (auto id : pool.queue) consider(id, "queued");
+    for (const auto& w : pool.workers) {
+      if (!w.task) continue;
+      ++r.held;
+      auto worker = caf::actor_cast<caf::actor>(w.handle);
+      consider(*w.task, w.offered ? "on a remote worker (node " + caf::to_string(worker.node()).substr(0, 12) + ")"
+                                  : "on a local worker");
+    }
+    if (oldest) {
+      const auto& task = st.tasks.at(*oldest);
+      auto age = std::chrono::duration_cast<std::chrono::seconds>(now - task.queued_at).count();
+      r.oldest = "task " + std::to_string(*oldest) + " (" + (*st.specs)[task.spec].name + ", prompt " +
+                 std::to_string(st.jobs.at(task.job).prompt.id) + ") " + where + ", " + std::to_string(age) + " s old";
+    }
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
 grader_impl::behavior_type grader(self_ptr self, grader_config config, replay_buffer_actor replay,
                                   std::shared_ptr<const std::vector<reward_spec>> specs,
                                   std::map<std::string, std::uint32_t> pool_sizes, threading mode) {
@@ -368,6 +403,7 @@ grader_impl::behavior_type grader(self_ptr self, grader_config config, replay_bu
         out.grading_ms_mean = out.groups ? st.grading_ms_total / static_cast<double>(out.groups) : 0.0;
         return out;
       },
+      [self](progress_atom) { return pool_progress(self); },
   };
 }
 

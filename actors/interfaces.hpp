@@ -35,6 +35,7 @@ using requeue_atom = caf::atom_constant<caf::atom("requeue")>;
 using stored_atom = caf::atom_constant<caf::atom("stored")>;
 using handover_atom = caf::atom_constant<caf::atom("handover")>;
 using offer_atom = caf::atom_constant<caf::atom("offer")>;
+using progress_atom = caf::atom_constant<caf::atom("progress")>;
 
 // Where an actor that does blocking I/O runs: on its own thread (the default, STYLE.md: no
 // blocking in event-based actors), or on the scheduler (only for deterministic tests under
@@ -121,6 +122,24 @@ typename Inspector::result_type inspect(Inspector& f, grader_stats& x) {
            x.remote_workers, x.remote_in_flight_tasks, x.remote_tasks, x.remote_workers_lost, x.grading_failures_masked);
 }
 
+// What a watched actor is doing, for the watchdog (actors/supervision/watchdog.hpp): the work it
+// holds now and a count of the work it has finished. Work held while the count stands still is a
+// stall; an actor that does not answer at all is blocked or frozen. One actor may report several
+// parts (the grader: one per pool). Every actor the controller spawns answers
+// progress -> std::vector<progress_report>.
+struct progress_report {
+  std::string name;        // who: "grader pool sandbox", "generator/0", "learner"
+  std::string unit;        // what `held` counts: "tasks", "groups", "acquires"
+  std::uint64_t held = 0;  // held now; 0 = idle or waiting on others (never a stall of its own)
+  std::uint64_t done = 0;  // finished since start (only grows)
+  std::string oldest;      // the oldest work held, in words ("task 123 on a remote worker"); may be empty
+};
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, progress_report& x) {
+  return f(caf::meta::type_name("aha.progress_report"), x.name, x.unit, x.held, x.done, x.oldest);
+}
+using progress_list = std::vector<progress_report>;
+
 // Named numbers: one metrics line, or a set of gauges.
 using metric_map = std::map<std::string, double>;
 
@@ -137,11 +156,12 @@ using metric_map = std::map<std::string, double>;
 //  consume(step, ids)    -> ok once the consumption marks and the learner step are durable, in
 //                           one WriteBatch. Unknown or already-consumed ids are an error.
 //  stats                 -> replay_stats.
+//  progress              -> progress_list: a waiting fetch held, fetches answered.
 using replay_buffer_actor = caf::typed_actor<
     caf::replies_to<caf::put_atom, protocol::scored_group>::with<std::uint64_t>,
     caf::replies_to<fetch_atom, fetch_request>::with<protocol::learner_batch>,
     caf::replies_to<consume_atom, std::uint64_t, std::vector<std::uint64_t>>::with<caf::ok_atom>,
-    caf::replies_to<stats_atom>::with<replay_stats>>;
+    caf::replies_to<stats_atom>::with<replay_stats>, caf::replies_to<progress_atom>::with<progress_list>>;
 
 // prompt_source (prompt_source.hpp, spawn_prompt_source). A prompt handed out is outstanding
 // until done; while outstanding it is held (by the actor that asked for it, then by the grader:
@@ -158,6 +178,7 @@ using replay_buffer_actor = caf::typed_actor<
 //                      controller sends this when a generator dies).
 //  done(ids)        -> ok once persisted: these prompts' groups were consumed (or deliberately dropped).
 //  stats            -> prompt_source_stats.
+//  progress         -> progress_list: outstanding prompts held, prompts done.
 using prompt_source_actor = caf::typed_actor<
     caf::replies_to<next_atom, std::uint32_t>::with<std::vector<protocol::prompt>>,
     caf::reacts_to<handover_atom, std::vector<std::uint64_t>>,
@@ -165,7 +186,7 @@ using prompt_source_actor = caf::typed_actor<
     caf::reacts_to<requeue_atom, std::vector<std::uint64_t>>,
     caf::replies_to<requeue_atom, caf::actor_addr>::with<std::uint64_t>,
     caf::replies_to<done_atom, std::vector<std::uint64_t>>::with<caf::ok_atom>,
-    caf::replies_to<stats_atom>::with<prompt_source_stats>>;
+    caf::replies_to<stats_atom>::with<prompt_source_stats>, caf::replies_to<progress_atom>::with<progress_list>>;
 
 // grader (grader.hpp, spawn_grader):
 //  grade(prompt, rollouts) -> the scored_group (rewards, verdicts, advantages, group_id) once the
@@ -177,21 +198,24 @@ using prompt_source_actor = caf::typed_actor<
 //                             protocol) joins the pool like a local one; when it dies, its task is
 //                             re-queued and its slot dropped (the grader respawns only its own).
 //  stats                   -> grader_stats.
+//  progress                -> progress_list: per pool, tasks queued or running, tasks finished, the oldest.
 using grader_actor = caf::typed_actor<
     caf::replies_to<grade_atom, protocol::prompt, std::vector<protocol::rollout>>::with<protocol::scored_group>,
     caf::replies_to<score_atom, protocol::prompt, std::vector<protocol::rollout>>::with<
         std::vector<protocol::reward_verdict>>,
     caf::replies_to<offer_atom, std::string, caf::actor>::with<caf::ok_atom>,
-    caf::replies_to<stats_atom>::with<grader_stats>>;
+    caf::replies_to<stats_atom>::with<grader_stats>, caf::replies_to<progress_atom>::with<progress_list>>;
 
 // metrics (metrics.hpp, spawn_metrics):
 //  record(step, values) -> appends one JSONL line {"step", "time", values..., latest gauges...}
 //                          to <run_dir>/metrics.jsonl and refreshes the progress line.
 //  gauge(values)        -> remembers the latest values (queue depths, counters) for later lines.
 //  flush                -> ok once everything recorded is written.
+//  progress             -> progress_list: lines written.
 using metrics_actor = caf::typed_actor<caf::reacts_to<record_atom, std::uint64_t, metric_map>,
                                        caf::reacts_to<gauge_atom, metric_map>,
-                                       caf::replies_to<caf::flush_atom>::with<caf::ok_atom>>;
+                                       caf::replies_to<caf::flush_atom>::with<caf::ok_atom>,
+                                       caf::replies_to<progress_atom>::with<progress_list>>;
 
 // Registers every aha message type with CAF (needed across processes; call on both sides).
 void add_message_types(caf::actor_system_config& cfg);

@@ -182,6 +182,7 @@ learner_actor::behavior_type learner(self_ptr self, learner_setup setup) {
         self->send(generator, weights_atom::value, self->state.latest);
       },
       [=](work_atom) { next_step(self); },
+      [=](progress_atom) -> progress_list { return {{"learner", "steps", 0, self->state.step, ""}}; },
   };
 }
 

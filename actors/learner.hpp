@@ -45,8 +45,10 @@ void describe(V& v, learner_config& c) {
   v.field("threads", c.threads, "LibTorch threads of the learner", config::range{1, 1024});
 }
 
-using learner_actor =
-    caf::typed_actor<caf::reacts_to<subscribe_atom, generator_actor>, caf::reacts_to<work_atom>>;
+// progress -> progress_list: steps taken (it blocks during a step, so a learner that does not
+// answer is stuck in one).
+using learner_actor = caf::typed_actor<caf::reacts_to<subscribe_atom, generator_actor>, caf::reacts_to<work_atom>,
+                                       caf::replies_to<progress_atom>::with<progress_list>>;
 
 struct learner_peers {
   replay_buffer_actor replay;

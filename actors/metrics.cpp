@@ -24,6 +24,7 @@ struct metrics_state {
   clock_type::time_point last_print{};
   bool tty = false;
   bool line_open = false;  // a progress line without newline is on the terminal
+  std::uint64_t lines = 0;  // JSONL lines written (progress, for the watchdog)
   static inline const char* name = "metrics";
 };
 
@@ -100,6 +101,7 @@ result<metrics_actor> spawn_metrics(caf::actor_system& sys, const metrics_config
           for (const auto& [name, value] : st.gauges) line[name] = value;
           for (const auto& [name, value] : values) line[name] = value;  // NaN and inf become null
           *st.out << line.dump() << "\n";
+          ++st.lines;
           st.out->flush();  // readable live (tail -f) and after a crash
           show_progress(st, step, values);
         },
@@ -110,6 +112,7 @@ result<metrics_actor> spawn_metrics(caf::actor_system& sys, const metrics_config
           self->state.out->flush();
           return caf::ok_atom::value;
         },
+        [self](progress_atom) -> progress_list { return {{"metrics", "lines", 0, self->state.lines, ""}}; },
     };
   };
   if (mode == threading::detached) return metrics_actor{sys.spawn<caf::detached>(behavior)};

@@ -237,6 +237,11 @@ prompt_source_actor::behavior_type prompt_source(prompt_source_impl self, std::s
         return caf::ok_atom::value;
       },
       [self](stats_atom) { return self->state.cursor->stats(); },
+      // Outstanding prompts wait on generators, the grader and the learner: this actor holds no
+      // work of its own, so it is watched for answering only.
+      [self](progress_atom) -> progress_list {
+        return {{"prompt source", "prompts", 0, self->state.cursor->stats().done, ""}};
+      },
   };
 }
 

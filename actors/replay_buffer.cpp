@@ -240,6 +240,11 @@ replay_buffer_impl::behavior_type replay_buffer(self_ptr self, std::shared_ptr<r
         return caf::ok_atom::value;
       },
       [self](stats_atom) -> replay_stats { return current_stats(self->state); },
+      // Its own work is committing puts (a waiting fetch waits on producers, not on this actor).
+      [self](progress_atom) -> progress_list {
+        auto& st = self->state;
+        return {{"replay buffer", "puts", st.puts.size(), st.counters.puts, ""}};
+      },
   };
 }
 

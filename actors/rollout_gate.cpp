@@ -109,6 +109,17 @@ rollout_gate_actor::behavior_type gate(self_ptr self, rollout_gate_config config
         st.grant_waiting();
       },
       [=](gate_stats_atom) { return self->state.stats(); },
+      // Waiting acquires that are never granted: the learner is not consuming (or slots leak).
+      [=](progress_atom) -> progress_list {
+        auto& st = self->state;
+        std::string oldest;
+        if (!st.waiting.empty()) {
+          oldest = "an acquire of " + std::to_string(st.waiting.front().groups) + " groups; learner at version " +
+                   std::to_string(st.learner_version) + ", " + std::to_string(st.in_flight) + " of " +
+                   std::to_string(st.window()) + " slots in flight";
+        }
+        return {{"rollout gate", "acquires", st.waiting.size(), st.totals.granted, oldest}};
+      },
   };
 }
 

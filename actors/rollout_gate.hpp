@@ -11,12 +11,15 @@
 //   release(n)                          -  n granted groups will never be produced
 //   advance(version, consumed, dropped) -  the learner reached `version`; groups consumed or dropped retire
 //   stats                               -> gate_stats
+//   progress                            -> progress_list: acquires waiting, groups granted
 // A waiting acquire from an actor that dies is forgotten. Tested by actors/rollout_gate.test.cpp.
 #pragma once
 
 #include <cstdint>
 
 #include <caf/all.hpp>
+
+#include "actors/interfaces.hpp"
 
 namespace aha::actors {
 
@@ -48,7 +51,8 @@ using rollout_gate_actor =
     caf::typed_actor<caf::replies_to<acquire_atom, std::uint32_t>::with<std::uint64_t>,
                      caf::reacts_to<release_atom, std::uint32_t>,
                      caf::reacts_to<advance_atom, std::uint64_t, std::uint64_t, std::uint64_t>,
-                     caf::replies_to<gate_stats_atom>::with<gate_stats>>;
+                     caf::replies_to<gate_stats_atom>::with<gate_stats>,
+                     caf::replies_to<progress_atom>::with<progress_list>>;
 
 struct rollout_gate_config {
   std::uint32_t groups_per_step = 1;  // B: groups the learner consumes per version
