@@ -19,6 +19,9 @@
 #include "actors/replay_buffer.hpp"
 #include "actors/replay_store.hpp"
 #include "actors/run_audit.hpp"
+#include "actors/supervision/restart_policy.hpp"
+#include "actors/supervision/teardown.hpp"
+#include "actors/supervision/watchdog.hpp"
 #include "model/char_tokenizer.hpp"
 #include "model/hf_checkpoint.hpp"
 #include "model/runtime.hpp"
@@ -331,6 +334,8 @@ struct grpo_outcome {
   std::uint64_t rollouts_consumed = 0;  // counted by the learner, not derived from the config
   std::uint64_t dropped_stale = 0;      // the replay buffer's count over the stage
   gate_stats gate;                      // the gate's books when the stage ended
+  std::uint64_t stalls = 0;             // stalls the watchdog reported
+  std::uint64_t stall_restarts = 0;     // grader pools restarted for a stall (on_stall = restart)
 };
 
 // Asks the prompt source to re-issue every prompt a dead generator held; returns how many.
@@ -383,19 +388,45 @@ result<grpo_outcome> run_grpo(caf::actor_system& sys, const run_config& config, 
     return save_run_checkpoint(config, bundle, *trainer, trainer_state{"grpo", sft_steps, step, version});
   };
   auto learner = spawn_learner(sys, std::move(setup));
-  self->monitor(learner);
-  for (std::uint32_t i = 0; i < config.generator.count; ++i) {
-    generators.push_back(make_generator(i));
-    self->monitor(generators.back());
-    self->send(learner, subscribe_atom::value, generators.back());
+  // The watchdog asks every actor of the stage for its progress and tells this supervisor of a
+  // stall (supervision.stall_after, supervision.on_stall).
+  watchdog_config watchdog_settings;
+  watchdog_settings.every = config.supervision.watch_every;
+  watchdog_settings.stall_after = config.supervision.stall_after;
+  auto watchdog = spawn_watchdog(sys, watchdog_settings, caf::actor_cast<caf::actor>(self), s.metrics);
+  auto watch = [&](const std::string& name, const auto& handle) {
+    self->send(watchdog, watch_atom::value, name, caf::actor_cast<caf::actor>(handle));
+  };
+  // Every actor of the stage is supervised: the learner's or a service's death ends the stage
+  // with its name; a generator's is repaired (below).
+  const std::vector<named_actor> services_watched{
+      {"grader", caf::actor_cast<caf::actor>(s.grader)},     {"replay buffer", caf::actor_cast<caf::actor>(s.replay)},
+      {"prompt source", caf::actor_cast<caf::actor>(s.prompts)}, {"metrics", caf::actor_cast<caf::actor>(s.metrics)},
+      {"rollout gate", caf::actor_cast<caf::actor>(gate)},   {"learner", caf::actor_cast<caf::actor>(learner)}};
+  for (const auto& [name, handle] : services_watched) {
+    if (!handle) continue;
+    self->monitor(handle);
+    watch(name, handle);
   }
+  auto start_generator = [&](std::uint32_t i) {
+    generators[i] = make_generator(i);
+    self->monitor(generators[i]);
+    self->send(learner, subscribe_atom::value, generators[i]);
+    watch("generator/" + std::to_string(i), generators[i]);
+  };
+  generators.resize(config.generator.count);
+  std::vector<restart_policy> restarts(config.generator.count, restart_policy(config.supervision));
+  for (std::uint32_t i = 0; i < config.generator.count; ++i) start_generator(i);
   auto started = clock_type::now();
   grpo_outcome outcome;
   std::optional<aha::error> failure;
   bool running = true;
-  // Supervision: a generator that dies is replaced, and the prompts it held (taken, not yet
-  // handed to the grader) are re-issued, their window slots returned to the gate; groups it had
-  // handed over are graded and stored as usual. The learner's end, or its failure, ends the stage.
+  const std::string resume_hint = "; its last checkpoint resumes with --resume";
+  // Supervision: a generator that dies is replaced after a backoff (supervision.restart_backoff,
+  // doubling; at most supervision.max_restarts deaths inside restart_window), and the prompts it
+  // held (taken, not yet handed to the grader) are re-issued, their window slots returned to the
+  // gate; groups it had handed over are graded and stored as usual. The learner's end, or its
+  // failure, ends the stage; so does any other actor's death, or a stall when on_stall says so.
   self->receive_while(running)(
       [&](done_atom, std::uint64_t steps, double idle_fraction, std::uint64_t rollouts) {
         outcome.steps = steps;
@@ -407,42 +438,88 @@ result<grpo_outcome> run_grpo(caf::actor_system& sys, const run_config& config, 
         failure = make_error(errc::internal, "learner failed: " + describe(e));
         running = false;
       },
-      [&](const caf::down_msg& down) {
-        if (down.source == learner.address()) {
-          failure = make_error(errc::internal, "the learner stopped: " + describe(down.reason));
-          running = false;
+      [&](stalled_atom, const stall& stalled) {
+        log << "watchdog: " << stalled.line << "\n";
+        ++outcome.stalls;
+        const auto action = config.supervision.on_stall;
+        if (action == stall_action::log) return;
+        const std::string pool_prefix = "grader pool ";
+        if (action == stall_action::restart && stalled.watched == "grader" && stalled.part.rfind(pool_prefix, 0) == 0) {
+          const auto pool = stalled.part.substr(pool_prefix.size());
+          self->request(s.grader, kRequestTimeout, restart_atom::value, pool)
+              .receive(
+                  [&](std::uint32_t n) {
+                    log << "supervision: " << n << " workers of pool " << pool
+                        << " replaced, their tasks re-queued\n";
+                    ++outcome.stall_restarts;
+                  },
+                  [&](const caf::error& e) { log << "supervision: restarting pool " << pool << " failed: " << describe(e) << "\n"; });
           return;
         }
+        failure = make_error(errc::timeout, "watchdog: " + stalled.line + "; the run stopped (supervision.on_stall = " +
+                                                (action == stall_action::stop ? "stop" : "restart, and " + stalled.watched +
+                                                                                             " cannot be restarted in place") +
+                                                ")" + resume_hint);
+        running = false;
+      },
+      [&](restart_atom, std::uint32_t i) { start_generator(i); },
+      [&](const caf::down_msg& down) {
+        for (const auto& [name, handle] : services_watched) {
+          if (handle && down.source == handle.address()) {
+            failure = make_error(errc::internal, "the " + name + " stopped (" + describe(down.reason) + ")" + resume_hint);
+            running = false;
+            return;
+          }
+        }
         for (std::uint32_t i = 0; i < generators.size(); ++i) {
-          if (generators[i].address() != down.source) continue;
+          if (!generators[i] || generators[i].address() != down.source) continue;
           auto requeued = requeue_held(sys, s.prompts, down.source, log);
-          log << "generator/" << i << " stopped (" << describe(down.reason) << "); " << requeued
-              << " prompts it held re-queued; starting a replacement\n";
           self->send(gate, release_atom::value, static_cast<std::uint32_t>(requeued));
-          ++outcome.generator_restarts;
           outcome.prompts_requeued += requeued;
-          generators[i] = make_generator(i);
-          self->monitor(generators[i]);
-          self->send(learner, subscribe_atom::value, generators[i]);
+          generators[i] = nullptr;
+          auto delay = restarts[i].on_death(clock_type::now());
+          if (!delay) {
+            failure = make_error(errc::internal, "generator/" + std::to_string(i) + " died " +
+                                                     std::to_string(restarts[i].recent_deaths()) +
+                                                     " times within supervision.restart_window (last: " +
+                                                     describe(down.reason) + "); not restarting it again" + resume_hint);
+            running = false;
+            return;
+          }
+          log << "generator/" << i << " stopped (" << describe(down.reason) << "); " << requeued
+              << " prompts it held re-queued; a replacement starts in " << delay->count() << " ms\n";
+          ++outcome.generator_restarts;
+          self->delayed_send(self, *delay, restart_atom::value, i);
         }
       },
       caf::after(std::chrono::duration_cast<std::chrono::milliseconds>(config.run.max_wall)) >> [&] {
-        failure = make_error(errc::timeout, "the GRPO stage exceeded run.max_wall");
+        failure = make_error(errc::timeout, "the GRPO stage exceeded run.max_wall" + resume_hint);
         running = false;
       });
   outcome.seconds = seconds_since(started);
-  self->demonitor(learner.address());
+  for (const auto& [name, handle] : services_watched) {
+    if (handle) self->demonitor(handle);
+  }
   for (auto& g : generators) {
+    if (!g) continue;
     self->demonitor(caf::actor_cast<caf::actor>(g));
     self->send(g, stop_atom::value);
   }
+  self->send_exit(watchdog, caf::exit_reason::user_shutdown);
   self->send_exit(learner, caf::exit_reason::user_shutdown);
   outcome.gate = stats_from<gate_stats>(sys, gate, gate_stats_atom::value);
   const auto dropped_after = stats_from<replay_stats>(sys, s.replay, stats_atom::value).dropped_stale;
   outcome.dropped_stale = dropped_after - std::min(dropped_after, replay_before.dropped_stale);
-  self->send_exit(gate, caf::exit_reason::user_shutdown);
-  self->wait_for(learner);
-  for (auto& g : generators) self->wait_for(g);
+  // Teardown, bounded: an actor blocked in a call cannot take its exit; it is named, not waited for.
+  std::vector<named_actor> stage_actors{{"rollout gate", caf::actor_cast<caf::actor>(gate)},
+                                        {"learner", caf::actor_cast<caf::actor>(learner)}};
+  for (std::uint32_t i = 0; i < generators.size(); ++i) {
+    stage_actors.push_back({"generator/" + std::to_string(i), caf::actor_cast<caf::actor>(generators[i])});
+  }
+  auto still = stop_and_wait(sys, stage_actors, config.supervision.teardown_timeout);
+  for (const auto& name : still) {
+    log << "teardown: " << name << " did not stop within supervision.teardown_timeout\n";
+  }
   if (failure) return *failure;
   return outcome;
 }
@@ -488,17 +565,21 @@ status audit_split(const run_config& config, const evaluation_set& held_out, tra
   return ok_status();
 }
 
-void stop_services(caf::actor_system& sys, const services& s) {
+// Stops the shared services; one that does not stop within supervision.teardown_timeout is named.
+void stop_services(caf::actor_system& sys, const services& s, const run_config& config, std::ostream& log) {
   close_cluster(sys, s.cluster);  // nodes hear that the run is over before their workers go quiet
   caf::scoped_actor self{sys};
   if (s.metrics) {
     self->request(s.metrics, std::chrono::seconds(30), caf::flush_atom::value)
         .receive([](caf::ok_atom) {}, [](caf::error&) {});
   }
-  for (const caf::actor& a : {caf::actor_cast<caf::actor>(s.grader), caf::actor_cast<caf::actor>(s.prompts),
-                              caf::actor_cast<caf::actor>(s.replay), caf::actor_cast<caf::actor>(s.metrics)}) {
-    if (a) self->send_exit(a, caf::exit_reason::user_shutdown);
-  }
+  auto still = stop_and_wait(sys,
+                             {{"grader", caf::actor_cast<caf::actor>(s.grader)},
+                              {"prompt source", caf::actor_cast<caf::actor>(s.prompts)},
+                              {"replay buffer", caf::actor_cast<caf::actor>(s.replay)},
+                              {"metrics", caf::actor_cast<caf::actor>(s.metrics)}},
+                             config.supervision.teardown_timeout);
+  for (const auto& name : still) log << "teardown: " << name << " did not stop within supervision.teardown_timeout\n";
 }
 
 caf::actor_system_config system_config(const run_config& config) {
@@ -546,6 +627,8 @@ std::string to_json(const train_report& r) {
                                     {"sft_examples", r.audited_sft_examples},
                                     {"grpo_groups", r.audited_grpo_groups}}},
                    {"generator_restarts", r.generator_restarts},
+                   {"stalls", r.stalls},
+                   {"stall_restarts", r.stall_restarts},
                    {"prompts_requeued", r.prompts_requeued},
                    {"rollouts_consumed", r.rollouts_consumed},
                    {"dropped_stale", r.dropped_stale},
@@ -594,7 +677,10 @@ result<train_report> run_training(run_config config, std::ostream& log) {
 
   // 3. The actor system and the shared services.
   auto caf_config = system_config(config);
+  // The system's destructor waits for every actor: bounded, so a blocked one cannot hang the exit.
+  teardown_deadline teardown(config.supervision.teardown_timeout);
   caf::actor_system sys{caf_config};
+  auto teardown_armed = teardown.arm();
   auto s = spawn_services(sys, config);
   if (!s) return s.error();
   auto held_out = held_out_prompts(config);
@@ -604,7 +690,7 @@ result<train_report> run_training(run_config config, std::ostream& log) {
   report.run_dir = dir.string();
   report.resumed_from_step = resumed->grpo_step();
   auto shutdown = [&](std::optional<aha::error> failure) -> result<train_report> {
-    stop_services(sys, *s);
+    stop_services(sys, *s, config, log);
     if (failure) return *failure;
     return report;
   };
@@ -642,6 +728,8 @@ result<train_report> run_training(run_config config, std::ostream& log) {
     report.grpo_seconds = outcome->seconds;
     report.learner_idle_fraction = outcome->learner_idle_fraction;
     report.generator_restarts = outcome->generator_restarts;
+    report.stalls = outcome->stalls;
+    report.stall_restarts = outcome->stall_restarts;
     report.prompts_requeued = outcome->prompts_requeued;
     report.rollouts_consumed = outcome->rollouts_consumed;
     report.rollouts_per_second =
@@ -672,11 +760,14 @@ result<eval_report> run_evaluation(run_config config, const std::string& checkpo
   // Evaluation writes nothing of the run: its services live in a scratch directory.
   config.run.dir = (fs::temp_directory_path() / ("aha-eval-" + std::to_string(::getpid()))).string();
   auto caf_config = system_config(config);
+  // The system's destructor waits for every actor: bounded, so a blocked one cannot hang the exit.
+  teardown_deadline teardown(config.supervision.teardown_timeout);
   caf::actor_system sys{caf_config};
+  auto teardown_armed = teardown.arm();
   auto s = spawn_services(sys, config);
   if (!s) return s.error();
   auto report = run_eval(sys, *s, *bundle, held_out->prompts, config, checkpoint, "", log);
-  stop_services(sys, *s);
+  stop_services(sys, *s, config, log);
   std::error_code ignored;
   fs::remove_all(config.run.dir, ignored);
   return report;

@@ -32,6 +32,8 @@ struct train_report {
   double learner_idle_fraction = 0;  // GRPO stage: share of the learner's time spent waiting for batches
   double rollouts_per_second = 0;    // GRPO stage: rollouts consumed per second (counted by the learner)
   std::uint64_t rollouts_consumed = 0;   // GRPO stage: rollouts the learner consumed (this process)
+  std::uint64_t stalls = 0;              // GRPO stage: stalls the watchdog reported (supervision.stall_after)
+  std::uint64_t stall_restarts = 0;      // GRPO stage: grader pools restarted for a stall (on_stall = restart)
   std::uint64_t dropped_stale = 0;       // GRPO stage: groups the replay buffer dropped as too stale (prompts re-issued)
   gate_stats gate;                       // GRPO stage: the rollout gate's books at the end (no leak: in_flight
                                          // = preexisting + granted - consumed - dropped - released, unmatched = 0)

@@ -404,6 +404,25 @@ grader_impl::behavior_type grader(self_ptr self, grader_config config, replay_bu
         return out;
       },
       [self](progress_atom) { return pool_progress(self); },
+      [self](restart_atom, const std::string& pool_name) -> caf::result<std::uint32_t> {
+        auto pool = self->state.pools.find(pool_name);
+        if (pool == self->state.pools.end()) {
+          return to_caf_error(errc::invalid_argument, "grader: no worker pool '" + pool_name + "'");
+        }
+        // A stuck worker may be blocked in a call: it is killed and forgotten, never waited for
+        // (its late reply, if any, finds its task re-queued or finished).
+        std::vector<caf::actor_addr> busy;
+        for (const auto& w : pool->second.workers) {
+          if (w.task) busy.push_back(caf::actor_cast<caf::actor_addr>(w.handle));
+        }
+        for (const auto& who : busy) {
+          auto slot = slot_of(pool->second, who);
+          if (slot == pool->second.workers.end()) continue;
+          self->send_exit(slot->handle, caf::exit_reason::kill);
+          worker_lost(self, pool_name, who);
+        }
+        return static_cast<std::uint32_t>(busy.size());
+      },
   };
 }
 

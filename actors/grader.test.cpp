@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <filesystem>
+#include <map>
 #include <stdexcept>
 #include <unistd.h>
 
@@ -180,6 +181,37 @@ TEST_CASE("grader: a worker that dies mid-task is replaced and its task re-queue
   CHECK(s.worker_restarts == 1);
   CHECK(s.requeued == 1);
   CHECK(s.reward_errors == 0);
+}
+
+TEST_CASE("grader: progress names each pool's held tasks and oldest, and restart(pool) re-queues a stuck pool's tasks") {
+  grader_fixture f;
+  auto group = ask<protocol::scored_group>(*f.sys, f.grader, grade_atom::value, math_prompt(1, "5"), rollouts({"5", "6"}));
+  f.run_without_workers();  // the workers are stuck: tasks dispatched, never answered
+  auto progress = ask<progress_list>(*f.sys, f.grader, progress_atom::value);
+  f.run_without_workers();
+  REQUIRE(progress->value);
+  std::map<std::string, progress_report> by_name;
+  for (const auto& r : *progress->value) by_name[r.name] = r;
+  REQUIRE(by_name.count("grader pool cpu"));
+  CHECK(by_name["grader pool cpu"].held == 2);  // two accuracy tasks, one per worker
+  CHECK(by_name["grader pool cpu"].done == 0);
+  CHECK(by_name["grader pool cheap"].held == 2);  // one running, one queued behind it
+  CHECK(by_name["grader pool cpu"].oldest.find("(accuracy, prompt 1) on a local worker") != std::string::npos);
+
+  auto restarted = ask<std::uint32_t>(*f.sys, f.grader, restart_atom::value, std::string("cpu"));
+  f.run_without_workers();  // the restart lands while the workers are still stuck
+  f.run();                  // the replacements (and the rest) run now
+  REQUIRE(restarted->value);
+  CHECK(*restarted->value == 2);
+  REQUIRE(group->value);
+  CHECK(group->value->rewards == std::vector<float>{1.1f, 0.1f});  // re-graded, nothing zeroed
+  check_all_ok(*group->value);
+  auto s = f.stats();
+  CHECK(s.worker_restarts == 2);
+  CHECK(s.requeued == 2);
+  auto unknown = ask<std::uint32_t>(*f.sys, f.grader, restart_atom::value, std::string("gpu"));
+  f.run();
+  CHECK(unknown->error);
 }
 
 TEST_CASE("grader: beyond max_pending_groups a request is refused at once (backpressure)") {

@@ -36,6 +36,7 @@ using stored_atom = caf::atom_constant<caf::atom("stored")>;
 using handover_atom = caf::atom_constant<caf::atom("handover")>;
 using offer_atom = caf::atom_constant<caf::atom("offer")>;
 using progress_atom = caf::atom_constant<caf::atom("progress")>;
+using restart_atom = caf::atom_constant<caf::atom("restart")>;
 
 // Where an actor that does blocking I/O runs: on its own thread (the default, STYLE.md: no
 // blocking in event-based actors), or on the scheduler (only for deterministic tests under
@@ -199,12 +200,16 @@ using prompt_source_actor = caf::typed_actor<
 //                             re-queued and its slot dropped (the grader respawns only its own).
 //  stats                   -> grader_stats.
 //  progress                -> progress_list: per pool, tasks queued or running, tasks finished, the oldest.
+//  restart(pool)           -> how many workers: every busy worker of the pool is abandoned (killed)
+//                             and replaced like a lost one, its task re-queued (the watchdog's
+//                             on_stall = restart).
 using grader_actor = caf::typed_actor<
     caf::replies_to<grade_atom, protocol::prompt, std::vector<protocol::rollout>>::with<protocol::scored_group>,
     caf::replies_to<score_atom, protocol::prompt, std::vector<protocol::rollout>>::with<
         std::vector<protocol::reward_verdict>>,
     caf::replies_to<offer_atom, std::string, caf::actor>::with<caf::ok_atom>,
-    caf::replies_to<stats_atom>::with<grader_stats>, caf::replies_to<progress_atom>::with<progress_list>>;
+    caf::replies_to<stats_atom>::with<grader_stats>, caf::replies_to<progress_atom>::with<progress_list>,
+    caf::replies_to<restart_atom, std::string>::with<std::uint32_t>>;
 
 // metrics (metrics.hpp, spawn_metrics):
 //  record(step, values) -> appends one JSONL line {"step", "time", values..., latest gauges...}

@@ -109,7 +109,8 @@ rollout_gate_actor::behavior_type gate(self_ptr self, rollout_gate_config config
         st.grant_waiting();
       },
       [=](gate_stats_atom) { return self->state.stats(); },
-      // Waiting acquires that are never granted: the learner is not consuming (or slots leak).
+      // Waiting acquires are backpressure (the learner is slower), not work of the gate's own: it
+      // holds nothing, and says what waits, for the watchdog's run-wide stall line.
       [=](progress_atom) -> progress_list {
         auto& st = self->state;
         std::string oldest;
@@ -118,7 +119,7 @@ rollout_gate_actor::behavior_type gate(self_ptr self, rollout_gate_config config
                    std::to_string(st.learner_version) + ", " + std::to_string(st.in_flight) + " of " +
                    std::to_string(st.window()) + " slots in flight";
         }
-        return {{"rollout gate", "acquires", st.waiting.size(), st.totals.granted, oldest}};
+        return {{"rollout gate", "acquires", 0, st.totals.granted, oldest}};
       },
   };
 }

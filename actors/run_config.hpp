@@ -15,6 +15,7 @@
 #include "actors/metrics.hpp"
 #include "actors/prompt_source.hpp"
 #include "actors/replay_buffer.hpp"
+#include "actors/supervision/restart_policy.hpp"
 #include "core/config.hpp"
 #include "core/result.hpp"
 #include "model/grpo_loss.hpp"
@@ -127,6 +128,7 @@ struct run_config {
   grpo_section grpo;
   eval_section eval;
   cluster_config cluster;
+  supervision_config supervision;
 };
 template <class V>
 void describe(V& v, run_config& c) {
@@ -141,6 +143,7 @@ void describe(V& v, run_config& c) {
   v.section("grpo", c.grpo, "reinforcement-learning stage (GRPO)");
   v.section("eval", c.eval, "held-out evaluation after each stage");
   v.section("cluster", c.cluster, "other processes and hosts: where nodes join, the shared secret, aha node settings");
+  v.section("supervision", c.supervision, "the watchdog, restart limits and backoff, bounded teardown");
 }
 
 // Derives secondary settings: the run dir, sync mode's zero staleness, threads. Returns the

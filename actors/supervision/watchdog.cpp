@@ -27,6 +27,9 @@ struct watched_entry {
 
 struct watchdog_state {
   watchdog_config config;
+  clock_type::time_point last_progress;  // when any part's count last moved
+  bool run_stall_reported = false;
+  std::map<std::string, std::string> waiting;  // part -> what it waits on or holds (its `oldest`), latest answer
   caf::actor listener;
   metrics_actor metrics;
   std::map<std::string, watched_entry> watched;
@@ -69,9 +72,18 @@ void on_answer(self_ptr self, const std::string& name, const progress_list& part
   entry.probing = false;
   entry.silent_reported = false;
   for (const auto& part : parts) {
+    if (part.oldest.empty()) {
+      st.waiting.erase(part.name);
+    } else {
+      st.waiting[part.name] = part.oldest;
+    }
     auto [track, fresh] = entry.parts.try_emplace(part.name, part_track{part.done, now, false});
     auto& t = track->second;
     if (fresh) continue;
+    if (part.done != t.done) {
+      st.last_progress = now;
+      st.run_stall_reported = false;
+    }
     if (part.held == 0 || part.done != t.done) {
       t = part_track{part.done, now, false};
       continue;
@@ -121,10 +133,31 @@ void probe(self_ptr self, const std::string& name) {
             });
 }
 
+// Nothing finished anywhere for twice stall_after, and no single actor was named: a stall of the
+// whole run (every actor waiting on another: a lost slot, a deadlock), named by what each waits on.
+void check_run_wide(self_ptr self) {
+  auto& st = self->state;
+  if (st.watched.empty() || st.run_stall_reported) return;
+  const auto quiet = st.config.now() - st.last_progress;
+  if (quiet < 2 * st.config.stall_after) return;
+  for (const auto& [name, entry] : st.watched) {
+    if (entry.silent_reported) return;
+    for (const auto& [part, track] : entry.parts) {
+      if (track.reported) return;
+    }
+  }
+  st.run_stall_reported = true;
+  stall s{"run", "run", true, whole_seconds(quiet), ""};
+  s.line = "no actor finished any work for " + std::to_string(s.seconds) + " s";
+  for (const auto& [part, what] : st.waiting) s.line += "; " + part + ": " + what;
+  report(self, std::move(s));
+}
+
 watchdog_impl::behavior_type watchdog(self_ptr self, watchdog_config config, caf::actor listener,
                                       metrics_actor metrics) {
   auto& st = self->state;
   st.config = std::move(config);
+  st.last_progress = st.config.now();
   st.listener = std::move(listener);
   st.metrics = std::move(metrics);
   self->send(self, tick_atom::value);
@@ -137,6 +170,7 @@ watchdog_impl::behavior_type watchdog(self_ptr self, watchdog_config config, caf
         std::vector<std::string> names;
         for (const auto& [name, entry] : self->state.watched) names.push_back(name);
         for (const auto& name : names) probe(self, name);
+        check_run_wide(self);
         self->delayed_send(self, self->state.config.every, tick_atom::value);
       },
   };

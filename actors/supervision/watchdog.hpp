@@ -1,8 +1,10 @@
 // watchdog: names the actor a run is stuck on. Every `every`, it asks each watched actor for its
 // progress (interfaces.hpp, progress_report): one that holds work while its count of finished work
 // stands still for `stall_after`, or that does not answer at all for that long (blocked or frozen),
-// is a stall. Each stall is reported once, until that part progresses again, as a line that says
-// who, what it holds and the oldest item, for example
+// is a stall; so is a whole run in which nothing finishes for twice stall_after while no single
+// actor is to blame (each waits on another), named by what each one waits on. Each stall is
+// reported once, until that part progresses again, as a line that says who, what it holds and the
+// oldest item, for example
 //   grader pool sandbox: 8 tasks in flight, none done for 30 s; oldest: task 123 (accuracy,
 //   prompt 45) on a remote worker (node 3f2a...), 31 s old
 // to the listener (stalled(stall): the controller logs it and applies supervision.on_stall) and to

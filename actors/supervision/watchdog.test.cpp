@@ -136,3 +136,24 @@ TEST_CASE("watchdog: idle actors, progressing actors and replaced actors are nev
   f.pass(40);
   CHECK(f.heard->empty());
 }
+
+TEST_CASE("watchdog: a run where everyone waits on someone else is named as a run-wide stall, after twice stall_after") {
+  watchdog_fixture f;
+  auto gate = std::make_shared<progress_list>(progress_list{
+      {"rollout gate", "acquires", 0, 12, "an acquire of 2 groups; learner at version 5, 4 of 4 slots in flight"}});
+  auto learner = std::make_shared<progress_list>(progress_list{{"learner", "steps", 0, 5, ""}});
+  f.watch("rollout gate", f.scripted_actor(gate, false));
+  f.watch("learner", f.scripted_actor(learner, false));
+  f.pass(55);
+  CHECK(f.heard->empty());  // each alone holds nothing: no actor of its own is stalled
+  f.pass(10);
+  REQUIRE(f.heard->size() == 1);
+  CHECK(f.heard->front().watched == "run");
+  CHECK(f.heard->front().line.find("no actor finished any work for 6") == 0);
+  CHECK(f.heard->front().line.find("rollout gate: an acquire of 2 groups") != std::string::npos);
+  f.pass(100);
+  CHECK(f.heard->size() == 1);
+  *learner = {{"learner", "steps", 0, 6, ""}};  // progress re-arms it
+  f.pass(30);
+  CHECK(f.heard->size() == 1);
+}
