@@ -183,7 +183,7 @@ TEST_CASE("http service answers bad requests with clear 4xx and keeps serving", 
   CHECK(post(c, good).second["status"] == "Success");
 }
 
-TEST_CASE("http service with a token requires Authorization: Bearer; without one only loopback", "[http]") {
+TEST_CASE("http service with a token requires a bearer token, and without one serves loopback only", "[http]") {
   {
     http_config config;
     config.token = "s3cret-token";

@@ -18,10 +18,13 @@ using nlohmann::json;
 constexpr double kDefaultTimeoutSeconds = 10;  // SandboxFusion's default run_timeout and compile_timeout
 constexpr const char* kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-// `bash` is not in the sandbox's table; it runs like `sh`, with /bin/bash.
+// The sandbox's table, except the shells: the launcher itself is the table's `sh` program at
+// /tmp/main.sh (owned by the box's root, so it cannot be replaced), hence another path; and
+// `bash`, which the table lacks.
 const language* find_api_language(const std::string& name) {
-  static const language bash{"bash", "/tmp/main.sh", {}, {"/bin/bash", "/tmp/main.sh"}};
-  return name == "bash" ? &bash : find_language(name);
+  static const language sh{"sh", "/tmp/code.sh", {}, {"/bin/sh", "/tmp/code.sh"}};
+  static const language bash{"bash", "/tmp/code.sh", {}, {"/bin/bash", "/tmp/code.sh"}};
+  return name == "sh" ? &sh : name == "bash" ? &bash : find_language(name);
 }
 
 error bad(const std::string& message) { return make_error(errc::invalid_argument, message); }
@@ -107,8 +110,7 @@ result<std::vector<std::string>> string_list(const json& body, const char* key) 
 // The launcher: 1. write the files 2. write the source 3. compile 4. run 5. print fetch_files.
 // Every payload travels as base64 in a quoted here-document, so no byte of it is interpreted.
 struct launcher {
-  std::string script = "rm -f /tmp/main.sh\n"  // the program's own source may need this path
-                       "aha_write() { case \"$1\" in */*) mkdir -p \"${1%/*}\" || return 1;; esac; "
+  std::string script = "aha_write() { case \"$1\" in */*) mkdir -p \"${1%/*}\" || return 1;; esac; "
                        "base64 -d > \"$1\"; }\n";
   std::string marker;
 
