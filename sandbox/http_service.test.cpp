@@ -106,6 +106,16 @@ TEST_CASE("http service runs python: stdout, stdin, exit codes, timeouts, files 
   CHECK(slow["run_result"]["status"] == "TimeLimitExceeded");
   CHECK(slow["run_result"]["return_code"].is_null());
 
+  // Output that is not UTF-8 still makes valid JSON (U+FFFD for the bad byte).
+  auto [s8, binary] = post(c, python("import sys; sys.stdout.buffer.write(b'a\\xffb')").dump());
+  CHECK(s8 == 200);
+  CHECK(binary["run_result"]["stdout"] == "a\xEF\xBF\xBD" "b");
+
+  auto [s9, hungry] = post(c, python("x = bytearray(200 << 20); print(len(x))", {{"memory_limit_MB", 64}}).dump());
+  CHECK(hungry["status"] == "Failed");
+  CHECK(hungry["message"] == "memory limit exceeded");
+  CHECK(hungry["run_result"]["stdout"] == "");
+
   // files: base64 in, relative to the working directory /tmp; fetch_files: base64 out.
   json with_files = python(
       "print(open('data/in.txt').read(), end='')\nopen('out.txt', 'w').write('result 42')",
