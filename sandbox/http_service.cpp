@@ -34,10 +34,14 @@ void send_error(httplib::Response& res, int status, const std::string& detail) {
 // What httplib itself rejects (unknown path, oversize body, unparsable request) gets JSON too.
 std::string default_detail(int status, std::size_t max_body) {
   switch (status) {
-    case 404: return "no such endpoint; this server answers POST /run_code and GET /v1/ping";
-    case 413: return "request body over " + std::to_string(max_body) + " bytes";
-    case 400: return "malformed HTTP request";
-    default: return "HTTP error " + std::to_string(status);
+    case 404:
+      return "no such endpoint; this server answers POST /run_code and GET /v1/ping";
+    case 413:
+      return "request body over " + std::to_string(max_body) + " bytes";
+    case 400:
+      return "malformed HTTP request";
+    default:
+      return "HTTP error " + std::to_string(status);
   }
 }
 
@@ -104,13 +108,14 @@ struct http_service::impl {
     if (in_flight.fetch_add(1) >= config.max_in_flight) {
       in_flight.fetch_sub(1);
       res.set_header("Retry-After", "1");
-      return send_error(res, 503, "busy: " + std::to_string(config.max_in_flight) + " runs in flight already; retry later");
+      return send_error(res, 503,
+                        "busy: " + std::to_string(config.max_in_flight) + " runs in flight already; retry later");
     }
     auto done = std::make_shared<std::promise<protocol::sandbox_reply>>();
     auto reply = done->get_future();
     const auto start_by = std::chrono::steady_clock::now() + std::chrono::milliseconds(config.queue_deadline_ms);
-    const bool queued = workers.try_submit(plan->request, [done](protocol::sandbox_reply r) { done->set_value(std::move(r)); },
-                                           start_by);
+    const bool queued = workers.try_submit(
+        plan->request, [done](protocol::sandbox_reply r) { done->set_value(std::move(r)); }, start_by);
     if (!queued) {
       in_flight.fetch_sub(1);
       res.set_header("Retry-After", "1");
@@ -201,7 +206,8 @@ result<std::string> read_token_file(const std::string& path) {
   text << in.rdbuf();
   std::string token = text.str();
   const auto first = token.find_first_not_of(" \t\r\n");
-  if (first == std::string::npos) return make_error(errc::invalid_argument, "--token-file " + path + ": the file is empty");
+  if (first == std::string::npos)
+    return make_error(errc::invalid_argument, "--token-file " + path + ": the file is empty");
   token = token.substr(first, token.find_last_not_of(" \t\r\n") - first + 1);
   if (token.find_first_of(" \t\r\n") != std::string::npos) {
     return make_error(errc::invalid_argument, "--token-file " + path + ": one token expected, without whitespace");

@@ -24,13 +24,13 @@ inline run_limits http_default_max_limits() {
 }
 
 struct http_config {
-  std::string host = "127.0.0.1";          // without a token: a loopback address only
-  int port = 8080;                         // 0 = a free port (http_service::port() says which)
-  std::string token;                       // empty = no authentication; else `Authorization: Bearer TOKEN`
-  std::size_t max_body_bytes = 1u << 20;   // larger request bodies get 413
-  std::size_t max_in_flight = 0;           // runs admitted at once (running + waiting); 0 = 2 x workers
+  std::string host = "127.0.0.1";                     // without a token: a loopback address only
+  int port = 8080;                                    // 0 = a free port (http_service::port() says which)
+  std::string token;                                  // empty = no authentication; else `Authorization: Bearer TOKEN`
+  std::size_t max_body_bytes = 1u << 20;              // larger request bodies get 413
+  std::size_t max_in_flight = 0;                      // runs admitted at once (running + waiting); 0 = 2 x workers
   run_limits max_limits = http_default_max_limits();  // requests asking for more are clamped
-  std::uint32_t queue_deadline_ms = 60000;  // an admitted run not started within this: SandboxError
+  std::uint32_t queue_deadline_ms = 60000;            // an admitted run not started within this: SandboxError
 };
 
 class http_service {

@@ -109,7 +109,9 @@ TEST_CASE("http service runs python: stdout, stdin, exit codes, timeouts, files 
   // Output that is not UTF-8 still makes valid JSON (U+FFFD for the bad byte).
   auto [s8, binary] = post(c, python("import sys; sys.stdout.buffer.write(b'a\\xffb')").dump());
   CHECK(s8 == 200);
-  CHECK(binary["run_result"]["stdout"] == "a\xEF\xBF\xBD" "b");
+  CHECK(binary["run_result"]["stdout"] ==
+        "a\xEF\xBF\xBD"
+        "b");
 
   auto [s9, hungry] = post(c, python("x = bytearray(200 << 20); print(len(x))", {{"memory_limit_MB", 64}}).dump());
   CHECK(hungry["status"] == "Failed");
@@ -117,9 +119,9 @@ TEST_CASE("http service runs python: stdout, stdin, exit codes, timeouts, files 
   CHECK(hungry["run_result"]["stdout"] == "");
 
   // files: base64 in, relative to the working directory /tmp; fetch_files: base64 out.
-  json with_files = python(
-      "print(open('data/in.txt').read(), end='')\nopen('out.txt', 'w').write('result 42')",
-      {{"files", {{"data/in.txt", "aGVsbG8gZmlsZQo="}}}, {"fetch_files", {"out.txt", "missing.txt"}}});
+  json with_files =
+      python("print(open('data/in.txt').read(), end='')\nopen('out.txt', 'w').write('result 42')",
+             {{"files", {{"data/in.txt", "aGVsbG8gZmlsZQo="}}}, {"fetch_files", {"out.txt", "missing.txt"}}});
   auto [s7, files] = post(c, with_files.dump());
   CHECK(files["status"] == "Success");
   CHECK(files["run_result"]["stdout"] == "hello file\n");
@@ -131,13 +133,15 @@ TEST_CASE("http service runs python: stdout, stdin, exit codes, timeouts, files 
 TEST_CASE("http service runs bash and cpp (compile_result) where installed", "[http]") {
   running_service s;
   auto c = s.client();
-  auto [s1, bash] = post(c, json{{"language", "bash"}, {"code", "read x; echo \"got ${x^^}\"; exit 4"}, {"stdin", "hi\n"}}.dump());
+  auto [s1, bash] =
+      post(c, json{{"language", "bash"}, {"code", "read x; echo \"got ${x^^}\"; exit 4"}, {"stdin", "hi\n"}}.dump());
   CHECK(bash["status"] == "Failed");
   CHECK(bash["run_result"]["stdout"] == "got HI\n");
   CHECK(bash["run_result"]["return_code"] == 4);
 
   if (!program_exists("/usr/bin/g++")) AHA_SKIP("no /usr/bin/g++: the cpp cases need a compiler");
-  const std::string program = "#include <iostream>\nint main() { int a, b; std::cin >> a >> b; std::cout << a + b << '\\n'; }\n";
+  const std::string program =
+      "#include <iostream>\nint main() { int a, b; std::cin >> a >> b; std::cout << a + b << '\\n'; }\n";
   auto [s2, cpp] = post(c, json{{"language", "cpp"}, {"code", program}, {"stdin", "2 40"}}.dump());
   CHECK(cpp["status"] == "Success");
   CHECK(cpp["compile_result"]["status"] == "Finished");
@@ -167,9 +171,9 @@ TEST_CASE("http service answers bad requests with clear 4xx and keeps serving", 
   auto [unknown, unknown_body] = post(c, json{{"language", "cobol"}, {"code", "x"}}.dump());
   CHECK(unknown == 422);
   CHECK(unknown_body["detail"].get<std::string>().find("unknown language 'cobol'") != std::string::npos);
-  CHECK(post(c, json{{"language", "python"}}.dump()).first == 422);                       // no code
-  CHECK(post(c, python("1", {{"run_timeout", "ten"}}).dump()).first == 422);                // not a number
-  CHECK(post(c, python("1", {{"files", {{"../etc/x", "AAAA"}}}}).dump()).first == 422);    // escapes /tmp
+  CHECK(post(c, json{{"language", "python"}}.dump()).first == 422);                      // no code
+  CHECK(post(c, python("1", {{"run_timeout", "ten"}}).dump()).first == 422);             // not a number
+  CHECK(post(c, python("1", {{"files", {{"../etc/x", "AAAA"}}}}).dump()).first == 422);  // escapes /tmp
   CHECK(post(c, python("1", {{"files", {{"a.txt", "not base64!"}}}}).dump()).first == 422);
   CHECK(post(c, "[1, 2]").first == 422);
 
@@ -286,8 +290,10 @@ print('urllib ok')
   std::remove(script_path);
 
   if (!program_exists("/usr/bin/curl")) AHA_SKIP("no /usr/bin/curl: the urllib half ran, the curl half cannot");
-  const std::string curl = "/usr/bin/curl -s -X POST -H 'Content-Type: application/json' --data-binary "
-                           "'{\"code\": \"print(40 + 2)\", \"language\": \"python\"}' http://127.0.0.1:" + port + "/run_code";
+  const std::string curl =
+      "/usr/bin/curl -s -X POST -H 'Content-Type: application/json' --data-binary "
+      "'{\"code\": \"print(40 + 2)\", \"language\": \"python\"}' http://127.0.0.1:" +
+      port + "/run_code";
   FILE* pipe = popen(curl.c_str(), "r");
   REQUIRE(pipe);
   std::string out;

@@ -62,7 +62,8 @@ bool valid_base64(const std::string& s) {
 result<std::string> box_path(const std::string& field, const std::string& path) {
   const std::string rel = path.rfind("/tmp/", 0) == 0 ? path.substr(5) : path;
   const std::string why = field + ": '" + path + "' must be a path relative to /tmp (or under /tmp/) without '..'";
-  if (rel.empty() || rel[0] == '/' || rel.back() == '/' || rel.find_first_of(std::string("\0\n", 2)) != std::string::npos) {
+  if (rel.empty() || rel[0] == '/' || rel.back() == '/' ||
+      rel.find_first_of(std::string("\0\n", 2)) != std::string::npos) {
     return bad(why);
   }
   for (std::size_t start = 0; start <= rel.size();) {
@@ -110,8 +111,9 @@ result<std::vector<std::string>> string_list(const json& body, const char* key) 
 // The launcher: 1. write the files 2. write the source 3. compile 4. run 5. print fetch_files.
 // Every payload travels as base64 in a quoted here-document, so no byte of it is interpreted.
 struct launcher {
-  std::string script = "aha_write() { case \"$1\" in */*) mkdir -p \"${1%/*}\" || return 1;; esac; "
-                       "base64 -d > \"$1\"; }\n";
+  std::string script =
+      "aha_write() { case \"$1\" in */*) mkdir -p \"${1%/*}\" || return 1;; esac; "
+      "base64 -d > \"$1\"; }\n";
   std::string marker;
 
   void write(const std::string& path, const std::string& base64) {
@@ -146,6 +148,32 @@ result<std::string> string_field(const json& body, const char* key, bool require
   return body[key].get<std::string>();
 }
 
+// memory_limit_MB: absent, null or <= 0 = the server's default (0 in the request), else MiB.
+result<std::uint64_t> memory_bytes(const json& body, std::uint64_t max_bytes) {
+  if (!body.contains("memory_limit_MB") || body["memory_limit_MB"].is_null()) return std::uint64_t{0};
+  if (!body["memory_limit_MB"].is_number())
+    return bad("memory_limit_MB must be a number of MiB (-1: the server's default)");
+  const double mib = body["memory_limit_MB"].get<double>();
+  if (!(mib > 0)) return std::uint64_t{0};
+  return static_cast<std::uint64_t>(std::min(mib * 1048576.0, static_cast<double>(max_bytes)));
+}
+
+// files: {path: base64 or null}; null writes nothing, as in SandboxFusion.
+status write_files(launcher& l, const json& body) {
+  if (!body.contains("files") || body["files"].is_null()) return ok_t{};
+  if (!body["files"].is_object()) return bad("files must be an object {path: base64 content}");
+  for (const auto& [path, content] : body["files"].items()) {
+    auto target = box_path("files", path);
+    if (!target) return target.error();
+    if (content.is_null()) continue;
+    if (!content.is_string() || !valid_base64(content.get<std::string>())) {
+      return bad("files: the content of '" + path + "' must be a base64 string");
+    }
+    l.write(*target, content.get<std::string>());
+  }
+  return ok_t{};
+}
+
 }  // namespace
 
 std::string run_code_languages() { return language_names() + ", bash"; }
@@ -172,26 +200,12 @@ result<run_code_plan> plan_run_code(const json& body, const run_limits& max) {
   auto args = string_list(body, "args");
   if (!fetch) return fetch.error();
   if (!args) return args.error();
-  std::int64_t memory_mib = 0;
-  if (body.contains("memory_limit_MB") && !body["memory_limit_MB"].is_null()) {
-    if (!body["memory_limit_MB"].is_number_integer()) return bad("memory_limit_MB must be an integer (-1: the server's default)");
-    memory_mib = body["memory_limit_MB"].get<std::int64_t>();
-  }
+  auto memory = memory_bytes(body, max.memory_bytes);
+  if (!memory) return memory.error();
   // 2. The launcher.
   launcher l;
   l.marker = plan.marker;
-  if (body.contains("files") && !body["files"].is_null()) {
-    if (!body["files"].is_object()) return bad("files must be an object {path: base64 content}");
-    for (const auto& [path, content] : body["files"].items()) {
-      auto target = box_path("files", path);
-      if (!target) return target.error();
-      if (content.is_null()) continue;  // SandboxFusion allows null: nothing to write
-      if (!content.is_string() || !valid_base64(content.get<std::string>())) {
-        return bad("files: the content of '" + path + "' must be a base64 string");
-      }
-      l.write(*target, content.get<std::string>());
-    }
-  }
+  if (auto written = write_files(l, body); !written) return written.error();
   l.write(lang->source_path, base64_encode(*code));
   if (plan.compiled) l.compile(lang->compile_argv);
   std::vector<std::string> run_argv = lang->run_argv;
@@ -205,7 +219,7 @@ result<run_code_plan> plan_run_code(const json& body, const run_limits& max) {
       targets.push_back(*target);
     }
     l.fetch(targets);
-    plan.fetch_files = *fetch;
+    plan.fetch_files = std::move(*fetch);
   }
   l.script += "exit \"$rc\"\n";
   // 3. The run: a compiled language gets compile_timeout + run_timeout of wall time in one box.
@@ -215,7 +229,7 @@ result<run_code_plan> plan_run_code(const json& body, const run_limits& max) {
   r.stdin_data = std::move(*stdin_data);
   r.wall_ms = std::min<std::uint64_t>(*run_ms + (plan.compiled ? *compile_ms : 0), max.wall_ms);
   r.cpu_ms = std::min(r.wall_ms, max.cpu_ms);
-  if (memory_mib > 0) r.memory_bytes = std::min<std::uint64_t>(static_cast<std::uint64_t>(memory_mib) << 20, max.memory_bytes);
+  r.memory_bytes = *memory;
   r.output_bytes = max.output_bytes;
   return plan;
 }
@@ -241,7 +255,7 @@ json take_fetched(const run_code_plan& plan, std::string& out) {
   json files = json::object();
   if (plan.fetch_files.empty()) return files;
   const std::string head = "\n" + plan.marker + "\n";
-  const std::size_t at = out.rfind(head);  // the last: the program may print the marker too
+  const std::size_t at = out.rfind(head);     // the last: the program may print the marker too
   if (at == std::string::npos) return files;  // the run ended early or its output was cut
   std::string block = out.substr(at + head.size());
   out.resize(at);
@@ -259,7 +273,8 @@ json take_fetched(const run_code_plan& plan, std::string& out) {
 
 json run_code_response(const run_code_plan& plan, const protocol::sandbox_reply& reply) {
   using protocol::run_status;
-  json response{{"status", "Failed"}, {"message", ""}, {"compile_result", nullptr}, {"run_result", nullptr},
+  json response{{"status", "Failed"},           {"message", ""},
+                {"compile_result", nullptr},    {"run_result", nullptr},
                 {"executor_pod_name", nullptr}, {"files", json::object()}};
   if (reply.status == run_status::sandbox_error) {
     response["status"] = "SandboxError";
@@ -276,14 +291,15 @@ json run_code_response(const run_code_plan& plan, const protocol::sandbox_reply&
     const std::string head = "\n" + plan.marker + " ";
     const std::size_t at = err.find(head);
     if (at == std::string::npos) {
-      response["compile_result"] = command_result(timed_out ? "TimeLimitExceeded" : "Finished",
-                                                  timed_out ? std::nullopt : std::optional<std::int64_t>(return_code(reply)),
-                                                  out, err, seconds, cpu_seconds);
+      response["compile_result"] = command_result(
+          timed_out ? "TimeLimitExceeded" : "Finished",
+          timed_out ? std::nullopt : std::optional<std::int64_t>(return_code(reply)), out, err, seconds, cpu_seconds);
       return response;
     }
     const std::size_t line_end = err.find('\n', at + head.size());
     const std::int64_t compile_code = std::atoll(err.c_str() + at + head.size());
-    response["compile_result"] = command_result("Finished", compile_code, "", err.substr(0, at), std::nullopt, std::nullopt);
+    response["compile_result"] =
+        command_result("Finished", compile_code, "", err.substr(0, at), std::nullopt, std::nullopt);
     err = line_end == std::string::npos ? std::string() : err.substr(line_end + 1);
     if (compile_code != 0) return response;
   }

@@ -18,9 +18,9 @@ namespace aha::sandbox {
 
 // One parsed request, ready to run.
 struct run_code_plan {
-  protocol::sandbox_request request;   // language "sh": the launcher script
-  bool compiled = false;               // the language has a compile step (compile_result)
-  std::string marker;                  // random; separates launcher output from the program's
+  protocol::sandbox_request request;  // language "sh": the launcher script
+  bool compiled = false;              // the language has a compile step (compile_result)
+  std::string marker;                 // random; separates launcher output from the program's
   std::vector<std::string> fetch_files;
 };
 

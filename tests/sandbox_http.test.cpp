@@ -69,7 +69,8 @@ TEST_CASE("aha sandbox serve --http answers curl, checks its token, and exits on
   CHECK(WEXITSTATUS(open_status) != 0);
   CHECK(read_file(dir + "/open.log").find("without a token") != std::string::npos);
 
-  const pid_t pid = spawn_aha({"sandbox", "serve", "--http", "127.0.0.1:0", "--workers", "1", "--token-file", token}, log);
+  const pid_t pid =
+      spawn_aha({"sandbox", "serve", "--http", "127.0.0.1:0", "--workers", "1", "--token-file", token}, log);
   REQUIRE(pid > 0);
   // The port it picked, from its start-up line (hang guard 30 s: the pool's start-up under load).
   std::smatch match;
@@ -81,8 +82,9 @@ TEST_CASE("aha sandbox serve --http answers curl, checks its token, and exits on
   }
   REQUIRE(std::regex_search(text, match, listening));
   const std::string url = "http://127.0.0.1:" + match[1].str() + "/run_code";
-  const std::string curl = "/usr/bin/curl -s -m 30 -w '\\n%{http_code}' -X POST --data-binary "
-                           "'{\"code\": \"print(input() * 3)\", \"language\": \"python\", \"stdin\": \"ab\"}' ";
+  const std::string curl =
+      "/usr/bin/curl -s -m 30 -w '\\n%{http_code}' -X POST --data-binary "
+      "'{\"code\": \"print(input() * 3)\", \"language\": \"python\", \"stdin\": \"ab\"}' ";
 
   const std::string refused = run_command(curl + url);
   CHECK(refused.substr(refused.rfind('\n') + 1) == "401");
