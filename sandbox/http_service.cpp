@@ -64,7 +64,21 @@ struct http_service::impl {
   }
 
   void install_routes() {
-    server.Post("/run_code", [this](const httplib::Request& req, httplib::Response& res) { run_code(req, res); });
+    // A content reader takes the body whatever its Content-Type: httplib would otherwise parse a
+    // form-encoded one (urllib's default) and refuse it over 8 KiB.
+    server.Post("/run_code",
+                [this](const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader) {
+                  if (req.is_multipart_form_data()) {
+                    return send_error(res, 415, "multipart bodies are not served; send the JSON request as the body");
+                  }
+                  std::string body;
+                  const bool read = reader([&body](const char* data, std::size_t size) {
+                    body.append(data, size);
+                    return true;
+                  });
+                  if (!read) return;  // too large (413) or the client went away: httplib set the status
+                  run_code(req, body, res);
+                });
     server.Get("/v1/ping", [this](const httplib::Request& req, httplib::Response& res) {
       if (!authorized(req)) return unauthorized(res);
       res.set_content("\"pong\"", "application/json");
@@ -99,9 +113,9 @@ struct http_service::impl {
   }
 
   // 1. authenticate 2. parse 3. admit 4. run through the pool 5. answer.
-  void run_code(const httplib::Request& req, httplib::Response& res) {
+  void run_code(const httplib::Request& req, const std::string& text, httplib::Response& res) {
     if (!authorized(req)) return unauthorized(res);
-    const json body = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
+    const json body = json::parse(text, nullptr, /*allow_exceptions=*/false);
     if (body.is_discarded()) return send_error(res, 400, "the request body is not valid JSON");
     auto plan = plan_run_code(body, config.max_limits);
     if (!plan) return send_error(res, 422, plan.error().message);

@@ -195,6 +195,14 @@ TEST_CASE("http service answers bad requests with clear 4xx and keeps serving", 
   CHECK(ping->body == "\"pong\"");
 
   CHECK(post(c, good).second["status"] == "Success");
+
+  // One kept-alive connection: each error leaves it usable (or closed and reopened) for the next.
+  auto kept = s.client();
+  kept.set_keep_alive(true);
+  CHECK(post(kept, python(std::string(5000, '#')).dump()).first == 413);
+  CHECK(post(kept, "{oops").first == 400);
+  CHECK(post(kept, good).second["status"] == "Success");
+  CHECK(post(kept, good).second["status"] == "Success");
 }
 
 TEST_CASE("http service with a token requires a bearer token, and without one serves loopback only", "[http]") {
@@ -212,6 +220,10 @@ TEST_CASE("http service with a token requires a bearer token, and without one se
     CHECK(ok == 200);
     CHECK(body["status"] == "Success");
     CHECK(c.Get("/v1/ping")->status == 401);
+    auto kept = s.client();
+    kept.set_keep_alive(true);
+    CHECK(post(kept, good).first == 401);
+    CHECK(post(kept, good, {{"Authorization", "Bearer s3cret-token"}}).first == 200);
   }
   // (After the first service is gone: two pools in one process would share slot 0.)
   pool workers(testing::shared_executor(), 1, 1);
@@ -267,8 +279,8 @@ TEST_CASE("http service works with Python's urllib and with curl", "[http]") {
     std::ofstream script(script_path);
     script << R"(import json, sys, urllib.request, urllib.error
 url = 'http://127.0.0.1:' + sys.argv[1] + '/run_code'
-def post(data):
-    request = urllib.request.Request(url, data=data, headers={'Content-Type': 'application/json'})
+def post(data, headers={'Content-Type': 'application/json'}):
+    request = urllib.request.Request(url, data=data, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=60) as r:
             return r.status, json.load(r)
@@ -282,6 +294,9 @@ status, reply = post(b'{not json')
 assert status == 400 and 'detail' in reply, (status, reply)
 status, reply = post(json.dumps({'code': 'exit(5)', 'language': 'python'}).encode())
 assert status == 200 and reply['status'] == 'Failed' and reply['run_result']['return_code'] == 5, reply
+# urllib's default Content-Type is form-encoded; the body is still read as JSON, past 8 KiB too.
+status, reply = post(json.dumps({'code': '#' * 20000 + '\nprint(9)', 'language': 'python'}).encode(), headers={})
+assert status == 200 and reply['run_result']['stdout'] == '9\n', (status, reply)
 print('urllib ok')
 )";
   }
