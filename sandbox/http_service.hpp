@@ -1,8 +1,8 @@
 // The sandbox as a SandboxFusion-compatible HTTP service (`aha sandbox serve --http ADDR`), on
 // cpp-httplib. Endpoints: POST /run_code (sandbox/run_code_api.hpp: SandboxFusion's fields in and
 // out) and GET /v1/ping ("pong"). Errors are JSON {"detail": "..."}: 400 malformed JSON, 401
-// missing or wrong bearer token, 404 unknown path, 405 wrong method, 413 body over the bound,
-// 422 a field that is not valid, 503 more runs in flight than allowed (with Retry-After).
+// missing or wrong bearer token, 404 unknown path, 405 wrong method, 413 body over the bound, 415
+// multipart, 422 a field that is not valid, 503 more runs in flight than allowed (Retry-After).
 // Without a token it binds loopback addresses only. Tested by sandbox/http_service.test.cpp.
 #pragma once
 
