@@ -106,6 +106,12 @@ TEST_CASE("http service runs python: stdout, stdin, exit codes, timeouts, files 
   CHECK(slow["run_result"]["status"] == "TimeLimitExceeded");
   CHECK(slow["run_result"]["return_code"].is_null());
 
+  // A signal: the shell's report ("Segmentation fault") stays out of the program's stderr.
+  auto [s10, crashed] = post(c, python("import os, signal; os.kill(os.getpid(), signal.SIGSEGV)").dump());
+  CHECK(crashed["status"] == "Failed");
+  CHECK(crashed["run_result"]["return_code"] == 128 + 11);
+  CHECK(crashed["run_result"]["stderr"] == "");
+
   // Output that is not UTF-8 still makes valid JSON (U+FFFD for the bad byte).
   auto [s8, binary] = post(c, python("import sys; sys.stdout.buffer.write(b'a\\xffb')").dump());
   CHECK(s8 == 200);
@@ -148,6 +154,13 @@ TEST_CASE("http service runs bash and cpp (compile_result) where installed", "[h
   CHECK(cpp["compile_result"]["return_code"] == 0);
   CHECK(cpp["run_result"]["stdout"] == "42\n");
   CHECK(cpp["run_result"]["stderr"] == "");
+
+  auto [s4, endless] =
+      post(c, json{{"language", "cpp"}, {"code", "int main() { for (;;) {} }"}, {"run_timeout", 0.5}}.dump());
+  CHECK(endless["status"] == "Failed");
+  CHECK(endless["compile_result"]["return_code"] == 0);
+  CHECK(endless["run_result"]["status"] == "TimeLimitExceeded");
+  CHECK(endless["run_result"]["return_code"].is_null());
 
   auto [s3, broken] = post(c, json{{"language", "cpp"}, {"code", "int main() { return x; }"}}.dump());
   CHECK(broken["status"] == "Failed");

@@ -16,6 +16,8 @@ namespace {
 using nlohmann::json;
 
 constexpr double kDefaultTimeoutSeconds = 10;  // SandboxFusion's default run_timeout and compile_timeout
+constexpr const char* kTimeout = "/usr/bin/timeout";
+constexpr int kTimeoutExit = 124;  // GNU timeout's exit status when the time ran out
 constexpr const char* kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 // The sandbox's table, except the shells: the launcher itself is the table's `sh` program at
@@ -130,7 +132,12 @@ struct launcher {
     script += command(argv) + "\nrc=$?\nprintf '\\n%s %d\\n' " + quote(marker) + " \"$rc\" >&2\n" +
               "[ \"$rc\" -eq 0 ] || exit \"$rc\"\n";
   }
-  void run(const std::vector<std::string>& argv) { script += command(argv) + "\nrc=$?\n"; }
+  // The shell reports a program killed by a signal ("Segmentation fault") on its fd 2 as it is
+  // during the wait: in a subshell the program gets the real stderr (kept as fd 4) while the
+  // waiting shell's fd 2 is /dev/null.
+  void run(const std::vector<std::string>& argv) {
+    script += "exec 4>&2 2>/dev/null\n(exec " + command(argv) + " 2>&4 4>&-)\nrc=$?\nexec 2>&4 4>&-\n";
+  }
   void fetch(const std::vector<std::string>& paths) {
     script += "printf '\\n%s\\n' " + quote(marker) + "\n";
     for (const auto& p : paths) {
@@ -208,7 +215,11 @@ result<run_code_plan> plan_run_code(const json& body, const run_limits& max) {
   if (auto written = write_files(l, body); !written) return written.error();
   l.write(lang->source_path, base64_encode(*code));
   if (plan.compiled) l.compile(lang->compile_argv);
-  std::vector<std::string> run_argv = lang->run_argv;
+  // A compiled program gets its own run_timeout (GNU timeout: exit 124 when it struck), since the
+  // box's wall limit covers compile and run together.
+  std::vector<std::string> run_argv;
+  if (plan.compiled) run_argv = {kTimeout, "-k", "1", std::to_string(*run_ms / 1000.0)};
+  run_argv.insert(run_argv.end(), lang->run_argv.begin(), lang->run_argv.end());
   run_argv.insert(run_argv.end(), args->begin(), args->end());
   l.run(run_argv);
   if (!fetch->empty()) {
@@ -222,12 +233,12 @@ result<run_code_plan> plan_run_code(const json& body, const run_limits& max) {
     plan.fetch_files = std::move(*fetch);
   }
   l.script += "exit \"$rc\"\n";
-  // 3. The run: a compiled language gets compile_timeout + run_timeout of wall time in one box.
+  // 3. The run: a compiled language's box gets compile_timeout + run_timeout (+ timeout's 1 s grace).
   protocol::sandbox_request& r = plan.request;
   r.language = "sh";
   r.source = std::move(l.script);
   r.stdin_data = std::move(*stdin_data);
-  r.wall_ms = std::min<std::uint64_t>(*run_ms + (plan.compiled ? *compile_ms : 0), max.wall_ms);
+  r.wall_ms = std::min<std::uint64_t>(*run_ms + (plan.compiled ? *compile_ms + 1000 : 0), max.wall_ms);
   r.cpu_ms = std::min(r.wall_ms, max.cpu_ms);
   r.memory_bytes = *memory;
   r.output_bytes = max.output_bytes;
@@ -283,7 +294,7 @@ json run_code_response(const run_code_plan& plan, const protocol::sandbox_reply&
   }
   std::string out = reply.stdout_data, err = reply.stderr_data;
   response["files"] = take_fetched(plan, out);
-  const bool timed_out = reply.status == run_status::time_limit;
+  bool timed_out = reply.status == run_status::time_limit;
   const double seconds = reply.wall_ms / 1000.0, cpu_seconds = reply.cpu_ms / 1000.0;
   // A compiled language: the compiler's stderr ends at the first marker line, which carries its
   // exit code; no marker means the run ended while compiling.
@@ -303,6 +314,7 @@ json run_code_response(const run_code_plan& plan, const protocol::sandbox_reply&
     err = line_end == std::string::npos ? std::string() : err.substr(line_end + 1);
     if (compile_code != 0) return response;
   }
+  if (plan.compiled && reply.status == run_status::runtime_error && reply.exit_code == kTimeoutExit) timed_out = true;
   response["run_result"] = command_result(timed_out ? "TimeLimitExceeded" : "Finished",
                                           timed_out ? std::nullopt : std::optional<std::int64_t>(return_code(reply)),
                                           std::move(out), std::move(err), seconds, cpu_seconds);
