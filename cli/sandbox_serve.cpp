@@ -8,7 +8,6 @@
 #include <csignal>
 #include <fstream>
 #include <iostream>
-#include <optional>
 #include <tuple>
 
 #include <nlohmann/json.hpp>
@@ -34,23 +33,53 @@ std::vector<std::string> read_lines(const std::string& path) {
   return lines;
 }
 
-int serve_http(aha::cli::arguments& args, aha::sandbox::sandbox_config config, const std::string& address,
-               std::optional<std::string> max_time, std::optional<std::string> max_memory);
+// The HTTP mode: SandboxFusion's API on cpp-httplib.
+int serve_http(aha::cli::arguments& args, const std::string& address) {
+  auto workers = args.option("--workers"), queue = args.option("--queue");
+  auto max_time = args.option("--max-time-limit"), max_memory = args.option("--max-memory-limit");
+  auto token_file = args.option("--token-file"), max_body = args.option("--max-body-bytes");
+  auto max_in_flight = args.option("--max-in-flight");
+  if (!args.unknown_options().empty()) return aha::cli::usage_error(kName, args.unknown_options());
+  auto host_port = aha::sandbox::parse_http_address(address);
+  if (!host_port) return aha::cli::usage_error(kName, "--http " + host_port.error().message);
+  aha::sandbox::sandbox_config config;
+  aha::sandbox::http_config http;
+  std::tie(http.host, http.port) = *host_port;
+  try {
+    if (workers) config.workers = static_cast<std::uint32_t>(std::stoul(*workers));
+    if (queue) config.queue_capacity = static_cast<std::uint32_t>(std::stoul(*queue));
+    if (max_time)
+      http.max_limits.cpu_ms = http.max_limits.wall_ms = static_cast<std::uint32_t>(std::stod(*max_time) * 1000);
+    if (max_memory) http.max_limits.memory_bytes = std::stoull(*max_memory) << 20;
+    if (max_body) http.max_body_bytes = std::stoull(*max_body);
+    if (max_in_flight) http.max_in_flight = std::stoull(*max_in_flight);
+  } catch (...) {
+    return aha::cli::usage_error(kName,
+                                 "--workers/--queue/--max-body-bytes/--max-in-flight/--max-memory-limit take integers, "
+                                 "--max-time-limit seconds");
+  }
+  if (token_file) {
+    auto token = aha::sandbox::read_token_file(*token_file);
+    if (!token) return aha::cli::usage_error(kName, token.error().message);
+    http.token = *token;
+  }
+  auto pool = aha::sandbox::pool::create(config);
+  if (!pool) return std::cerr << "aha sandbox serve: " << pool.error().message << "\n", 1;
+  auto server = aha::sandbox::http_service::bind(**pool, http);
+  if (!server) return std::cerr << "aha sandbox serve: " << server.error().message << "\n", 1;
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+  // The port line is what scripts (and tests) wait for when they ask for port 0.
+  std::cerr << "aha sandbox serve: listening on http://" << http.host << ":" << (*server)->port() << " with "
+            << (*pool)->workers() << " workers, " << (*server)->max_in_flight() << " runs in flight at most, cgroups "
+            << (*pool)->runner().cgroups().reason << (http.token.empty() ? ", no authentication" : ", bearer token")
+            << std::endl;
+  (*server)->serve(g_stop);
+  return 0;
+}
 
 int sandbox_serve(aha::cli::arguments& args) {
-  auto http = args.option("--http");
-  if (http) {
-    aha::sandbox::sandbox_config config;
-    auto workers = args.option("--workers"), queue = args.option("--queue");
-    try {
-      if (workers) config.workers = static_cast<std::uint32_t>(std::stoul(*workers));
-      if (queue) config.queue_capacity = static_cast<std::uint32_t>(std::stoul(*queue));
-    } catch (...) {
-      return aha::cli::usage_error(kName, "--workers/--queue take integers");
-    }
-    auto max_time = args.option("--max-time-limit"), max_memory = args.option("--max-memory-limit");
-    return serve_http(args, config, *http, max_time, max_memory);
-  }
+  if (auto http = args.option("--http")) return serve_http(args, *http);
   auto bind = args.option("--bind"), workers = args.option("--workers"), queue = args.option("--queue");
   auto secret_file = args.option("--secret-key-file"), keys_file = args.option("--authorized-keys");
   auto max_time = args.option("--max-time-limit"), max_memory = args.option("--max-memory-limit");
@@ -65,7 +94,8 @@ int sandbox_serve(aha::cli::arguments& args) {
   try {
     if (workers) config.workers = static_cast<std::uint32_t>(std::stoul(*workers));
     if (queue) config.queue_capacity = static_cast<std::uint32_t>(std::stoul(*queue));
-    if (max_time) service.max_limits.cpu_ms = service.max_limits.wall_ms = static_cast<std::uint32_t>(std::stod(*max_time) * 1000);
+    if (max_time)
+      service.max_limits.cpu_ms = service.max_limits.wall_ms = static_cast<std::uint32_t>(std::stod(*max_time) * 1000);
     if (max_memory) service.max_limits.memory_bytes = std::stoull(*max_memory) << 20;
   } catch (...) {
     return aha::cli::usage_error(kName, "--workers/--queue/--max-memory-limit take integers, --max-time-limit seconds");
@@ -92,44 +122,6 @@ int sandbox_serve(aha::cli::arguments& args) {
   return 0;
 }
 
-// The HTTP mode: SandboxFusion's API on cpp-httplib.
-int serve_http(aha::cli::arguments& args, aha::sandbox::sandbox_config config, const std::string& address,
-               std::optional<std::string> max_time, std::optional<std::string> max_memory) {
-  auto token_file = args.option("--token-file"), max_body = args.option("--max-body-bytes");
-  auto max_in_flight = args.option("--max-in-flight");
-  if (!args.unknown_options().empty()) return aha::cli::usage_error(kName, args.unknown_options());
-  auto host_port = aha::sandbox::parse_http_address(address);
-  if (!host_port) return aha::cli::usage_error(kName, "--http " + host_port.error().message);
-  aha::sandbox::http_config http;
-  std::tie(http.host, http.port) = *host_port;
-  try {
-    if (max_time) http.max_limits.cpu_ms = http.max_limits.wall_ms = static_cast<std::uint32_t>(std::stod(*max_time) * 1000);
-    if (max_memory) http.max_limits.memory_bytes = std::stoull(*max_memory) << 20;
-    if (max_body) http.max_body_bytes = std::stoull(*max_body);
-    if (max_in_flight) http.max_in_flight = std::stoull(*max_in_flight);
-  } catch (...) {
-    return aha::cli::usage_error(kName, "--max-body-bytes/--max-in-flight/--max-memory-limit take integers, --max-time-limit seconds");
-  }
-  if (token_file) {
-    auto token = aha::sandbox::read_token_file(*token_file);
-    if (!token) return aha::cli::usage_error(kName, token.error().message);
-    http.token = *token;
-  }
-  auto pool = aha::sandbox::pool::create(config);
-  if (!pool) return std::cerr << "aha sandbox serve: " << pool.error().message << "\n", 1;
-  auto server = aha::sandbox::http_service::bind(**pool, http);
-  if (!server) return std::cerr << "aha sandbox serve: " << server.error().message << "\n", 1;
-  std::signal(SIGINT, on_signal);
-  std::signal(SIGTERM, on_signal);
-  // The port line is what scripts (and tests) wait for when they ask for port 0.
-  std::cerr << "aha sandbox serve: listening on http://" << http.host << ":" << (*server)->port() << " with "
-            << (*pool)->workers() << " workers, " << (*server)->max_in_flight() << " runs in flight at most, cgroups "
-            << (*pool)->runner().cgroups().reason << (http.token.empty() ? ", no authentication" : ", bearer token")
-            << std::endl;
-  (*server)->serve(g_stop);
-  return 0;
-}
-
 int sandbox_keygen(aha::cli::arguments& args) {
   if (!args.unknown_options().empty() || !args.positionals().empty()) {
     return aha::cli::usage_error("sandbox keygen", "takes no arguments");
@@ -141,5 +133,7 @@ int sandbox_keygen(aha::cli::arguments& args) {
 
 }  // namespace
 
-AHA_COMMAND("sandbox serve", "serve sandbox runs over ZeroMQ (msgpack, optional CURVE) or HTTP (SandboxFusion's /run_code)", sandbox_serve);
+AHA_COMMAND("sandbox serve",
+            "serve sandbox runs over ZeroMQ (msgpack, optional CURVE) or HTTP (SandboxFusion's /run_code)",
+            sandbox_serve);
 AHA_COMMAND("sandbox keygen", "print a CURVE keypair for the sandbox service as JSON", sandbox_keygen);
