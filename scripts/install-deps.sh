@@ -10,6 +10,7 @@ packages=(
   libtorch-dev libopenblas0-openmp            # model (CPU LibTorch; OpenBLAS-openmp, not the reference BLAS)
   libicu-dev                                  # model: BPE pre-tokenizer regex (\p{L}) and NFC
   libzmq3-dev cppzmq-dev libsodium-dev        # sandbox service (ZeroMQ + CURVE)
+  libcpp-httplib-dev                          # sandbox HTTP service (SandboxFusion-compatible)
   libmsgpack-cxx-dev                          # message schema
   librocksdb-dev                              # replay buffer
   catch2                                      # tests
