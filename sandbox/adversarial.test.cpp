@@ -56,6 +56,31 @@ TEST_CASE("sleeping past the wall limit", "[adversarial]") {
   expect_nothing_left();
 }
 
+TEST_CASE("a request asking for more than the operator's maxima is clamped", "[adversarial]") {
+  aha::sandbox::sandbox_config config;
+  config.max_wall_ms = 700, config.max_memory_bytes = 64 << 20;
+  auto strict = aha::sandbox::executor::create(config);
+  REQUIRE(strict);
+  aha::protocol::sandbox_request request;
+  // 1 TiB, as a dataset record may ask: it gets 64 MiB.
+  request.source = "x = bytearray(200 << 20)\nprint('allocated')\n";
+  request.memory_bytes = 1ull << 40;
+  auto memory = (*strict)->run(request);
+  CHECK(memory.status == run_status::memory_limit);
+  CHECK(memory.stdout_data.empty());
+  // An hour of wall time: it gets 700 ms.
+  request.source = "import time\ntime.sleep(30)\n";
+  request.memory_bytes = 0, request.wall_ms = 3600000;
+  auto wall = (*strict)->run(request);
+  CHECK(wall.status == run_status::time_limit);
+  CHECK(wall.wall_ms < 5000);  // hang guard; the clamp is 700 ms
+  CHECK((*strict)->clamped_runs() == 2);
+  request.wall_ms = 500, request.source = "print(1)";
+  CHECK((*strict)->run(request).status == run_status::ok);
+  CHECK((*strict)->clamped_runs() == 2);  // within the maxima: not counted
+  expect_nothing_left();
+}
+
 TEST_CASE("disk and inode fill stay inside the scratch tmpfs", "[adversarial]") {
   auto reply = run_python(R"(
 import os

@@ -167,12 +167,20 @@ protocol::sandbox_reply sandbox_error(const protocol::sandbox_request& request, 
 
 }  // namespace
 
-run_limits effective_limits(const run_limits& defaults, const protocol::sandbox_request& request) {
-  run_limits limits = defaults;
+run_limits effective_limits(const sandbox_config& config, const protocol::sandbox_request& request, bool* clamped) {
+  run_limits limits = config.limits;
   if (request.cpu_ms) limits.cpu_ms = request.cpu_ms;
   if (request.wall_ms) limits.wall_ms = request.wall_ms;
   if (request.memory_bytes) limits.memory_bytes = request.memory_bytes;
   if (request.output_bytes) limits.output_bytes = request.output_bytes;
+  if (clamped) {
+    *clamped = request.cpu_ms > config.max_cpu_ms || request.wall_ms > config.max_wall_ms ||
+               request.memory_bytes > config.max_memory_bytes || request.output_bytes > config.max_output_bytes;
+  }
+  limits.cpu_ms = std::min(limits.cpu_ms, config.max_cpu_ms);
+  limits.wall_ms = std::min(limits.wall_ms, config.max_wall_ms);
+  limits.memory_bytes = std::min(limits.memory_bytes, config.max_memory_bytes);
+  limits.output_bytes = std::min(limits.output_bytes, config.max_output_bytes);
   return limits;
 }
 
@@ -283,7 +291,9 @@ protocol::sandbox_reply executor::run(const protocol::sandbox_request& request, 
   // 1. Resolve the language and limits; create the cgroup.
   const language* lang = find_language(request.language);
   if (!lang) return sandbox_error(request, "unknown language '" + request.language + "'; known: " + language_names());
-  const run_limits limits = effective_limits(config_.limits, request);
+  bool clamped = false;
+  const run_limits limits = effective_limits(config_, request, &clamped);
+  if (clamped) ++clamped_runs_;
   std::unique_ptr<run_cgroup> group;
   if (cgroups_.kind != cgroup_kind::none) {
     auto taken = take_cgroup(slot, limits);
@@ -348,7 +358,7 @@ status executor::adopt_thread(std::uint32_t slot) const {
   // Never the main thread: the OOM killer of a v1 group walks thread-group leaders, and would
   // then weigh all of aha against the program.
   if (cgroups_.kind != cgroup_kind::v1 || gettid() == getpid()) return ok_status();
-  auto group = take_cgroup(slot, config_.limits);
+  auto group = take_cgroup(slot, effective_limits(config_, protocol::sandbox_request{}));
   if (!group) return group.error();
   status resident = (*group)->make_resident();
   t_resident = resident.ok();

@@ -25,8 +25,11 @@
 
 namespace aha::sandbox {
 
-// The limits a request gets: its non-zero fields over the configured defaults.
-run_limits effective_limits(const run_limits& defaults, const protocol::sandbox_request& request);
+// The limits a request gets: its non-zero fields over the configured defaults, then each capped
+// by the operator's maxima (config.max_*). `clamped`, when given, says whether the request asked
+// for more than a maximum allows.
+run_limits effective_limits(const sandbox_config& config, const protocol::sandbox_request& request,
+                            bool* clamped = nullptr);
 
 class executor {
  public:
@@ -49,6 +52,8 @@ class executor {
   ~executor();
 
   const sandbox_config& config() const { return config_; }
+  // Runs whose request asked for more than the operator's maxima, and so were clamped.
+  std::uint64_t clamped_runs() const { return clamped_runs_.load(); }
   const cgroup_layout& cgroups() const { return cgroups_; }
 
  private:
@@ -59,6 +64,7 @@ class executor {
   cgroup_layout cgroups_;
   std::vector<mount_step> system_steps_;  // the read-only host view, resolved once
   mutable std::atomic<std::uint64_t> next_run_{0};
+  mutable std::atomic<std::uint64_t> clamped_runs_{0};
   // v1: one cgroup per slot, kept between runs (creating and removing one costs ~1.5 ms).
   result<std::unique_ptr<run_cgroup>> take_cgroup(std::uint32_t slot, const run_limits& limits) const;
   void return_cgroup(std::uint32_t slot, std::unique_ptr<run_cgroup> group) const;
