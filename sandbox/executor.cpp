@@ -106,7 +106,7 @@ bool pump(captured_stream& s, std::uint64_t cap) {
   return true;
 }
 
-enum class kill_reason { none, wall, cpu, output };
+enum class kill_reason { none, wall, cpu, output, stopped };
 
 struct running {
   pid_t pid = -1;
@@ -223,17 +223,25 @@ void kill_run(running& run, kill_reason why) {
   kill(run.pid, SIGKILL);  // the pid namespace's init: the kernel kills every process in it
 }
 
-// Waits for the program to exit while enforcing wall time, CPU time (cgroup) and output caps.
-void supervise(running& run, const run_limits& limits) {
+bool stop_applies(const run_stop& stop) {
+  return (stop.cancelled && stop.cancelled->load()) || (stop.kill_at != clock::time_point{} && clock::now() >= stop.kill_at);
+}
+
+// Waits for the program to exit while enforcing wall time, CPU time (cgroup) and output caps, and
+// the caller's stop (deadline or cancel flag).
+void supervise(running& run, const run_limits& limits, const run_stop& stop) {
   const run_cgroup* group = run.group;
-  const auto deadline = run.start + std::chrono::milliseconds(limits.wall_ms);
+  auto deadline = run.start + std::chrono::milliseconds(limits.wall_ms);
+  const bool stop_first = stop.kill_at != clock::time_point{} && stop.kill_at < deadline;
+  if (stop_first) deadline = stop.kill_at;
   const std::uint64_t cpu_limit_ns = std::uint64_t{limits.cpu_ms} * 1000000;
   while (true) {
     auto now = clock::now();
-    if (now >= deadline) return kill_run(run, kill_reason::wall);
+    if (now >= deadline) return kill_run(run, stop_first ? kill_reason::stopped : kill_reason::wall);
+    if (stop.cancelled && stop.cancelled->load()) return kill_run(run, kill_reason::stopped);
     if (group && program_cpu_ns(run) > cpu_limit_ns) return kill_run(run, kill_reason::cpu);
     auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now) + std::chrono::milliseconds(1);
-    if (group) wait = std::min<std::chrono::milliseconds>(wait, kCpuPoll);
+    if (group || stop.cancelled) wait = std::min<std::chrono::milliseconds>(wait, kCpuPoll);
     pollfd fds[3] = {{run.pidfd.fd, POLLIN, 0}, {run.out.open ? run.out.fd.fd : -1, POLLIN, 0},
                      {run.err.open ? run.err.fd.fd : -1, POLLIN, 0}};
     if (poll(fds, 3, static_cast<int>(wait.count())) < 0 && errno != EINTR) return kill_run(run, kill_reason::wall);
@@ -287,8 +295,10 @@ void fill_reply(protocol::sandbox_reply& reply, running& run, int wait_status, c
 
 }  // namespace
 
-protocol::sandbox_reply executor::run(const protocol::sandbox_request& request, std::uint32_t slot) const {
+protocol::sandbox_reply executor::run(const protocol::sandbox_request& request, std::uint32_t slot,
+                                      const run_stop& stop) const {
   // 1. Resolve the language and limits; create the cgroup.
+  if (stop_applies(stop)) return sandbox_error(request, "cancelled before the run started");
   const language* lang = find_language(request.language);
   if (!lang) return sandbox_error(request, "unknown language '" + request.language + "'; known: " + language_names());
   bool clamped = false;
@@ -336,7 +346,7 @@ protocol::sandbox_reply executor::run(const protocol::sandbox_request& request, 
     released = make_error(errc::io_error, errno_text("release the child"));
   }
   // 4. Watch the run, reap it, and judge.
-  if (released) supervise(run, limits);
+  if (released) supervise(run, limits, stop);
   else kill(run.pid, SIGKILL);
   int wait_status = 0;
   rusage usage{};
@@ -348,6 +358,11 @@ protocol::sandbox_reply executor::run(const protocol::sandbox_request& request, 
   fill_reply(reply, run, wait_status, usage, group.get(), limits);
   std::string failure = released ? child_failure(run) : released.error().message;
   if (!failure.empty()) reply.status = run_status::sandbox_error, reply.error = failure;
+  if (run.killed == kill_reason::stopped) {
+    reply.status = run_status::sandbox_error;
+    reply.error = stop.cancelled && stop.cancelled->load() ? "cancelled by the caller"
+                                                           : "cancelled: the caller's deadline passed";
+  }
   if (group) return_cgroup(slot, std::move(group));
   return reply;
 }

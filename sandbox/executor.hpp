@@ -9,6 +9,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -31,6 +32,15 @@ namespace aha::sandbox {
 run_limits effective_limits(const sandbox_config& config, const protocol::sandbox_request& request,
                             bool* clamped = nullptr);
 
+// Ends a run early from outside, whatever its own limits: at `kill_at` (when set), or within
+// ~10 ms of `*cancelled` turning true. Such a run is killed (every process of it gone before run()
+// returns) and answered with SANDBOX_ERROR "cancelled: ...": its verdict says nothing about the
+// program. A run whose stop already applies when run() is called is not started.
+struct run_stop {
+  std::chrono::steady_clock::time_point kill_at{};
+  const std::atomic<bool>* cancelled = nullptr;
+};
+
 class executor {
  public:
   // Builds the seccomp program and finds the cgroups; fails when not running as root.
@@ -39,7 +49,8 @@ class executor {
   // One isolated run. `slot` (< 65536) picks the host uid (config.host_id_base + slot); give
   // concurrent runs different slots. Never throws; problems of the sandbox itself come back as
   // run_status::sandbox_error with `error` set.
-  protocol::sandbox_reply run(const protocol::sandbox_request& request, std::uint32_t slot = 0) const;
+  protocol::sandbox_reply run(const protocol::sandbox_request& request, std::uint32_t slot = 0,
+                              const run_stop& stop = {}) const;
 
   // Optional speed-up for a thread that will only ever run `slot` (pool workers call it once):
   // 1. moves the calling thread into that slot's own empty network namespace (only a down
