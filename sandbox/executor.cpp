@@ -144,8 +144,8 @@ std::vector<std::pair<int, rlim_t>> make_rlimits(const run_limits& l, bool memor
   return r;
 }
 
-status write_id_maps(pid_t pid, std::uint32_t base, std::uint32_t slot) {
-  std::string map = "0 " + std::to_string(base - 1) + " 1\n1000 " + std::to_string(base + slot) + " 1\n";
+status write_id_maps(pid_t pid, const uid_lease& lease, std::uint32_t slot) {
+  std::string map = "0 " + std::to_string(lease.root_uid()) + " 1\n1000 " + std::to_string(lease.slot_uid(slot)) + " 1\n";
   for (const char* file : {"uid_map", "gid_map"}) {
     std::string path = "/proc/" + std::to_string(pid) + "/" + file;
     int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
@@ -184,8 +184,8 @@ run_limits effective_limits(const sandbox_config& config, const protocol::sandbo
   return limits;
 }
 
-executor::executor(sandbox_config config, seccomp_program filter, cgroup_layout cgroups)
-    : config_(std::move(config)), filter_(std::move(filter)), cgroups_(std::move(cgroups)) {
+executor::executor(sandbox_config config, seccomp_program filter, cgroup_layout cgroups, uid_lease lease)
+    : config_(std::move(config)), lease_(std::move(lease)), filter_(std::move(filter)), cgroups_(std::move(cgroups)) {
   filter_view_ = filter_.view();
   system_steps_ = system_steps();
 }
@@ -196,9 +196,11 @@ result<std::shared_ptr<executor>> executor::create(const sandbox_config& config)
   }
   auto filter = build_seccomp_program();
   if (!filter) return filter.error();
+  auto lease = uid_lease::acquire(config.host_id_base);
+  if (!lease) return lease.error();
   cgroup_layout cgroups = cgroup_layout::detect(config.cgroups);
   sweep_stale_cgroups(cgroups);
-  return std::shared_ptr<executor>(new executor(config, std::move(*filter), std::move(cgroups)));
+  return std::shared_ptr<executor>(new executor(config, std::move(*filter), std::move(cgroups), std::move(*lease)));
 }
 
 namespace {
@@ -299,6 +301,7 @@ protocol::sandbox_reply executor::run(const protocol::sandbox_request& request, 
                                       const run_stop& stop) const {
   // 1. Resolve the language and limits; create the cgroup.
   if (stop_applies(stop)) return sandbox_error(request, "cancelled before the run started");
+  if (slot >= uid_lease::kBlockSize - 1) return sandbox_error(request, "slot " + std::to_string(slot) + " out of range");
   const language* lang = find_language(request.language);
   if (!lang) return sandbox_error(request, "unknown language '" + request.language + "'; known: " + language_names());
   bool clamped = false;
@@ -340,7 +343,7 @@ protocol::sandbox_reply executor::run(const protocol::sandbox_request& request, 
   run.out.fd = std::move(out->read), run.err.fd = std::move(err->read), run.report = std::move(report->read);
   for (int fd : {run.out.fd.fd, run.err.fd.fd, run.report.fd}) fcntl(fd, F_SETFL, O_NONBLOCK);
   run.pidfd = fd_guard(static_cast<int>(syscall(SYS_pidfd_open, run.pid, 0)));
-  status released = write_id_maps(run.pid, config_.host_id_base, slot);
+  status released = write_id_maps(run.pid, lease_, slot);
   if (released && group && !born_inside) released = group->attach(run.pid);
   if (released && (run.pidfd.fd < 0 || write(sync->write.fd, "g", 1) != 1)) {
     released = make_error(errc::io_error, errno_text("release the child"));

@@ -23,6 +23,7 @@
 #include "sandbox/jail.hpp"
 #include "sandbox/sandbox_config.hpp"
 #include "sandbox/seccomp_filter.hpp"
+#include "sandbox/uid_lease.hpp"
 
 namespace aha::sandbox {
 
@@ -43,10 +44,11 @@ struct run_stop {
 
 class executor {
  public:
-  // Builds the seccomp program and finds the cgroups; fails when not running as root.
+  // Builds the seccomp program, finds the cgroups and leases a block of host uids (uid_lease.hpp)
+  // for the executor's lifetime; fails when not running as root or no block is free.
   static result<std::shared_ptr<executor>> create(const sandbox_config& config);
 
-  // One isolated run. `slot` (< 65536) picks the host uid (config.host_id_base + slot); give
+  // One isolated run. `slot` (< 65535) picks the host uid (host_uids().slot_uid(slot)); give
   // concurrent runs different slots. Never throws; problems of the sandbox itself come back as
   // run_status::sandbox_error with `error` set.
   protocol::sandbox_reply run(const protocol::sandbox_request& request, std::uint32_t slot = 0,
@@ -66,10 +68,12 @@ class executor {
   // Runs whose request asked for more than the operator's maxima, and so were clamped.
   std::uint64_t clamped_runs() const { return clamped_runs_.load(); }
   const cgroup_layout& cgroups() const { return cgroups_; }
+  const uid_lease& host_uids() const { return lease_; }
 
  private:
-  executor(sandbox_config config, seccomp_program filter, cgroup_layout cgroups);
+  executor(sandbox_config config, seccomp_program filter, cgroup_layout cgroups, uid_lease lease);
   sandbox_config config_;
+  uid_lease lease_;
   seccomp_program filter_;
   sock_fprog filter_view_;
   cgroup_layout cgroups_;

@@ -8,17 +8,22 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
+#include <set>
+#include <thread>
 #include <fstream>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "sandbox/sandbox_test_util.hpp"
+#include "sandbox/uid_lease.hpp"
 
 extern char** environ;
 
 using aha::protocol::run_status;
+using aha::sandbox::uid_lease;
 using namespace aha::sandbox::testing;
 
 namespace {
@@ -85,7 +90,8 @@ TEST_CASE("sandbox helper process", "[.helper]") {
   request.cpu_ms = 2000;
   request.wall_ms = wall ? static_cast<std::uint32_t>(std::atoi(wall)) : 5000;
   auto reply = shared_executor()->run(request);
-  std::ofstream(out) << static_cast<int>(reply.status) << ' ' << reply.signal << '\n' << reply.stdout_data;
+  std::ofstream(out) << static_cast<int>(reply.status) << ' ' << reply.signal << ' '
+                     << shared_executor()->host_uids().first() << '\n' << reply.stdout_data;
 }
 
 TEST_CASE("a run's kill(0), killpg and kill(-1) reach no run of another process and no launcher",
@@ -116,7 +122,91 @@ print('hostile done')
   std::string victim_out = read_file(dir.path + "/victim.out");
   std::string hostile_out = read_file(dir.path + "/hostile.out");
   INFO("victim: " << victim_out << "\nhostile: " << hostile_out);
-  CHECK(victim_out == "0 0\nsurvived\n");  // OK, no signal
+  CHECK(victim_out.substr(0, 4) == "0 0 ");  // OK, no signal
+  CHECK(victim_out.find("\nsurvived\n") != std::string::npos);
   CHECK(hostile_out.find("pgrp 1 sid 1\n") != std::string::npos);  // its own session, led by its pid 1
   CHECK(hostile_out.find("hostile done") != std::string::npos);
+}
+
+namespace {
+// Host uids of the processes that `owner`'s runs have now.
+std::set<std::uint64_t> run_uids(pid_t owner) {
+  std::set<std::uint64_t> uids;
+  const std::string marker = "/aha_sandbox/" + std::to_string(owner) + "-";
+  const std::uint64_t first = uid_lease::leasable_first(aha::sandbox::sandbox_config{}.host_id_base);
+  DIR* proc = opendir("/proc");
+  while (dirent* entry = readdir(proc)) {
+    std::string status = read_file(std::string("/proc/") + entry->d_name + "/status");
+    auto at = status.find("\nUid:");
+    if (at == std::string::npos) continue;
+    std::uint64_t uid = std::strtoull(status.c_str() + at + 5, nullptr, 10);
+    if (uid < first) continue;
+    if (read_file(std::string("/proc/") + entry->d_name + "/cgroup").find(marker) != std::string::npos) uids.insert(uid);
+  }
+  closedir(proc);
+  return uids;
+}
+std::uint64_t lease_of(const std::string& out) { return std::strtoull(out.substr(out.find(' ', 2) + 1).c_str(), nullptr, 10); }
+}  // namespace
+
+TEST_CASE("two processes at once lease disjoint host uid blocks", "[neighbours]") {
+  const std::uint32_t own = shared_executor()->host_uids().first();  // this process holds one too
+  scratch_dir dir;
+  std::ofstream(dir.path + "/sleep.py") << "import time\ntime.sleep(2)\nprint('slept')\n";
+  pid_t a = start_helper(dir.path + "/sleep.py", dir.path + "/a.out", 0, 10000);
+  pid_t b = start_helper(dir.path + "/sleep.py", dir.path + "/b.out", 0, 10000);
+  REQUIRE(a > 0);
+  REQUIRE(b > 0);
+  // While both runs sleep, each helper's run has its own host uid (hang guard: 5 s).
+  std::set<std::uint64_t> uids_a, uids_b;
+  for (int i = 0; i < 500 && (uids_a.empty() || uids_b.empty()); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    uids_a = run_uids(a), uids_b = run_uids(b);
+  }
+  CHECK(helper_succeeded(a));
+  CHECK(helper_succeeded(b));
+  std::string out_a = read_file(dir.path + "/a.out"), out_b = read_file(dir.path + "/b.out");
+  INFO("a: " << out_a << "b: " << out_b);
+  REQUIRE(out_a.find("slept") != std::string::npos);
+  REQUIRE(out_b.find("slept") != std::string::npos);
+  const std::uint64_t lease_a = lease_of(out_a), lease_b = lease_of(out_b);
+  CHECK(lease_a % uid_lease::kBlockSize == 0);
+  CHECK(lease_b % uid_lease::kBlockSize == 0);
+  CHECK(lease_a != lease_b);  // aligned blocks: different first uid = disjoint
+  CHECK(lease_a != own);
+  CHECK(lease_b != own);
+  REQUIRE(uids_a.size() == 1);
+  REQUIRE(uids_b.size() == 1);
+  CHECK(*uids_a.begin() == lease_a + 1);  // slot 0 of each helper's own block
+  CHECK(*uids_b.begin() == lease_b + 1);
+}
+
+TEST_CASE("executors of one process lease separate blocks; a lease ends with its executor", "[neighbours]") {
+  std::uint32_t shared = shared_executor()->host_uids().first();
+  aha::sandbox::sandbox_config config;
+  auto second = aha::sandbox::executor::create(config);
+  REQUIRE(second);
+  std::uint32_t taken = (*second)->host_uids().first();
+  CHECK(taken != shared);
+  second->reset();
+  // Released: the next executor from the same base may lease it again (the first free block).
+  auto third = aha::sandbox::executor::create(config);
+  REQUIRE(third);
+  CHECK((*third)->host_uids().first() <= taken);
+  // An explicit host_id_base: leased from the first aligned block at or above it.
+  config.host_id_base = 3100000;
+  auto explicit_base = aha::sandbox::executor::create(config);
+  REQUIRE(explicit_base);
+  std::uint32_t first = (*explicit_base)->host_uids().first();
+  CHECK(first >= 3100000);
+  CHECK(first % uid_lease::kBlockSize == 0);
+  CHECK(first < 3100000 + uid_lease::kBlockSize * 2);  // nobody else holds blocks up there (tests run -j1)
+  aha::protocol::sandbox_request request;
+  request.source = "import os\nprint(os.getuid())";
+  auto reply = (*explicit_base)->run(request, 3);
+  CHECK(reply.stdout_data == "1000\n");
+  // A lock directory that cannot be made is a clear error, not a silent shared range.
+  auto refused = uid_lease::acquire(3000000, "/proc/aha-no-such-dir");
+  REQUIRE_FALSE(refused);
+  CHECK(refused.error().message.find("/proc/aha-no-such-dir") != std::string::npos);
 }

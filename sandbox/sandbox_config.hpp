@@ -45,8 +45,10 @@ struct sandbox_config {
   run_limits limits;                     // defaults for every run
   std::uint32_t workers = 0;             // concurrent runs; 0 = the number of cores
   std::uint32_t queue_capacity = 1024;   // runs waiting for a worker before submit() blocks
-  // Host uids/gids the sandboxed program runs as: host_id_base + worker slot (so RLIMIT_NPROC is
-  // per run even without cgroups). Root inside the box maps to host_id_base - 1. Owns no file.
+  // Where the host uids/gids of runs start. Each executor leases its own aligned block of 65536
+  // uids at or above it (sandbox/uid_lease.hpp), so aha processes on one host never share one
+  // without any setting; root inside the box maps to the block's first uid, the program of
+  // worker slot s to first + 1 + s (so RLIMIT_NPROC is per run even without cgroups). Owns no file.
   std::uint32_t host_id_base = 3000000;
   // The most one run may get, whoever asks: a request (a dataset record's time_limit, a service
   // client) asking for more is clamped to these, in the executor, so every caller is covered
