@@ -152,7 +152,7 @@ std::uint64_t lease_of(const std::string& out) { return std::strtoull(out.substr
 TEST_CASE("two processes at once lease disjoint host uid blocks", "[neighbours]") {
   const std::uint32_t own = shared_executor()->host_uids().first();  // this process holds one too
   scratch_dir dir;
-  std::ofstream(dir.path + "/sleep.py") << "import time\ntime.sleep(2)\nprint('slept')\n";
+  std::ofstream(dir.path + "/sleep.py") << "import time\ntime.sleep(3)\nprint('slept')\n";
   pid_t a = start_helper(dir.path + "/sleep.py", dir.path + "/a.out", 0, 10000);
   pid_t b = start_helper(dir.path + "/sleep.py", dir.path + "/b.out", 0, 10000);
   REQUIRE(a > 0);
