@@ -157,11 +157,19 @@ TEST_CASE("two processes at once lease disjoint host uid blocks", "[neighbours]"
   pid_t b = start_helper(dir.path + "/sleep.py", dir.path + "/b.out", 0, 10000);
   REQUIRE(a > 0);
   REQUIRE(b > 0);
-  // While both runs sleep, each helper's run has its own host uid (hang guard: 5 s).
+  // While both runs sleep, each helper's program has its own host uid (hang guard: 5 s). A uid
+  // that is a block's first is the box's root, seen while a run is still being set up.
+  auto program_uids = [](pid_t owner) {
+    std::set<std::uint64_t> uids;
+    for (auto uid : run_uids(owner)) {
+      if (uid % uid_lease::kBlockSize != 0) uids.insert(uid);
+    }
+    return uids;
+  };
   std::set<std::uint64_t> uids_a, uids_b;
   for (int i = 0; i < 500 && (uids_a.empty() || uids_b.empty()); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    uids_a = run_uids(a), uids_b = run_uids(b);
+    uids_a = program_uids(a), uids_b = program_uids(b);
   }
   CHECK(helper_succeeded(a));
   CHECK(helper_succeeded(b));
@@ -181,32 +189,44 @@ TEST_CASE("two processes at once lease disjoint host uid blocks", "[neighbours]"
   CHECK(*uids_b.begin() == lease_b + 1);
 }
 
-TEST_CASE("executors of one process lease separate blocks; a lease ends with its executor", "[neighbours]") {
+TEST_CASE("executors of one process lease separate blocks; a lease ends with its holder", "[neighbours]") {
   std::uint32_t shared = shared_executor()->host_uids().first();
-  aha::sandbox::sandbox_config config;
-  auto second = aha::sandbox::executor::create(config);
+  auto second = aha::sandbox::executor::create(aha::sandbox::sandbox_config{});
   REQUIRE(second);
-  std::uint32_t taken = (*second)->host_uids().first();
-  CHECK(taken != shared);
-  second->reset();
-  // Released: the next executor from the same base may lease it again (the first free block).
-  auto third = aha::sandbox::executor::create(config);
-  REQUIRE(third);
-  CHECK((*third)->host_uids().first() <= taken);
-  // An explicit host_id_base: leased from the first aligned block at or above it.
-  config.host_id_base = 3100000;
-  auto explicit_base = aha::sandbox::executor::create(config);
-  REQUIRE(explicit_base);
-  std::uint32_t first = (*explicit_base)->host_uids().first();
-  CHECK(first >= 3100000);
+  CHECK((*second)->host_uids().first() != shared);
+  // Release and re-lease, in a lock directory of this test alone (other aha processes on the
+  // host lease from the real one at the same time).
+  scratch_dir dir;
+  auto one = uid_lease::acquire(3000000, dir.path);
+  REQUIRE(one);
+  const std::uint32_t first = one->first();
+  CHECK(first == uid_lease::leasable_first(3000000));
   CHECK(first % uid_lease::kBlockSize == 0);
-  CHECK(first < 3100000 + uid_lease::kBlockSize * 2);  // nobody else holds blocks up there (tests run -j1)
-  aha::protocol::sandbox_request request;
-  request.source = "import os\nprint(os.getuid())";
-  auto reply = (*explicit_base)->run(request, 3);
-  CHECK(reply.stdout_data == "1000\n");
+  CHECK(first >= 3000000);
+  CHECK(one->root_uid() == first);
+  CHECK(one->slot_uid(0) == first + 1);
+  auto two = uid_lease::acquire(3000000, dir.path);
+  REQUIRE(two);
+  CHECK(two->first() == first + uid_lease::kBlockSize);  // the next block: disjoint
+  { uid_lease gone = std::move(*one); }                   // released with its holder
+  auto three = uid_lease::acquire(3000000, dir.path);
+  REQUIRE(three);
+  CHECK(three->first() == first);
+  // An explicit base: leased from the first aligned block at or above it.
+  auto explicit_base = uid_lease::acquire(3100000, dir.path);
+  REQUIRE(explicit_base);
+  CHECK(explicit_base->first() == 48 * uid_lease::kBlockSize);  // 3145728: 3100000 rounded up
   // A lock directory that cannot be made is a clear error, not a silent shared range.
   auto refused = uid_lease::acquire(3000000, "/proc/aha-no-such-dir");
   REQUIRE_FALSE(refused);
   CHECK(refused.error().message.find("/proc/aha-no-such-dir") != std::string::npos);
+  // An executor with an explicit base runs its programs as uid 1000 inside, mapped into its block.
+  aha::sandbox::sandbox_config config;
+  config.host_id_base = 3100000;
+  auto explicit_executor = aha::sandbox::executor::create(config);
+  REQUIRE(explicit_executor);
+  CHECK((*explicit_executor)->host_uids().first() >= 3100000);
+  aha::protocol::sandbox_request request;
+  request.source = "import os\nprint(os.getuid())";
+  CHECK((*explicit_executor)->run(request, 3).stdout_data == "1000\n");
 }
