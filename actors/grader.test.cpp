@@ -1,6 +1,7 @@
 // Deterministic protocol tests of the grader (CAF test coordinator) with local test-double
 // rewards: routing by task and weighted totals, advantages and storage before the reply,
-// deadlines as timeout verdicts, a crashed worker's task re-queued, and backpressure.
+// deadlines as timeout verdicts (and a sandbox run killed at its reward's deadline), a crashed
+// worker's task re-queued, and backpressure.
 #include <catch2/catch.hpp>
 
 #include <filesystem>
@@ -13,6 +14,7 @@
 #include "actors/replay_buffer.hpp"
 #include "core/fault_point.hpp"
 #include "core/test_skip.hpp"
+#include "sandbox/pool.hpp"
 
 using namespace aha;
 using namespace aha::actors;
@@ -328,4 +330,50 @@ TEST_CASE("grader: an offered worker past its deadline gives a timeout verdict a
   CHECK(s.remote_workers == 0);
   CHECK(s.remote_workers_lost == 1);
   CHECK(s.in_flight_tasks == 0);
+}
+
+TEST_CASE("grader: a sandbox run still going at its reward's deadline is killed and its slot freed") {
+  sandbox::sandbox_config sc;
+  sc.workers = 1;  // one slot: the follow-up run can only start once the killed one is gone
+  auto created = sandbox::pool::create(sc);
+  if (!created) FAIL("sandbox unavailable: " << created.error().message);
+  std::shared_ptr<sandbox::pool> pool = std::move(*created);
+  // A reward whose program sleeps a minute (its own wall limit); the reward's deadline is 500 ms.
+  reward_spec slow{"slow", protocol::reward_kind::accuracy, 1.0f, std::chrono::milliseconds(500), {}, "sandbox",
+                   [pool](const protocol::prompt&, const protocol::rollout&) {
+                     protocol::sandbox_request request;
+                     request.source = "import time\ntime.sleep(60)\n";
+                     request.wall_ms = 60000;
+                     auto reply = pool->run(request);
+                     protocol::reward_component c;
+                     c.detail = reply.error;
+                     return c;
+                   }};
+  testing::deterministic_system s;
+  std::string dir = (std::filesystem::temp_directory_path() / ("aha_grader_kill_" + std::to_string(::getpid()))).string();
+  replay_buffer_config rc;
+  rc.dir = dir;
+  rc.sync = false;
+  auto replay = *spawn_replay_buffer(*s.sys, rc, threading::scheduled);
+  auto spawned = spawn_grader(*s.sys, grader_config{}, replay, {slow}, {{"sandbox", 1}}, threading::scheduled);
+  REQUIRE(spawned.ok());
+  const auto start = std::chrono::steady_clock::now();
+  // Deterministic scheduler: the grader's own deadline message never fires here, so the worker's
+  // answer shows what the sandbox did at the deadline.
+  auto verdicts = ask<std::vector<protocol::reward_verdict>>(*s.sys, *spawned, score_atom::value, math_prompt(1, ""),
+                                                             rollouts({"a"}));
+  s.run();
+  REQUIRE(verdicts->value);
+  const auto elapsed = std::chrono::steady_clock::now() - start;
+  REQUIRE(verdicts->value->at(0).components.size() == 1);
+  CHECK(verdicts->value->at(0).components[0].detail == "cancelled: the caller's deadline passed");
+  CHECK(elapsed >= std::chrono::milliseconds(500));
+  CHECK(elapsed < std::chrono::seconds(10));  // hang guard; the run's own limit was a minute
+  protocol::sandbox_request next;
+  next.source = "print('next')";
+  CHECK(pool->run(next).stdout_data == "next\n");  // outside any reward: no deadline
+  caf::anon_send_exit(*spawned, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(replay, caf::exit_reason::user_shutdown);
+  s.run();
+  std::filesystem::remove_all(dir);
 }

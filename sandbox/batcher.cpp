@@ -47,6 +47,8 @@ result<std::string> batcher::check(const std::string& item) {
 void batcher::run(batch& b) {
   auto request = config_.request;
   for (const auto& item : b.items) request.stdin_data += item + "\n";
+  // The batch carries other callers' items too: one caller's deadline must not kill it.
+  deadline_scope no_deadline({});
   auto reply = pool_->run(request);
   std::vector<std::string> lines;
   for (std::size_t start = 0; start < reply.stdout_data.size();) {

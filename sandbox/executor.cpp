@@ -106,7 +106,7 @@ bool pump(captured_stream& s, std::uint64_t cap) {
   return true;
 }
 
-enum class kill_reason { none, wall, cpu, output };
+enum class kill_reason { none, wall, cpu, output, stopped };
 
 struct running {
   pid_t pid = -1;
@@ -144,8 +144,8 @@ std::vector<std::pair<int, rlim_t>> make_rlimits(const run_limits& l, bool memor
   return r;
 }
 
-status write_id_maps(pid_t pid, std::uint32_t base, std::uint32_t slot) {
-  std::string map = "0 " + std::to_string(base - 1) + " 1\n1000 " + std::to_string(base + slot) + " 1\n";
+status write_id_maps(pid_t pid, const uid_lease& lease, std::uint32_t slot) {
+  std::string map = "0 " + std::to_string(lease.root_uid()) + " 1\n1000 " + std::to_string(lease.slot_uid(slot)) + " 1\n";
   for (const char* file : {"uid_map", "gid_map"}) {
     std::string path = "/proc/" + std::to_string(pid) + "/" + file;
     int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
@@ -167,17 +167,25 @@ protocol::sandbox_reply sandbox_error(const protocol::sandbox_request& request, 
 
 }  // namespace
 
-run_limits effective_limits(const run_limits& defaults, const protocol::sandbox_request& request) {
-  run_limits limits = defaults;
+run_limits effective_limits(const sandbox_config& config, const protocol::sandbox_request& request, bool* clamped) {
+  run_limits limits = config.limits;
   if (request.cpu_ms) limits.cpu_ms = request.cpu_ms;
   if (request.wall_ms) limits.wall_ms = request.wall_ms;
   if (request.memory_bytes) limits.memory_bytes = request.memory_bytes;
   if (request.output_bytes) limits.output_bytes = request.output_bytes;
+  if (clamped) {
+    *clamped = request.cpu_ms > config.max_cpu_ms || request.wall_ms > config.max_wall_ms ||
+               request.memory_bytes > config.max_memory_bytes || request.output_bytes > config.max_output_bytes;
+  }
+  limits.cpu_ms = std::min(limits.cpu_ms, config.max_cpu_ms);
+  limits.wall_ms = std::min(limits.wall_ms, config.max_wall_ms);
+  limits.memory_bytes = std::min(limits.memory_bytes, config.max_memory_bytes);
+  limits.output_bytes = std::min(limits.output_bytes, config.max_output_bytes);
   return limits;
 }
 
-executor::executor(sandbox_config config, seccomp_program filter, cgroup_layout cgroups)
-    : config_(std::move(config)), filter_(std::move(filter)), cgroups_(std::move(cgroups)) {
+executor::executor(sandbox_config config, seccomp_program filter, cgroup_layout cgroups, uid_lease lease)
+    : config_(std::move(config)), lease_(std::move(lease)), filter_(std::move(filter)), cgroups_(std::move(cgroups)) {
   filter_view_ = filter_.view();
   system_steps_ = system_steps();
 }
@@ -188,9 +196,11 @@ result<std::shared_ptr<executor>> executor::create(const sandbox_config& config)
   }
   auto filter = build_seccomp_program();
   if (!filter) return filter.error();
+  auto lease = uid_lease::acquire(config.host_id_base);
+  if (!lease) return lease.error();
   cgroup_layout cgroups = cgroup_layout::detect(config.cgroups);
   sweep_stale_cgroups(cgroups);
-  return std::shared_ptr<executor>(new executor(config, std::move(*filter), std::move(cgroups)));
+  return std::shared_ptr<executor>(new executor(config, std::move(*filter), std::move(cgroups), std::move(*lease)));
 }
 
 namespace {
@@ -215,17 +225,25 @@ void kill_run(running& run, kill_reason why) {
   kill(run.pid, SIGKILL);  // the pid namespace's init: the kernel kills every process in it
 }
 
-// Waits for the program to exit while enforcing wall time, CPU time (cgroup) and output caps.
-void supervise(running& run, const run_limits& limits) {
+bool stop_applies(const run_stop& stop) {
+  return (stop.cancelled && stop.cancelled->load()) || (stop.kill_at != clock::time_point{} && clock::now() >= stop.kill_at);
+}
+
+// Waits for the program to exit while enforcing wall time, CPU time (cgroup) and output caps, and
+// the caller's stop (deadline or cancel flag).
+void supervise(running& run, const run_limits& limits, const run_stop& stop) {
   const run_cgroup* group = run.group;
-  const auto deadline = run.start + std::chrono::milliseconds(limits.wall_ms);
+  auto deadline = run.start + std::chrono::milliseconds(limits.wall_ms);
+  const bool stop_first = stop.kill_at != clock::time_point{} && stop.kill_at < deadline;
+  if (stop_first) deadline = stop.kill_at;
   const std::uint64_t cpu_limit_ns = std::uint64_t{limits.cpu_ms} * 1000000;
   while (true) {
     auto now = clock::now();
-    if (now >= deadline) return kill_run(run, kill_reason::wall);
+    if (now >= deadline) return kill_run(run, stop_first ? kill_reason::stopped : kill_reason::wall);
+    if (stop.cancelled && stop.cancelled->load()) return kill_run(run, kill_reason::stopped);
     if (group && program_cpu_ns(run) > cpu_limit_ns) return kill_run(run, kill_reason::cpu);
     auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now) + std::chrono::milliseconds(1);
-    if (group) wait = std::min<std::chrono::milliseconds>(wait, kCpuPoll);
+    if (group || stop.cancelled) wait = std::min<std::chrono::milliseconds>(wait, kCpuPoll);
     pollfd fds[3] = {{run.pidfd.fd, POLLIN, 0}, {run.out.open ? run.out.fd.fd : -1, POLLIN, 0},
                      {run.err.open ? run.err.fd.fd : -1, POLLIN, 0}};
     if (poll(fds, 3, static_cast<int>(wait.count())) < 0 && errno != EINTR) return kill_run(run, kill_reason::wall);
@@ -279,11 +297,16 @@ void fill_reply(protocol::sandbox_reply& reply, running& run, int wait_status, c
 
 }  // namespace
 
-protocol::sandbox_reply executor::run(const protocol::sandbox_request& request, std::uint32_t slot) const {
+protocol::sandbox_reply executor::run(const protocol::sandbox_request& request, std::uint32_t slot,
+                                      const run_stop& stop) const {
   // 1. Resolve the language and limits; create the cgroup.
+  if (stop_applies(stop)) return sandbox_error(request, "cancelled before the run started");
+  if (slot >= uid_lease::kBlockSize - 1) return sandbox_error(request, "slot " + std::to_string(slot) + " out of range");
   const language* lang = find_language(request.language);
   if (!lang) return sandbox_error(request, "unknown language '" + request.language + "'; known: " + language_names());
-  const run_limits limits = effective_limits(config_.limits, request);
+  bool clamped = false;
+  const run_limits limits = effective_limits(config_, request, &clamped);
+  if (clamped) ++clamped_runs_;
   std::unique_ptr<run_cgroup> group;
   if (cgroups_.kind != cgroup_kind::none) {
     auto taken = take_cgroup(slot, limits);
@@ -320,13 +343,13 @@ protocol::sandbox_reply executor::run(const protocol::sandbox_request& request, 
   run.out.fd = std::move(out->read), run.err.fd = std::move(err->read), run.report = std::move(report->read);
   for (int fd : {run.out.fd.fd, run.err.fd.fd, run.report.fd}) fcntl(fd, F_SETFL, O_NONBLOCK);
   run.pidfd = fd_guard(static_cast<int>(syscall(SYS_pidfd_open, run.pid, 0)));
-  status released = write_id_maps(run.pid, config_.host_id_base, slot);
+  status released = write_id_maps(run.pid, lease_, slot);
   if (released && group && !born_inside) released = group->attach(run.pid);
   if (released && (run.pidfd.fd < 0 || write(sync->write.fd, "g", 1) != 1)) {
     released = make_error(errc::io_error, errno_text("release the child"));
   }
   // 4. Watch the run, reap it, and judge.
-  if (released) supervise(run, limits);
+  if (released) supervise(run, limits, stop);
   else kill(run.pid, SIGKILL);
   int wait_status = 0;
   rusage usage{};
@@ -338,6 +361,11 @@ protocol::sandbox_reply executor::run(const protocol::sandbox_request& request, 
   fill_reply(reply, run, wait_status, usage, group.get(), limits);
   std::string failure = released ? child_failure(run) : released.error().message;
   if (!failure.empty()) reply.status = run_status::sandbox_error, reply.error = failure;
+  if (run.killed == kill_reason::stopped) {
+    reply.status = run_status::sandbox_error;
+    reply.error = stop.cancelled && stop.cancelled->load() ? "cancelled by the caller"
+                                                           : "cancelled: the caller's deadline passed";
+  }
   if (group) return_cgroup(slot, std::move(group));
   return reply;
 }
@@ -348,7 +376,7 @@ status executor::adopt_thread(std::uint32_t slot) const {
   // Never the main thread: the OOM killer of a v1 group walks thread-group leaders, and would
   // then weigh all of aha against the program.
   if (cgroups_.kind != cgroup_kind::v1 || gettid() == getpid()) return ok_status();
-  auto group = take_cgroup(slot, config_.limits);
+  auto group = take_cgroup(slot, effective_limits(config_, protocol::sandbox_request{}));
   if (!group) return group.error();
   status resident = (*group)->make_resident();
   t_resident = resident.ok();

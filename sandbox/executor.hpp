@@ -9,6 +9,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -22,21 +23,36 @@
 #include "sandbox/jail.hpp"
 #include "sandbox/sandbox_config.hpp"
 #include "sandbox/seccomp_filter.hpp"
+#include "sandbox/uid_lease.hpp"
 
 namespace aha::sandbox {
 
-// The limits a request gets: its non-zero fields over the configured defaults.
-run_limits effective_limits(const run_limits& defaults, const protocol::sandbox_request& request);
+// The limits a request gets: its non-zero fields over the configured defaults, then each capped
+// by the operator's maxima (config.max_*). `clamped`, when given, says whether the request asked
+// for more than a maximum allows.
+run_limits effective_limits(const sandbox_config& config, const protocol::sandbox_request& request,
+                            bool* clamped = nullptr);
+
+// Ends a run early from outside, whatever its own limits: at `kill_at` (when set), or within
+// ~10 ms of `*cancelled` turning true. Such a run is killed (every process of it gone before run()
+// returns) and answered with SANDBOX_ERROR "cancelled: ...": its verdict says nothing about the
+// program. A run whose stop already applies when run() is called is not started.
+struct run_stop {
+  std::chrono::steady_clock::time_point kill_at{};
+  const std::atomic<bool>* cancelled = nullptr;
+};
 
 class executor {
  public:
-  // Builds the seccomp program and finds the cgroups; fails when not running as root.
+  // Builds the seccomp program, finds the cgroups and leases a block of host uids (uid_lease.hpp)
+  // for the executor's lifetime; fails when not running as root or no block is free.
   static result<std::shared_ptr<executor>> create(const sandbox_config& config);
 
-  // One isolated run. `slot` (< 65536) picks the host uid (config.host_id_base + slot); give
+  // One isolated run. `slot` (< 65535) picks the host uid (host_uids().slot_uid(slot)); give
   // concurrent runs different slots. Never throws; problems of the sandbox itself come back as
   // run_status::sandbox_error with `error` set.
-  protocol::sandbox_reply run(const protocol::sandbox_request& request, std::uint32_t slot = 0) const;
+  protocol::sandbox_reply run(const protocol::sandbox_request& request, std::uint32_t slot = 0,
+                              const run_stop& stop = {}) const;
 
   // Optional speed-up for a thread that will only ever run `slot` (pool workers call it once):
   // 1. moves the calling thread into that slot's own empty network namespace (only a down
@@ -49,16 +65,21 @@ class executor {
   ~executor();
 
   const sandbox_config& config() const { return config_; }
+  // Runs whose request asked for more than the operator's maxima, and so were clamped.
+  std::uint64_t clamped_runs() const { return clamped_runs_.load(); }
   const cgroup_layout& cgroups() const { return cgroups_; }
+  const uid_lease& host_uids() const { return lease_; }
 
  private:
-  executor(sandbox_config config, seccomp_program filter, cgroup_layout cgroups);
+  executor(sandbox_config config, seccomp_program filter, cgroup_layout cgroups, uid_lease lease);
   sandbox_config config_;
+  uid_lease lease_;
   seccomp_program filter_;
   sock_fprog filter_view_;
   cgroup_layout cgroups_;
   std::vector<mount_step> system_steps_;  // the read-only host view, resolved once
   mutable std::atomic<std::uint64_t> next_run_{0};
+  mutable std::atomic<std::uint64_t> clamped_runs_{0};
   // v1: one cgroup per slot, kept between runs (creating and removing one costs ~1.5 ms).
   result<std::unique_ptr<run_cgroup>> take_cgroup(std::uint32_t slot, const run_limits& limits) const;
   void return_cgroup(std::uint32_t slot, std::unique_ptr<run_cgroup> group) const;

@@ -18,14 +18,14 @@
 namespace aha::sandbox {
 
 const char* const kJailStages[] = {
-    "wait for the parent", "become root in the user namespace", "make mounts private",
+    "wait for the parent", "new session", "become root in the user namespace", "make mounts private",
     "mount the new root", "build the new root", "pivot_root", "detach the old root",
     "remount read-only", "set hostname", "set rlimits", "redirect stdio", "drop to the sandbox uid",
     "parent-death signal", "enter the work directory", "close inherited files", "compile",
     "no_new_privs", "seccomp", "exec"};
 const int kJailStageCount = static_cast<int>(sizeof(kJailStages) / sizeof(kJailStages[0]));
 
-enum stage { wait_parent, become_root, make_private, mount_root, fill_root, pivot, detach_old,
+enum stage { wait_parent, new_session, become_root, make_private, mount_root, fill_root, pivot, detach_old,
              remount_ro, set_hostname, set_rlimits, redirect_stdio, drop_uid, death_signal,
              enter_workdir, close_files, compile_step, no_new_privs, load_seccomp, exec_program };
 
@@ -176,6 +176,10 @@ void jail_main(const jail_plan& plan) {
   close(plan.sync_write_fd);  // so that a dead parent shows as a hang-up on the sync pipe
   char go = 0;
   if (read(plan.sync_read_fd, &go, 1) != 1) _exit(kJailFailure);  // the parent gave up on us
+  // Its own session and process group: otherwise the run stays in its launcher's process group,
+  // which kill(0, ...) reaches across the pid namespace (the group is the launcher's, and so of
+  // every process the launcher's shell started with it, other aha processes and their runs).
+  if (setsid() < 0) fail(plan, new_session);
   if (syscall(SYS_setgroups, 0, nullptr) != 0 || set_ids(0, 0) != 0) fail(plan, become_root);
   build_new_root(plan);
   drop_privileges(plan);

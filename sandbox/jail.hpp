@@ -1,9 +1,10 @@
 // The inside of one run: what the freshly cloned child does between clone(2) and execve(2).
 // Everything it needs is prepared by the parent in a jail_plan, because the child of a threaded
 // process may only make system calls (no malloc, no locks) until it execs.
-// The child: waits for its uid/gid maps and cgroup, builds a fresh root (tmpfs + read-only binds,
-// private /tmp, /dev, /dev/shm, new /proc, no /sys), pivots into it, sets rlimits, becomes an
-// unprivileged uid, clears signals and fds, loads seccomp, and execs. Called by sandbox/runner.cpp.
+// The child: waits for its uid/gid maps and cgroup, becomes its own session and process group,
+// builds a fresh root (tmpfs + read-only binds, private /tmp, /dev, /dev/shm, new /proc, no
+// /sys), pivots into it, sets rlimits, becomes an unprivileged uid, clears signals and fds,
+// loads seccomp, and execs. Called by sandbox/executor.cpp.
 #pragma once
 
 #include <linux/filter.h>

@@ -33,6 +33,40 @@ print(subprocess.run([sys.executable, '-c', 'print(6*7)'], capture_output=True, 
   expect_nothing_left();
 }
 
+TEST_CASE("everyday library features pass the seccomp allow-list", "[legal][seccomp]") {
+  auto reply = run_python(R"(
+import asyncio, concurrent.futures, json, mmap, multiprocessing, os, select, selectors, signal
+import sqlite3, subprocess, tempfile, threading, time, resource, socket, shutil, random, hashlib
+with multiprocessing.Pool(2) as p:
+    print(p.map(abs, [-1, -2]))
+with concurrent.futures.ProcessPoolExecutor(2) as e:
+    print(list(e.map(abs, [-3])))
+with concurrent.futures.ThreadPoolExecutor(2) as e:
+    print(list(e.map(abs, [-4])))
+async def main():
+    await asyncio.sleep(0.01)
+    p = await asyncio.create_subprocess_exec('/bin/echo', 'async', stdout=asyncio.subprocess.PIPE)
+    return (await p.communicate())[0].decode().strip()
+print(asyncio.run(main()))
+c = sqlite3.connect(':memory:'); print(c.execute('select 6*7').fetchone()[0])
+with tempfile.TemporaryDirectory() as d:
+    path = os.path.join(d, 'f'); open(path, 'w').write('x'); os.rename(path, path + '2')
+    shutil.copy(path + '2', path); print(sorted(os.listdir(d)))
+m = mmap.mmap(-1, 1 << 20); m[0:1] = b'z'; m.close()
+signal.signal(signal.SIGALRM, lambda *a: None); signal.setitimer(signal.ITIMER_REAL, 0.01); time.sleep(0.05)
+a, b = socket.socketpair(); a.send(b'p'); print(b.recv(1)); select.select([b], [], [], 0)
+print(resource.getrlimit(resource.RLIMIT_NOFILE)[0] > 0, os.cpu_count() > 0, len(os.urandom(8)))
+print(hashlib.sha256(b'').hexdigest()[:8], json.dumps({'a': random.Random(1).randint(0, 9)}))
+print(subprocess.run(['/bin/sh', '-c', 'seq 3 | sort -r | head -1; echo $((6*7)) | tr 4 x; ls /tmp | wc -l'],
+                     capture_output=True, text=True).stdout.split())
+)", 10000, 20000);
+  INFO(reply.stderr_data);
+  CHECK(reply.status == run_status::ok);
+  CHECK(reply.stdout_data ==
+        "[1, 2]\n[3]\n[4]\nasync\n42\n['f', 'f2']\nb'p'\nTrue True 8\ne3b0c442 {\"a\": 2}\n['3', 'x2', '1']\n");
+  expect_nothing_left();
+}
+
 TEST_CASE("moderate memory is allowed and measured", "[legal]") {
   auto reply = run_python("x = bytearray(100 << 20)\nx[::4096] = b'y' * len(x[::4096])\nprint(len(x))\n");
   CHECK(reply.status == run_status::ok);

@@ -4,6 +4,29 @@
 #include <algorithm>
 
 namespace aha::sandbox {
+namespace {
+
+thread_local deadline_scope::time_point t_kill_at{};
+
+// The earlier of two deadlines, where time_point{} means none.
+deadline_scope::time_point earliest(deadline_scope::time_point a, deadline_scope::time_point b) {
+  if (a == deadline_scope::time_point{}) return b;
+  if (b == deadline_scope::time_point{}) return a;
+  return std::min(a, b);
+}
+
+protocol::sandbox_reply not_run(const protocol::sandbox_request& request, std::string why) {
+  protocol::sandbox_reply reply;
+  reply.request_id = request.request_id;
+  reply.error = std::move(why);
+  return reply;
+}
+
+}  // namespace
+
+deadline_scope::deadline_scope(time_point kill_at) : previous_(t_kill_at) { t_kill_at = kill_at; }
+deadline_scope::~deadline_scope() { t_kill_at = previous_; }
+deadline_scope::time_point deadline_scope::current() { return t_kill_at; }
 
 result<std::unique_ptr<pool>> pool::create(const sandbox_config& config) {
   auto runner = executor::create(config);
@@ -39,6 +62,7 @@ pool::~pool() {
 }
 
 bool pool::enqueue(job&& j, bool wait_for_room) {
+  j.kill_at = earliest(j.kill_at, t_kill_at);
   {
     std::unique_lock<std::mutex> lock(mutex_);
     if (wait_for_room) has_room_.wait(lock, [&] { return stopping_ || queue_.size() < capacity_; });
@@ -55,6 +79,13 @@ bool pool::submit(protocol::sandbox_request request, callback done, time_point s
 
 bool pool::try_submit(protocol::sandbox_request request, callback done, time_point start_by) {
   return enqueue(job{std::move(request), std::move(done), start_by}, false);
+}
+
+ticket pool::submit_cancellable(protocol::sandbox_request request, callback done, time_point kill_at) {
+  ticket handle;
+  auto flag = std::make_shared<std::atomic<bool>>(false);
+  if (enqueue(job{std::move(request), std::move(done), {}, kill_at, flag}, true)) handle.flag_ = std::move(flag);
+  return handle;
 }
 
 std::future<protocol::sandbox_reply> pool::submit(protocol::sandbox_request request) {
@@ -89,14 +120,20 @@ void pool::work(std::uint32_t slot) {
       queue_.pop_front();
     }
     has_room_.notify_one();
-    if (next.start_by != time_point{} && std::chrono::steady_clock::now() > next.start_by) {
-      protocol::sandbox_reply late;
-      late.request_id = next.request.request_id;
-      late.error = "deadline passed before the run started";
-      next.done(std::move(late));
+    const auto now = std::chrono::steady_clock::now();
+    if (next.start_by != time_point{} && now > next.start_by) {
+      next.done(not_run(next.request, "deadline passed before the run started"));
       continue;
     }
-    next.done(runner_->run(next.request, slot));
+    if (next.cancel && next.cancel->load()) {
+      next.done(not_run(next.request, "cancelled by the caller"));
+      continue;
+    }
+    if (next.kill_at != time_point{} && now >= next.kill_at) {
+      next.done(not_run(next.request, "cancelled: the caller's deadline passed before the run started"));
+      continue;
+    }
+    next.done(runner_->run(next.request, slot, run_stop{next.kill_at, next.cancel.get()}));
   }
 }
 

@@ -7,8 +7,11 @@
 //   auto p = aha::sandbox::pool::create(aha::sandbox::sandbox_config{});
 //   p.value()->submit(request, [](protocol::sandbox_reply r) { ... });  // on a worker thread
 //   protocol::sandbox_reply r = p.value()->run(request);                 // blocking one-off
+//   auto t = p.value()->submit_cancellable(request, done);  t.cancel();  // kills it, frees its slot
+//   { aha::sandbox::deadline_scope d(now + 2s); ...submit... }  // runs killed at d's deadline
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
@@ -23,6 +26,42 @@
 #include "sandbox/executor.hpp"
 
 namespace aha::sandbox {
+
+// While one lives, every run this thread submits to any pool (submit, try_submit, run,
+// submit_cancellable) is killed at `kill_at` if still running then, and not started if still
+// queued: its slot is free again at the deadline instead of when the run's own wall limit ends.
+// Its callback gets SANDBOX_ERROR "cancelled: the caller's deadline passed". The grader wraps each
+// reward call in one at the reward's deadline (actors/grader.cpp). Scopes nest: the inner one
+// replaces the outer until it ends; `deadline_scope({})` lifts the deadline (the batcher, whose
+// runs serve other callers too).
+class deadline_scope {
+ public:
+  using time_point = std::chrono::steady_clock::time_point;
+  explicit deadline_scope(time_point kill_at);
+  ~deadline_scope();
+  deadline_scope(const deadline_scope&) = delete;
+  deadline_scope& operator=(const deadline_scope&) = delete;
+  static time_point current();  // this thread's deadline; time_point{} = none
+
+ private:
+  time_point previous_;
+};
+
+// A handle on one run from pool::submit_cancellable. cancel() stops it: a running run is killed
+// (within ~10 ms; its slot is free once its processes are gone), a queued one is not started;
+// either way its callback is called once, with SANDBOX_ERROR "cancelled by the caller". Copyable,
+// thread-safe, and harmless after the run ended.
+class ticket {
+ public:
+  void cancel() const {
+    if (flag_) flag_->store(true);
+  }
+  bool accepted() const { return flag_ != nullptr; }  // false: the pool was stopping, no callback
+
+ private:
+  friend class pool;
+  std::shared_ptr<std::atomic<bool>> flag_;
+};
 
 class pool {
  public:
@@ -44,6 +83,9 @@ class pool {
   // Like submit, but returns false at once when the queue is full.
   bool try_submit(protocol::sandbox_request request, callback done, time_point start_by = {});
   std::future<protocol::sandbox_reply> submit(protocol::sandbox_request request);
+  // Like submit, returning a ticket that can cancel the run; killed at `kill_at` too (when set,
+  // or at this thread's deadline_scope, whichever is earlier).
+  ticket submit_cancellable(protocol::sandbox_request request, callback done, time_point kill_at = {});
   // Blocking one-off through the pool (waits for a free worker).
   protocol::sandbox_reply run(const protocol::sandbox_request& request);
 
@@ -56,6 +98,8 @@ class pool {
     protocol::sandbox_request request;
     callback done;
     time_point start_by;
+    time_point kill_at;                         // set by deadline_scope or submit_cancellable
+    std::shared_ptr<std::atomic<bool>> cancel;  // a ticket's flag, or null
   };
   bool enqueue(job&& j, bool wait_for_room);
   void work(std::uint32_t slot);

@@ -1,5 +1,6 @@
 // The pool: concurrent runs with distinct slots, backpressure, shutdown answers, and cleanup of
-// every run when the owning process is killed (SIGKILL) mid-run.
+// every run when the owning process is killed (SIGKILL) mid-run; cancelling a run (ticket, or a
+// deadline_scope) kills it and frees its slot.
 #include <signal.h>
 #include <sys/wait.h>
 
@@ -134,5 +135,75 @@ except OSError:
   CHECK(cpu.wall_ms < 19000);
   auto idle = p.run(python("import time\ntime.sleep(0.3)\n"));
   CHECK(idle.cpu_ms < 200);  // the worker thread's own CPU time is not charged to the program
+  expect_nothing_left();
+}
+
+namespace {
+// Waits (hang guard: 5 s) until this process has at least `n` sandboxed processes running.
+bool wait_for_processes(int n) {
+  for (int i = 0; i < 500 && sandbox_processes() < n; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  return sandbox_processes() >= n;
+}
+}  // namespace
+
+TEST_CASE("a cancelled run is killed and frees its slot at once", "[pool]") {
+  pool p(shared_executor(), 1, 4);  // one slot: the next run can only start once it is free
+  auto sleeper = python("import os, time\nos.fork()\ntime.sleep(60)\n");
+  sleeper.wall_ms = 60000;
+  std::promise<aha::protocol::sandbox_reply> cancelled;
+  auto ticket = p.submit_cancellable(sleeper, [&](aha::protocol::sandbox_reply r) { cancelled.set_value(std::move(r)); });
+  REQUIRE(ticket.accepted());
+  REQUIRE(wait_for_processes(2));
+  const auto start = std::chrono::steady_clock::now();
+  ticket.cancel();
+  auto reply = cancelled.get_future().get();
+  CHECK(reply.status == run_status::sandbox_error);
+  CHECK(reply.error == "cancelled by the caller");
+  CHECK(sandbox_processes() == 0);  // both processes of the run are gone when it is answered
+  CHECK(p.run(python("print('next')")).stdout_data == "next\n");  // the only slot is free again
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(10));  // hang guard; wall was 60 s
+  ticket.cancel();  // after the end: harmless
+  // A run cancelled while still queued is never started.
+  pool busy(shared_executor(), 1, 4);
+  auto blocker = busy.submit(python("import time\ntime.sleep(0.5)\n"));
+  std::promise<aha::protocol::sandbox_reply> dropped;
+  auto queued = busy.submit_cancellable(python("print('RAN')"), [&](auto r) { dropped.set_value(std::move(r)); });
+  queued.cancel();
+  auto never = dropped.get_future().get();
+  CHECK(never.stdout_data.empty());
+  CHECK(never.error == "cancelled by the caller");
+  CHECK(blocker.get().status == run_status::ok);
+  expect_nothing_left();
+}
+
+TEST_CASE("a run still going at its caller's deadline is killed then and its slot freed", "[pool]") {
+  pool p(shared_executor(), 1, 4);
+  auto sleeper = python("import time\ntime.sleep(60)\n");
+  sleeper.wall_ms = 60000;
+  std::future<aha::protocol::sandbox_reply> late;
+  const auto start = std::chrono::steady_clock::now();
+  {
+    aha::sandbox::deadline_scope deadline(start + std::chrono::milliseconds(800));
+    CHECK(aha::sandbox::deadline_scope::current() == start + std::chrono::milliseconds(800));
+    late = p.submit(sleeper);
+  }
+  CHECK(aha::sandbox::deadline_scope::current() == aha::sandbox::deadline_scope::time_point{});
+  auto reply = late.get();
+  const auto stopped = std::chrono::steady_clock::now() - start;
+  CHECK(reply.status == run_status::sandbox_error);
+  CHECK(reply.error == "cancelled: the caller's deadline passed");
+  CHECK(stopped >= std::chrono::milliseconds(800));
+  CHECK(stopped < std::chrono::seconds(10));  // hang guard; its own wall limit was 60 s
+  CHECK(sandbox_processes() == 0);
+  auto following = p.run(python("print('next')"));  // outside the scope: no deadline
+  CHECK(following.status == run_status::ok);
+  CHECK(following.stdout_data == "next\n");
+  // A run whose deadline passed while it was queued is not started.
+  {
+    aha::sandbox::deadline_scope gone(std::chrono::steady_clock::now() - std::chrono::milliseconds(1));
+    auto stale = p.submit(python("print('RAN')")).get();
+    CHECK(stale.stdout_data.empty());
+    CHECK(stale.error.find("deadline passed before the run started") != std::string::npos);
+  }
   expect_nothing_left();
 }

@@ -12,7 +12,8 @@
 namespace aha::sandbox {
 
 // Bounds on one run. A request's non-zero fields override cpu_ms, wall_ms, memory_bytes and
-// output_bytes; the rest are set by the operator only.
+// output_bytes, up to the operator's maxima (sandbox_config::max_*); the rest are set by the
+// operator only.
 struct run_limits {
   std::uint32_t cpu_ms = 2000;                     // CPU time of all threads and processes, ms
   std::uint32_t wall_ms = 5000;                    // wall clock from spawn to exit, ms
@@ -44,9 +45,18 @@ struct sandbox_config {
   run_limits limits;                     // defaults for every run
   std::uint32_t workers = 0;             // concurrent runs; 0 = the number of cores
   std::uint32_t queue_capacity = 1024;   // runs waiting for a worker before submit() blocks
-  // Host uids/gids the sandboxed program runs as: host_id_base + worker slot (so RLIMIT_NPROC is
-  // per run even without cgroups). Root inside the box maps to host_id_base - 1. Owns no file.
+  // Where the host uids/gids of runs start. Each executor leases its own aligned block of 65536
+  // uids at or above it (sandbox/uid_lease.hpp), so aha processes on one host never share one
+  // without any setting; root inside the box maps to the block's first uid, the program of
+  // worker slot s to first + 1 + s (so RLIMIT_NPROC is per run even without cgroups). Owns no file.
   std::uint32_t host_id_base = 3000000;
+  // The most one run may get, whoever asks: a request (a dataset record's time_limit, a service
+  // client) asking for more is clamped to these, in the executor, so every caller is covered
+  // (executor::clamped_runs() counts such runs). The defaults above are capped by them as well.
+  std::uint32_t max_cpu_ms = 30000;
+  std::uint32_t max_wall_ms = 90000;
+  std::uint64_t max_memory_bytes = 4ull << 30;
+  std::uint64_t max_output_bytes = 64ull << 20;
   // "auto" (v1 controllers, else a v2 subtree that already delegates memory+pids), "none"
   // (rlimits only), or an absolute path to a v2 cgroup directory delegated to aha.
   std::string cgroups = "auto";
@@ -58,6 +68,11 @@ void describe(V& v, sandbox_config& c) {
   v.field("workers", c.workers, "concurrent runs; 0 = number of cores", config::range{0, 4096});
   v.field("queue_capacity", c.queue_capacity, "queued runs before submit blocks", config::range{1, 1e7});
   v.field("host_id_base", c.host_id_base, "first host uid/gid used by runs", config::range{1000, 4e9});
+  v.field("max_cpu_ms", c.max_cpu_ms, "most CPU time any run may get, milliseconds", config::range{1, 3.6e6});
+  v.field("max_wall_ms", c.max_wall_ms, "most wall time any run may get, milliseconds", config::range{1, 3.6e6});
+  v.field("max_memory_bytes", c.max_memory_bytes, "most memory any run may get, bytes", config::range{1 << 20, 1e12});
+  v.field("max_output_bytes", c.max_output_bytes, "largest stdout/stderr cap any run may get, bytes",
+          config::range{0, 1 << 30});
   v.field("cgroups", c.cgroups, "\"auto\", \"none\", or a delegated cgroup v2 directory");
 }
 

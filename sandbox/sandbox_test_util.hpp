@@ -38,10 +38,12 @@ inline protocol::sandbox_reply run_python(const std::string& source, std::uint32
   return shared_executor()->run(request);
 }
 
-// Processes of runs started by `owner` (default: this process): a sandbox host uid, and a
-// member of one of the owner's cgroups (so concurrent test processes do not see each other's).
+// Processes of runs started by `owner` (default: this process): a leasable sandbox host uid, and
+// a member of one of the owner's cgroups (so concurrent test processes do not see each other's).
 inline int sandbox_processes(pid_t owner = getpid()) {
-  const std::uint32_t base = shared_executor()->config().host_id_base;
+  // Any executor's lease from the default base (a forked owner's pool leases its own block).
+  const std::uint64_t first = uid_lease::leasable_first(sandbox_config{}.host_id_base);
+  const std::uint64_t uids = uid_lease::leasable_count(sandbox_config{}.host_id_base);
   const std::string marker = "/aha_sandbox/" + std::to_string(owner) + "-";
   int count = 0;
   DIR* proc = opendir("/proc");
@@ -54,7 +56,7 @@ inline int sandbox_processes(pid_t owner = getpid()) {
         break;
       }
     }
-    if (uid + 1 < base || uid >= base + 65536) continue;
+    if (uid < first || uid >= first + uids) continue;
     std::ifstream cgroups(std::string("/proc/") + entry->d_name + "/cgroup");
     std::stringstream text;
     text << cgroups.rdbuf();

@@ -1,10 +1,13 @@
 // The seccomp filter every sandboxed program runs under, compiled once to classic BPF in the
 // parent (libseccomp allocates, which a freshly cloned child of a threaded process must not).
-// Denies (EPERM unless noted): ptrace and process_vm_*, mount and the new mount API, pivot_root,
-// chroot, unshare/setns and namespace flags on clone, clone3 (ENOSYS, so libc falls back to
-// clone, whose flags can be checked), keyctl, bpf, io_uring (ENOSYS), perf_event_open,
-// kexec/modules/reboot/swap, userfaultfd, handle-based opens, and sockets other than AF_UNIX
-// (EAFNOSUPPORT). Foreign-architecture syscalls kill the process.
+// An allow-list (the list and where it came from: seccomp_filter.cpp): the system calls ordinary
+// programs of the supported languages make pass; clone only without namespace flags; socket and
+// socketpair only for AF_UNIX (others: EAFNOSUPPORT); every other system call fails with ENOSYS.
+// ENOSYS, not EPERM: libc and language runtimes probe newer calls (clone3, faccessat2, statx,
+// rseq, close_range, openat2, epoll_pwait2) and fall back to an older one only on ENOSYS ("this
+// kernel lacks it"); EPERM makes them fail hard. Not a kill: a probe of a call missing from the
+// list must not end a legitimate run, and a refused call stays observable from inside (tested in
+// sandbox/adversarial.test.cpp). Foreign-architecture system calls kill the process.
 #pragma once
 
 #include <linux/filter.h>
