@@ -11,6 +11,7 @@ packages=(
   libicu-dev                                  # model: BPE pre-tokenizer regex (\p{L}) and NFC
   libzmq3-dev cppzmq-dev libsodium-dev        # sandbox service (ZeroMQ + CURVE)
   libcpp-httplib-dev                          # sandbox HTTP service (SandboxFusion-compatible)
+  curl                                        # tests: a real HTTP client for the HTTP service
   libmsgpack-cxx-dev                          # message schema
   librocksdb-dev                              # replay buffer
   catch2                                      # tests
