@@ -1,26 +1,21 @@
 // The code reward through the real sandbox: both kinds of tests, whitespace normalisation,
-// verdicts, JSONL parsing, and reward forging (os._exit before the asserts, atexit hooks, fake
-// verdicts, hunting stdin for the nonce, sys.exit) that must all score 0.
+// verdicts, JSONL parsing, MBPP/HumanEval-style tasks (rewards/testdata/code_tasks.jsonl: each
+// reference passes, each wrong program fails), tests the split cannot foresee (fail closed), and
+// simple reward forging (os._exit before the asserts, atexit hooks, fake verdicts, sys.exit);
+// the harder forgeries are in code_forging.test.cpp.
 #include <catch2/catch.hpp>
 
+#include <fstream>
+
 #include "rewards/code_reward.hpp"
+#include "rewards/code_test_pool.hpp"
 
 using aha::protocol::run_status;
 using aha::rewards::code_task;
 using aha::rewards::grade_code;
+using aha::rewards::testing::shared_pool;
 
 namespace {
-
-aha::sandbox::pool& shared_pool() {
-  static auto pool = [] {
-    aha::sandbox::sandbox_config config;
-    config.workers = 2;
-    auto created = aha::sandbox::pool::create(config);
-    if (!created) FAIL("sandbox unavailable: " << created.error().message);
-    return std::move(*created);
-  }();
-  return *pool;
-}
 
 code_task assert_task(std::string program) {
   code_task task;
@@ -124,4 +119,65 @@ TEST_CASE("JSONL records parse or say what is wrong", "[code]") {
   CHECK_FALSE(aha::rewards::parse_code_task(json::parse(R"J({"program": "x"})J")));
   CHECK_FALSE(aha::rewards::parse_code_task(json::parse(R"J({"program": "x", "tests": [{"stdin": 1}]})J")));
   CHECK_FALSE(aha::rewards::parse_code_task(json::parse("[1, 2]")));
+}
+
+TEST_CASE("MBPP- and HumanEval-style tasks: references pass, wrong programs fail", "[code]") {
+  std::ifstream in(std::string(AHA_SOURCE_DIR) + "/rewards/testdata/code_tasks.jsonl");
+  REQUIRE(in);
+  int tasks = 0;
+  for (std::string line; std::getline(in, line); ++tasks) {
+    auto record = nlohmann::json::parse(line);
+    INFO(record["name"].get<std::string>());
+    auto reference = aha::rewards::parse_code_task(record);
+    REQUIRE(reference);
+    auto verdict = grade_code(*reference, shared_pool());
+    INFO(verdict.detail);
+    CHECK(verdict.passed);
+    CHECK(verdict.status == run_status::ok);
+    record["program"] = record["wrong"];
+    auto wrong = aha::rewards::parse_code_task(record);
+    REQUIRE(wrong);
+    auto failed = grade_code(*wrong, shared_pool());
+    INFO(failed.detail);
+    CHECK_FALSE(failed.passed);
+    CHECK(failed.status == run_status::wrong_answer);
+    CHECK(failed.detail.find("assertion failed") != std::string::npos);
+  }
+  CHECK(tasks == 14);
+}
+
+TEST_CASE("assert-style verdicts: the solution's exceptions, crashes and limits", "[code]") {
+  auto raised = grade_code(assert_task("def add(a, b):\n    raise TypeError('no')\n"), shared_pool());
+  CHECK(raised.status == run_status::runtime_error);
+  CHECK(raised.detail.find("the solution raised TypeError") != std::string::npos);
+  auto crashed = grade_code(assert_task("def add(a, b):\n    return a + b\nraise RuntimeError('at import')\n"), shared_pool());
+  CHECK(crashed.status == run_status::runtime_error);
+  CHECK(crashed.detail.find("at import") != std::string::npos);
+  auto task = assert_task("def add(a, b):\n    while True:\n        pass\n");
+  task.cpu_ms = 500, task.wall_ms = 2000;
+  CHECK(grade_code(task, shared_pool()).status == run_status::time_limit);
+  auto undefined = grade_code(assert_task("def plus(a, b):\n    return a + b\n"), shared_pool());
+  CHECK(undefined.status == run_status::runtime_error);
+  CHECK(undefined.detail.find("NameError") != std::string::npos);
+}
+
+TEST_CASE("tests the split cannot foresee fail closed, whatever the program", "[code]") {
+  // The argument of the outer call is computed from a solution value in the tests: the split
+  // saw only a stand-in for it, so the judge meets a call nobody answered.
+  code_task task;
+  task.test_code = "assert twice(twice(2) + 1) == 10\n";
+  for (const char* program : {"def twice(x):\n    return 2 * x\n", "def twice(x):\n    return 0\n"}) {
+    task.program = program;
+    auto verdict = grade_code(task, shared_pool());
+    INFO(program << verdict.detail);
+    CHECK_FALSE(verdict.passed);
+    if (std::string(program).find("2 * x") != std::string::npos) {
+      CHECK(verdict.status == run_status::sandbox_error);
+      CHECK(verdict.detail.find("did not foresee") != std::string::npos);
+    }
+  }
+  task.program = "def f():\n    return 1\n";
+  task.test_code = "assert f( == 1\n";  // tests that do not even parse
+  auto broken = grade_code(task, shared_pool());
+  CHECK(broken.status == run_status::sandbox_error);
 }

@@ -1,9 +1,17 @@
 # Plain data <-> tagged JSON, shared by the three phases of an assert-style grade
 # (rewards/code_harness.hpp). Only exact builtin types are data: None, bool, int, float, complex,
-# str, bytes, bytearray, list, tuple, dict, set, frozenset, range. A subclass or any other object
-# is not data: `hook` decides (a reference, an opaque marker) or the value is refused. Decoding
-# builds nothing but those types, so a value that came from the solution has no methods of its own.
+# str, bytes, bytearray, list, tuple, dict, set, frozenset, range; a builtin iterator (a generator,
+# map, zip...) is drained into its items and decodes to a list iterator, and dict views decode to
+# views of a fresh dict. A subclass or any other object is not data: `hook` decides (a reference,
+# an opaque marker) or the value is refused. Decoding builds nothing but those types, so a value
+# that came from the solution has no methods of its own.
 import json
+import types
+
+ITERATORS = (types.GeneratorType, map, filter, zip, enumerate, reversed, type(iter([])), type(iter(())),
+             type(iter('')), type(iter(range(0))), type(iter(set())), type(iter({})), type(iter({}.values())),
+             type(iter({}.items())), type(iter(b'')))
+VIEWS = {type({}.keys()): 'K', type({}.values()): 'V', type({}.items()): 'T'}
 
 MAX_DEPTH = 64
 MAX_NODES = 1000000
@@ -44,6 +52,15 @@ def encode(value, hook=None):
             return ['d', [[enc(k, depth + 1), enc(x, depth + 1)] for k, x in v.items()]]
         if t is range:
             return ['g', hex(v.start), hex(v.stop), hex(v.step)]
+        if t in ITERATORS:
+            items = []
+            for x in v:  # a generator runs here: in the solution's box that is the solution's code
+                if len(items) >= budget[0]:
+                    raise Unencodable('an iterator longer than %d items' % MAX_NODES)
+                items.append(enc(x, depth + 1))
+            return ['I', items]
+        if t in VIEWS:
+            return [VIEWS[t], [enc(x, depth + 1) for x in v]]
         if hook is not None:
             marked = hook(v)
             if marked is not None:
@@ -92,6 +109,17 @@ def decode(data, hook=None):
                         raise Undecodable('a dict item is not a pair')
                     out[dec(pair[0], depth + 1)] = dec(pair[1], depth + 1)
                 return out
+            if tag in ('I', 'K', 'V', 'T') and n == 2 and type(x[1]) is list:
+                items = [dec(e, depth + 1) for e in x[1]]
+                if tag == 'I':
+                    return iter(items)
+                if tag == 'K':
+                    return dict.fromkeys(items).keys()
+                if tag == 'V':
+                    return dict(enumerate(items)).values()
+                if not all(type(e) is tuple and len(e) == 2 for e in items):
+                    raise Undecodable('a dict item view holds something other than pairs')
+                return dict(items).items()
             if tag == 'g' and n == 4 and all(type(e) is str for e in x[1:]):
                 return range(int(x[1], 16), int(x[2], 16), int(x[3], 16))
         except (ValueError, TypeError, OverflowError) as e:  # bad digits, unhashable key, step 0
@@ -105,7 +133,7 @@ def decode(data, hook=None):
 
 def canonical(x):
     # Sets and dicts compare as unordered: their items are sorted by their own canonical text.
-    if type(x) is list and x and x[0] in ('S', 'F', 'd') and len(x) == 2 and type(x[1]) is list:
+    if type(x) is list and x and x[0] in ('S', 'F', 'd', 'K', 'T') and len(x) == 2 and type(x[1]) is list:
         items = [canonical(e) for e in x[1]]
         return [x[0], sorted(items, key=lambda e: json.dumps(e))]
     if type(x) is list:
