@@ -6,6 +6,7 @@
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <unordered_map>
 
 #include <nlohmann/json.hpp>
 
@@ -85,13 +86,45 @@ class relay {
   std::thread thread_;  // last: it starts once the members above exist
 };
 
+// The split depends on the tests alone (never on a program), so it is kept per test code: GRPO
+// grades a group of completions against the same tests. Bounded by bytes; emptied when full.
+struct split_result {
+  std::string plan;    // AHA-PLAN: for the solution's run
+  std::string record;  // AHA-RECORD: for the judge only
+};
+
+class split_cache {
+ public:
+  static split_cache& instance() {
+    static split_cache cache;
+    return cache;
+  }
+  std::shared_ptr<const split_result> find(const std::string& tests) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = entries_.find(tests);
+    return it == entries_.end() ? nullptr : it->second;
+  }
+  void put(const std::string& tests, std::shared_ptr<const split_result> split) {
+    std::size_t bytes = tests.size() + split->plan.size() + split->record.size();
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (bytes_ + bytes > kMaxBytes) entries_.clear(), bytes_ = 0;
+    if (entries_.emplace(tests, std::move(split)).second) bytes_ += bytes;
+  }
+
+ private:
+  static constexpr std::size_t kMaxBytes = 64u << 20;
+  std::mutex mutex_;
+  std::unordered_map<std::string, std::shared_ptr<const split_result>> entries_;
+  std::size_t bytes_ = 0;
+};
+
 // One grade in flight: the task, what the runs so far cost, and the split's record.
 struct chain {
   code_task task;
   sandbox::pool* pool = nullptr;
   std::function<void(code_verdict)> done;
   code_verdict verdict;
-  std::string record;  // the split's AHA-RECORD line: steps and imports, for the judge only
+  std::shared_ptr<const split_result> split;
 };
 using chain_ptr = std::shared_ptr<chain>;
 using next_step = void (*)(chain_ptr, protocol::sandbox_reply);
@@ -155,7 +188,18 @@ void after_run(chain_ptr c, protocol::sandbox_reply reply) {
     return finish(c, run_status::wrong_answer,
                   "the solution's run ended before it reported its results: " + tail(reply.stderr_data));
   }
-  submit_later(c, trusted_request(frame({"judge", c->task.test_code, c->record, *data})), after_judge);
+  auto judge = frame({"judge", c->task.test_code, c->task.program, c->split->record, *data});
+  submit_later(c, trusted_request(std::move(judge)), after_judge);
+}
+
+protocol::sandbox_request run_request(const chain& c) {
+  protocol::sandbox_request run;
+  run.language = "python";
+  run.source = run_program();
+  run.stdin_data = frame({c.task.program, c.split->plan});
+  run.cpu_ms = c.task.cpu_ms, run.wall_ms = c.task.wall_ms, run.memory_bytes = c.task.memory_bytes;
+  run.output_bytes = kReportBytes;
+  return run;
 }
 
 void after_split(chain_ptr c, protocol::sandbox_reply reply) {
@@ -164,14 +208,9 @@ void after_split(chain_ptr c, protocol::sandbox_reply reply) {
   if (reply.status != run_status::ok || !plan || !record) {
     return finish(c, run_status::sandbox_error, "could not split the tests: " + problem(reply));
   }
-  c->record = std::move(*record);
-  protocol::sandbox_request run;
-  run.language = "python";
-  run.source = run_program();
-  run.stdin_data = frame({c->task.program, *plan});
-  run.cpu_ms = c->task.cpu_ms, run.wall_ms = c->task.wall_ms, run.memory_bytes = c->task.memory_bytes;
-  run.output_bytes = kReportBytes;
-  submit_later(c, std::move(run), after_run);
+  c->split = std::make_shared<const split_result>(split_result{std::move(*plan), std::move(*record)});
+  split_cache::instance().put(c->task.test_code, c->split);
+  submit_later(c, run_request(*c), after_run);
 }
 
 }  // namespace
@@ -213,7 +252,9 @@ void grade_asserts_async(const code_task& task, sandbox::pool& pool, std::functi
   c->pool = &pool;
   c->done = std::move(done);
   c->verdict.total_tests = 1;  // the test code is one test
-  submit(c, trusted_request(frame({"split", task.test_code, task.program})), after_split);
+  c->split = split_cache::instance().find(task.test_code);
+  if (c->split) return submit(c, run_request(*c), after_run);
+  submit(c, trusted_request(frame({"split", task.test_code})), after_split);
 }
 
 }  // namespace aha::rewards::harness

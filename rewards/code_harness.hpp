@@ -1,14 +1,16 @@
 // The assert-style half of the code reward: three sandbox runs per grade, so that nothing the
 // solution does inside its interpreter can produce the evidence of success.
-//   1. split (trusted, no solution code in the box): runs the tests against recording stand-ins
-//      for the names they take from the program, and learns the calls they make into the
-//      solution (callee, plain-data arguments). The program is only parsed, never run.
+//   1. split (trusted, no program in the box): runs the tests against recording stand-ins for
+//      the names they take from the program, and learns the calls they make into the solution
+//      (callee, plain-data arguments). It depends on the tests alone, so it is cached per test
+//      code (64 MiB at most): a group of completions for one prompt pays for it once.
 //   2. run (untrusted): the program, then those calls; every result is reported as plain data
 //      (exact builtin types) or as an opaque marker. The tests are not in this box (not on disk,
 //      not in memory), nor any expected value or verdict; whatever it prints is only a claim.
 //   3. judge (trusted, no solution code): runs the tests for real, each call into the solution
 //      answered from the claim, decoded into builtin values only, so no method the solution
-//      defined runs there; an opaque value refuses to compare.
+//      defined runs there; an opaque value refuses to compare. The program is only parsed here,
+//      never run, to honour the stdlib imports the tests rely on (`from math import pi`).
 // The Python halves live in rewards/code_harness/*.py. Tested by rewards/code_reward.test.cpp.
 #pragma once
 

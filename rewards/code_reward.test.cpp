@@ -85,7 +85,7 @@ TEST_CASE("reward forging scores 0", "[code][forging]") {
       "import atexit\natexit.register(lambda: print('\\nPASSED\\nAHA-0123456789abcdef'))\ndef add(a, b):\n    return 0\n",
       // print a fake verdict, then stop
       "print('ALL TESTS PASSED')\nprint('AHA-deadbeefdeadbeef')\nimport os\nos._exit(0)\n",
-      // hunt for the nonce on stdin, then replay it and stop
+      // replay whatever stdin held (once a nonce), then stop
       "import os, sys\nprint(sys.stdin.read())\nprint(open('/proc/self/fd/0').read())\nos._exit(0)\n",
       // swallow the failing asserts' exception
       "import sys\nsys.excepthook = lambda *a: print('AHA-x')\ndef add(a, b):\n    return 0\n",

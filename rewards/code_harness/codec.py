@@ -5,8 +5,36 @@
 # views of a fresh dict. A subclass or any other object is not data: `hook` decides (a reference,
 # an opaque marker) or the value is refused. Decoding builds nothing but those types, so a value
 # that came from the solution has no methods of its own.
-import json
 import types
+
+try:  # the C half of the json module: `import json` pulls in `re` and costs more than a grade's run
+    import _json
+
+    class _Context:
+        strict, object_hook, object_pairs_hook = True, None, None
+        parse_float, parse_int, parse_constant, memo = float, int, None, {}
+
+    _scan = _json.make_scanner(_Context())
+
+    def _refuse(o):
+        raise TypeError('not JSON: %s' % type(o).__name__)
+
+    _encoder = _json.make_encoder({}, _refuse, _json.encode_basestring_ascii, None, ':', ',', False, False, False)
+
+    def dumps(x):
+        return ''.join(_encoder(x, 0))
+
+    def loads(text):
+        text = text.strip()
+        try:
+            value, end = _scan(text, 0)
+        except StopIteration:
+            raise ValueError('not JSON')
+        if end != len(text):
+            raise ValueError('extra data after the JSON value')
+        return value
+except ImportError:
+    from json import dumps, loads
 
 ITERATORS = (types.GeneratorType, map, filter, zip, enumerate, reversed, type(iter([])), type(iter(())),
              type(iter('')), type(iter(range(0))), type(iter(set())), type(iter({})), type(iter({}.values())),
@@ -135,11 +163,11 @@ def canonical(x):
     # Sets and dicts compare as unordered: their items are sorted by their own canonical text.
     if type(x) is list and x and x[0] in ('S', 'F', 'd', 'K', 'T') and len(x) == 2 and type(x[1]) is list:
         items = [canonical(e) for e in x[1]]
-        return [x[0], sorted(items, key=lambda e: json.dumps(e))]
+        return [x[0], sorted(items, key=dumps)]
     if type(x) is list:
         return [canonical(e) for e in x]
     return x
 
 
 def key_text(x):
-    return json.dumps(canonical(x))
+    return dumps(canonical(x))

@@ -1,22 +1,20 @@
 # The trusted side of an assert-style grade (rewards/code_harness.hpp), run in a box that holds no
 # solution code. stdin: framed parts (a decimal length, a newline, the bytes), the first is the mode.
-#   split <tests> <program>: runs the tests with every name they take from the program bound to a
-#     recording stand-in, learns which calls and attribute reads they make on the solution and
-#     with which arguments, and prints `AHA-PLAN <json>` (for the solution's run: root names and
-#     steps, no expected value) and `AHA-RECORD <json>` (for the judge). The program is only
-#     parsed (ast), never run, to learn which stdlib imports the tests may rely on.
-#   judge <tests> <record> <data>: runs the tests for real, each step answered from the solution's
-#     reported data (plain values only, codec.py), and prints `AHA-VERDICT <json>`.
-# The tests' own prints go to stderr. Tested through rewards/code_reward.test.cpp.
-import ast
+#   split <tests>: runs the tests with every name they take from the program bound to a recording
+#     stand-in, learns which calls and attribute reads they make on the solution and with which
+#     arguments, and prints `AHA-PLAN <json>` (for the solution's run: root names and steps, no
+#     expected value) and `AHA-RECORD <json>` (for the judge). It never sees a program, so its
+#     result holds for every program graded against these tests (code_harness.cpp caches it).
+#   judge <tests> <program> <record> <data>: runs the tests for real, each step answered from the
+#     solution's reported data (plain values only, codec.py), and prints `AHA-VERDICT <json>`. The
+#     program is only parsed, never run, to learn the stdlib imports the tests may rely on.
+# The tests' own prints go to stderr. Tested through rewards/code_reward.test.cpp. Imports are
+# kept few and late: each costs milliseconds on every grade.
+import _ast
 import builtins
 import importlib
-import json
 import os
-import random
-import symtable
 import sys
-import traceback
 
 MAX_STEPS = 20000
 SEED = 20240229  # both runs of the tests draw the same random numbers
@@ -36,6 +34,7 @@ def read_parts():
 
 def free_names(tests):
     # Names read in some scope of the tests that resolve to module globals never bound there.
+    import symtable
     table = symtable.symtable(tests, 'tests', 'exec')
     bound, read = set(), set()
 
@@ -66,7 +65,7 @@ def program_imports(program):
     # name -> ('import', module, attribute) for names the program binds at module level only by
     # importing from the standard library (one way); other bindings make the name the program's.
     try:
-        tree = ast.parse(program)
+        tree = compile(program, 'solution.py', 'exec', _ast.PyCF_ONLY_AST)  # no `import ast`: see above
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return {}
     kinds = {}
@@ -75,11 +74,11 @@ def program_imports(program):
         kinds.setdefault(name, set()).add(kind)
 
     def visit(node):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        if isinstance(node, (_ast.FunctionDef, _ast.AsyncFunctionDef, _ast.ClassDef)):
             return bind(node.name, 'value')
-        if isinstance(node, (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+        if isinstance(node, (_ast.Lambda, _ast.ListComp, _ast.SetComp, _ast.DictComp, _ast.GeneratorExp)):
             return
-        if isinstance(node, ast.Import):
+        if isinstance(node, _ast.Import):
             for a in node.names:
                 if a.asname:
                     bind(a.asname, ('import', a.name, None) if stdlib(a.name) else 'value')
@@ -87,18 +86,21 @@ def program_imports(program):
                     top = a.name.split('.')[0]
                     bind(top, ('import', top, None) if stdlib(a.name) else 'value')
             return
-        if isinstance(node, ast.ImportFrom):
+        if isinstance(node, _ast.ImportFrom):
             for a in node.names:
                 ok = node.level == 0 and node.module and stdlib(node.module)
                 if a.name != '*':
                     bind(a.asname or a.name, ('import', node.module, a.name) if ok else 'value')
             return
-        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+        if isinstance(node, _ast.Name) and isinstance(node.ctx, (_ast.Store, _ast.Del)):
             bind(node.id, 'value')
-        if isinstance(node, ast.ExceptHandler) and node.name:
+        if isinstance(node, _ast.ExceptHandler) and node.name:
             bind(node.name, 'value')
-        for child in ast.iter_child_nodes(node):
-            visit(child)
+        for field in node._fields:
+            value = getattr(node, field, None)
+            for child in value if isinstance(value, list) else [value]:
+                if isinstance(child, _ast.AST):
+                    visit(child)
 
     try:
         visit(tree)
@@ -107,18 +109,17 @@ def program_imports(program):
     return {n: next(iter(k)) for n, k in kinds.items() if len(k) == 1 and next(iter(k)) != 'value'}
 
 
-def classify(tests, program):
-    # Every free name of the tests is trusted (a builtin, or a stdlib module or import, done here
-    # for real) or a root: the program's, reached only through the solution's run. A builtin or a
+def classify(free):
+    # Every free name of the tests is trusted (a builtin, or a stdlib module, imported here for
+    # real) or a root: the program's, reached only through the solution's run. A builtin or a
     # stdlib module name stays trusted even where the program redefines it, so a program cannot
-    # replace the functions the tests judge with (isinstance, math.isclose).
-    imports, roots, found = {}, [], program_imports(program)
-    for name in free_names(tests):
-        if name in found:
-            imports[name] = list(found[name][1:])
-        elif hasattr(builtins, name):
+    # replace the functions the tests judge with (isinstance, math.isclose). The judge also
+    # imports for real the names the program binds only by a stdlib import (program_imports).
+    imports, roots = {}, []
+    for name in free:
+        if hasattr(builtins, name):
             continue
-        elif name in sys.stdlib_module_names:
+        if name in sys.stdlib_module_names:
             imports[name] = [name, None]
         else:
             roots.append(name)
@@ -136,41 +137,48 @@ def bind_imports(scope, imports):
             pass  # the tests then fail with NameError, as they would have with the program
 
 
-def run_tests(code, scope):
-    random.seed(SEED)
+def run_tests(tests, code, scope):
+    if 'random' in tests:  # the split and the judge must draw the same numbers
+        import random
+        random.seed(SEED)
     exec(code, scope)
 
 
 # --- split: the tests against recording stand-ins -----------------------------------------------
 
-class Assertions(ast.NodeTransformer):
-    # In the split run an assert only evaluates its test for the calls it makes (never raises,
-    # never skips): `a or b`, `x if c else y` evaluate every operand.
-    def visit_Assert(self, node):
-        test = Eager().visit(node.test)
-        probe = ast.Try(body=[ast.Expr(test)],
-                        handlers=[ast.ExceptHandler(type=ast.Name('BaseException', ast.Load()), name=None,
-                                                    body=[ast.Pass()])],
-                        orelse=[], finalbody=[])
-        return ast.copy_location(probe, node)
+def assertions_probed(tests):
+    import ast
 
+    class Assertions(ast.NodeTransformer):
+        # In the split run an assert only evaluates its test for the calls it makes (never raises,
+        # never skips): `a or b`, `x if c else y` evaluate every operand.
+        def visit_Assert(self, node):
+            test = Eager().visit(node.test)
+            probe = ast.Try(body=[ast.Expr(test)],
+                            handlers=[ast.ExceptHandler(type=ast.Name('BaseException', ast.Load()), name=None,
+                                                        body=[ast.Pass()])],
+                            orelse=[], finalbody=[])
+            return ast.copy_location(probe, node)
 
-class Eager(ast.NodeTransformer):
-    def visit_BoolOp(self, node):
-        self.generic_visit(node)
-        return ast.copy_location(ast.Tuple(node.values, ast.Load()), node)
+    class Eager(ast.NodeTransformer):
+        def visit_BoolOp(self, node):
+            self.generic_visit(node)
+            return ast.copy_location(ast.Tuple(node.values, ast.Load()), node)
 
-    def visit_IfExp(self, node):
-        self.generic_visit(node)
-        return ast.copy_location(ast.Tuple([node.test, node.body, node.orelse], ast.Load()), node)
+        def visit_IfExp(self, node):
+            self.generic_visit(node)
+            return ast.copy_location(ast.Tuple([node.test, node.body, node.orelse], ast.Load()), node)
+
+    return compile(ast.fix_missing_locations(Assertions().visit(ast.parse(tests))), 'tests', 'exec')
 
 
 class TooManySteps(BaseException):
     pass
 
 
-def split(tests, program):
-    imports, roots = classify(tests, program)
+def split(tests):
+    free = free_names(tests)
+    imports, roots = classify(free)
     steps = []
 
     def mark(v):
@@ -232,17 +240,17 @@ def split(tests, program):
     for op in ('setattr', 'delattr', 'setitem', 'delitem'):
         setattr(Stand, '__%s__' % op, lambda *_: None)
 
-    code = compile(ast.fix_missing_locations(Assertions().visit(ast.parse(tests))), 'tests', 'exec')
+    code = assertions_probed(tests)
     scope = {'__name__': '__main__', '__builtins__': builtins}
     bind_imports(scope, imports)
     for name in roots:
         scope[name] = Stand(['root', name])
     try:
-        run_tests(code, scope)
+        run_tests(tests, code, scope)
     except BaseException:
         pass  # what was recorded so far stands; the judge fails closed on any call it lacks
     plan = {'roots': roots, 'steps': steps}
-    return plan, {'imports': imports, 'roots': roots, 'steps': steps}
+    return plan, {'free': free, 'imports': imports, 'roots': roots, 'steps': steps}
 
 
 # --- judge: the tests for real, the solution's answers replayed ---------------------------------
@@ -259,10 +267,10 @@ class Unjudgeable(BaseException):
     pass
 
 
-def judge(tests, record, data):
+def judge(tests, program, record, data):
     steps, roots = record['steps'], record['roots']
     try:
-        data = json.loads(data)
+        data = loads(data)
         results, root_values = data['results'], data['roots']
         if type(results) is not list or len(results) != len(steps) or type(root_values) is not dict:
             raise ValueError('the report does not match the plan')
@@ -363,15 +371,19 @@ def judge(tests, record, data):
 
     scope = {'__name__': '__main__', '__builtins__': builtins}
     bind_imports(scope, record['imports'])
+    found = program_imports(program) if 'import' in program else {}
     try:
         for name in roots:
             rv = root_values[name]
+            if name in found:
+                continue
             if not (type(rv) is list and rv and rv[0] == 'x'):  # an undefined name stays unbound
                 scope[name] = value_of(rv, ['root', name])
     except Unreadable as e:
         return {'kind': 'bad_data', 'why': 'the solution run reported an unreadable value (%s)' % e}
+    bind_imports(scope, {n: list(found[n][1:]) for n in record['free'] if n in found})
     try:
-        run_tests(compile(tests, 'tests', 'exec'), scope)
+        run_tests(tests, compile(tests, 'tests', 'exec'), scope)
     except AssertionError as e:
         return {'kind': 'assert', 'why': describe(e, 'an assertion failed', tests)}
     except Unjudgeable as e:
@@ -409,6 +421,7 @@ def raise_recorded(name, message):
 
 
 def describe(error, what, tests):
+    import traceback
     frames = [f for f in traceback.extract_tb(error.__traceback__) if f.filename == 'tests']
     where = ''
     if frames:
@@ -427,10 +440,12 @@ def main():
     out = os.dup(1)
     os.dup2(2, 1)  # the tests' prints go to stderr; only this file writes the result lines
     if parts[0] == 'split':
-        plan, record = split(parts[1], parts[2])
-        lines = 'AHA-PLAN %s\nAHA-RECORD %s\n' % (json.dumps(plan), json.dumps(record))
+        plan, record = split(parts[1])
+        lines = 'AHA-PLAN %s\nAHA-RECORD %s\n' % (dumps(plan), dumps(record))
     else:
-        lines = 'AHA-VERDICT %s\n' % json.dumps(judge(parts[1], json.loads(parts[2]), parts[3]))
+        verdict = judge(parts[1], parts[2], loads(parts[3]), parts[4])
+        verdict['why'] = verdict['why'].encode('utf-8', 'replace').decode('utf-8')  # C++ reads it as JSON
+        lines = 'AHA-VERDICT %s\n' % dumps(verdict)
     sys.stdout.flush()
     data = ('\n' + lines).encode()
     while data:

@@ -6,7 +6,6 @@
 # type name. Nothing here is trusted: whatever this prints is only a claim about the solution's
 # values, judged by judge.py in another box; tampering can only make the claim wrong or unreadable.
 import builtins
-import json
 import os
 import sys
 
@@ -47,7 +46,7 @@ def failure(error):
 
 def main():
     program, plan = read_parts()
-    plan = json.loads(plan)
+    plan = loads(plan)
     out = os.dup(1)
     os.dup2(2, 1)  # the program's prints go to stderr
     sys.stdin = open(os.devnull)
@@ -91,7 +90,7 @@ def main():
             stream.flush()
         except BaseException:
             pass
-    data = ('\nAHA-DATA %s\n' % json.dumps({'roots': roots, 'results': results})).encode()
+    data = ('\nAHA-DATA %s\n' % dumps({'roots': roots, 'results': results})).encode()
     while data:
         data = data[os.write(out, data):]
     os._exit(0)
