@@ -3,10 +3,12 @@
 
 #include <condition_variable>
 #include <deque>
+#include <iterator>
 #include <memory>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -86,39 +88,12 @@ class relay {
   std::thread thread_;  // last: it starts once the members above exist
 };
 
-// The split depends on the tests alone (never on a program), so it is kept per test code: GRPO
-// grades a group of completions against the same tests. Bounded by bytes; emptied when full.
 struct split_result {
   std::string plan;    // AHA-PLAN: for the solution's run
   std::string record;  // AHA-RECORD: for the judge only
 };
 
-class split_cache {
- public:
-  static split_cache& instance() {
-    static split_cache cache;
-    return cache;
-  }
-  std::shared_ptr<const split_result> find(const std::string& tests) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    auto it = entries_.find(tests);
-    return it == entries_.end() ? nullptr : it->second;
-  }
-  void put(const std::string& tests, std::shared_ptr<const split_result> split) {
-    std::size_t bytes = tests.size() + split->plan.size() + split->record.size();
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (bytes_ + bytes > kMaxBytes) entries_.clear(), bytes_ = 0;
-    if (entries_.emplace(tests, std::move(split)).second) bytes_ += bytes;
-  }
-
- private:
-  static constexpr std::size_t kMaxBytes = 64u << 20;
-  std::mutex mutex_;
-  std::unordered_map<std::string, std::shared_ptr<const split_result>> entries_;
-  std::size_t bytes_ = 0;
-};
-
-// One grade in flight: the task, what the runs so far cost, and the split's record.
+// One grade in flight: the task, what the runs so far cost, and the split it uses.
 struct chain {
   code_task task;
   sandbox::pool* pool = nullptr;
@@ -128,6 +103,59 @@ struct chain {
 };
 using chain_ptr = std::shared_ptr<chain>;
 using next_step = void (*)(chain_ptr, protocol::sandbox_reply);
+
+// The split depends on the tests alone (never on a program), so it is kept per test code: GRPO
+// grades a group of completions against the same tests, usually all at once, so grades that
+// arrive while a split runs wait for it instead of running their own. Bounded by bytes (emptied
+// when full); a failed split is not kept.
+class split_cache {
+ public:
+  enum class role { ready, lead, wait };
+  static split_cache& instance() {
+    static split_cache cache;
+    return cache;
+  }
+  // ready: c->split is set; lead: c must run the split and call settle(); wait: settle() will.
+  role join(const chain_ptr& c) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto [it, fresh] = entries_.try_emplace(c->task.test_code);
+    if (fresh) return role::lead;
+    if (it->second.result) return c->split = it->second.result, role::ready;
+    it->second.waiting.push_back(c);
+    return role::wait;
+  }
+  // The split for `tests` ended (null: it failed); returns the grades that waited for it.
+  std::vector<chain_ptr> settle(const std::string& tests, std::shared_ptr<const split_result> result) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = entries_.find(tests);
+    if (it == entries_.end()) return {};
+    auto waiting = std::move(it->second.waiting);
+    if (!result) {
+      entries_.erase(it);
+      return waiting;
+    }
+    std::size_t bytes = tests.size() + result->plan.size() + result->record.size();
+    for (auto& w : waiting) w->split = result;
+    if (bytes_ + bytes > kMaxBytes) {  // forget the finished entries; keep splits still running
+      for (auto e = entries_.begin(); e != entries_.end();) e = e->second.result ? entries_.erase(e) : std::next(e);
+      bytes_ = 0;
+      it = entries_.find(tests);
+    }
+    it->second.result = std::move(result);
+    bytes_ += bytes;
+    return waiting;
+  }
+
+ private:
+  struct entry {
+    std::shared_ptr<const split_result> result;  // null while the split runs
+    std::vector<chain_ptr> waiting;
+  };
+  static constexpr std::size_t kMaxBytes = 64u << 20;
+  std::mutex mutex_;
+  std::unordered_map<std::string, entry> entries_;
+  std::size_t bytes_ = 0;
+};
 
 void finish(const chain_ptr& c, run_status status, std::string detail) {
   c->verdict.status = status;
@@ -151,12 +179,17 @@ protocol::sandbox_request trusted_request(std::string stdin_data) {
   return request;
 }
 
+// `next` always runs: with the run's reply, or with a SANDBOX_ERROR one when the pool stops.
 void submit(const chain_ptr& c, protocol::sandbox_request request, next_step next) {
   bool queued = c->pool->submit(std::move(request), [c, next](protocol::sandbox_reply reply) {
     account(c, reply);
     next(c, std::move(reply));
   });
-  if (!queued) finish(c, run_status::sandbox_error, "the sandbox pool is stopping");
+  if (!queued) {
+    protocol::sandbox_reply refused;
+    refused.error = "the sandbox pool is stopping";
+    next(c, std::move(refused));
+  }
 }
 
 // From a pool callback: hand the submission to the relay thread.
@@ -205,12 +238,19 @@ protocol::sandbox_request run_request(const chain& c) {
 void after_split(chain_ptr c, protocol::sandbox_reply reply) {
   auto plan = marked_line(reply.stdout_data, "AHA-PLAN");
   auto record = marked_line(reply.stdout_data, "AHA-RECORD");
-  if (reply.status != run_status::ok || !plan || !record) {
-    return finish(c, run_status::sandbox_error, "could not split the tests: " + problem(reply));
+  bool ok = reply.status == run_status::ok && plan && record;
+  std::shared_ptr<const split_result> split;
+  if (ok) split = std::make_shared<const split_result>(split_result{std::move(*plan), std::move(*record)});
+  auto waiting = split_cache::instance().settle(c->task.test_code, split);
+  waiting.push_back(c);
+  for (auto& w : waiting) {
+    if (!ok) {
+      finish(w, run_status::sandbox_error, "could not split the tests: " + problem(reply));
+      continue;
+    }
+    w->split = split;
+    submit_later(w, run_request(*w), after_run);
   }
-  c->split = std::make_shared<const split_result>(split_result{std::move(*plan), std::move(*record)});
-  split_cache::instance().put(c->task.test_code, c->split);
-  submit_later(c, run_request(*c), after_run);
 }
 
 }  // namespace
@@ -252,9 +292,11 @@ void grade_asserts_async(const code_task& task, sandbox::pool& pool, std::functi
   c->pool = &pool;
   c->done = std::move(done);
   c->verdict.total_tests = 1;  // the test code is one test
-  c->split = split_cache::instance().find(task.test_code);
-  if (c->split) return submit(c, run_request(*c), after_run);
-  submit(c, trusted_request(frame({"split", task.test_code})), after_split);
+  switch (split_cache::instance().join(c)) {
+    case split_cache::role::ready: return submit(c, run_request(*c), after_run);
+    case split_cache::role::lead: return submit(c, trusted_request(frame({"split", task.test_code})), after_split);
+    case split_cache::role::wait: return;  // the running split's after_split goes on with it
+  }
 }
 
 }  // namespace aha::rewards::harness

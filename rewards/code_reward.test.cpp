@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 
 #include <fstream>
+#include <future>
 
 #include "rewards/code_reward.hpp"
 #include "rewards/code_test_pool.hpp"
@@ -143,7 +144,7 @@ TEST_CASE("MBPP- and HumanEval-style tasks: references pass, wrong programs fail
     CHECK(failed.status == run_status::wrong_answer);
     CHECK(failed.detail.find("assertion failed") != std::string::npos);
   }
-  CHECK(tasks == 14);
+  CHECK(tasks == 15);
 }
 
 TEST_CASE("assert-style verdicts: the solution's exceptions, crashes and limits", "[code]") {
@@ -180,4 +181,24 @@ TEST_CASE("tests the split cannot foresee fail closed, whatever the program", "[
   task.test_code = "assert f( == 1\n";  // tests that do not even parse
   auto broken = grade_code(task, shared_pool());
   CHECK(broken.status == run_status::sandbox_error);
+}
+
+TEST_CASE("a group graded at once against the same tests shares one split", "[code]") {
+  // GRPO grades G completions of one prompt together: all but the first wait for its split.
+  code_task task;
+  task.test_code = "assert cube(3) == 27\nassert cube(-2) == -8\n";
+  task.cpu_ms = 2000, task.wall_ms = 4000;
+  std::vector<std::future<aha::rewards::code_verdict>> verdicts;
+  for (int i = 0; i < 6; ++i) {
+    task.program = i % 2 ? "def cube(x):\n    return x * x\n" : "def cube(x):\n    return x ** 3\n";
+    auto promise = std::make_shared<std::promise<aha::rewards::code_verdict>>();
+    verdicts.push_back(promise->get_future());
+    aha::rewards::grade_code_async(task, shared_pool(), [promise](aha::rewards::code_verdict v) { promise->set_value(v); });
+  }
+  for (int i = 0; i < 6; ++i) {
+    auto v = verdicts[i].get();
+    INFO(i << ": " << v.detail);
+    CHECK(v.passed == (i % 2 == 0));
+    CHECK(v.status == (i % 2 ? run_status::wrong_answer : run_status::ok));
+  }
 }

@@ -150,15 +150,16 @@ def assertions_probed(tests):
     import ast
 
     class Assertions(ast.NodeTransformer):
-        # In the split run an assert only evaluates its test for the calls it makes (never raises,
-        # never skips): `a or b`, `x if c else y` evaluate every operand.
+        # In the split run an assert only evaluates its test, then its message, for the calls they
+        # make (never raises, never skips): `a or b`, `x if c else y` evaluate every operand. The
+        # message counts because the judge evaluates it when the assert fails.
         def visit_Assert(self, node):
-            test = Eager().visit(node.test)
-            probe = ast.Try(body=[ast.Expr(test)],
-                            handlers=[ast.ExceptHandler(type=ast.Name('BaseException', ast.Load()), name=None,
-                                                        body=[ast.Pass()])],
-                            orelse=[], finalbody=[])
-            return ast.copy_location(probe, node)
+            return [probe(Eager().visit(part), node) for part in (node.test, node.msg) if part is not None]
+
+    def probe(expression, node):
+        handler = ast.ExceptHandler(type=ast.Name('BaseException', ast.Load()), name=None, body=[ast.Pass()])
+        return ast.copy_location(ast.Try(body=[ast.Expr(expression)], handlers=[handler], orelse=[], finalbody=[]),
+                                 node)
 
     class Eager(ast.NodeTransformer):
         def visit_BoolOp(self, node):
