@@ -58,7 +58,9 @@ def free_names(tests):
 
 
 def stdlib(module):
-    return module.split('.')[0] in sys.stdlib_module_names
+    # unittest (mock.ANY, MagicMock) is left out: its objects are built to compare equal to anything.
+    top = module.split('.')[0]
+    return top in sys.stdlib_module_names and top != 'unittest'
 
 
 def program_imports(program):
@@ -277,7 +279,7 @@ def judge(tests, program, record, data):
             raise ValueError('the report does not match the plan')
         if sorted(root_values) != sorted(roots):
             raise ValueError('the report names other roots')
-    except (ValueError, KeyError, TypeError) as e:
+    except (ValueError, KeyError, TypeError, RecursionError, MemoryError) as e:
         return {'kind': 'bad_data', 'why': 'the solution run reported unreadable results (%s)' % e}
 
     def plain(x):
