@@ -201,6 +201,11 @@ void submit_later(const chain_ptr& c, protocol::sandbox_request request, next_st
 void after_judge(chain_ptr c, protocol::sandbox_reply reply) {
   auto line = marked_line(reply.stdout_data, "AHA-VERDICT");
   auto verdict = nlohmann::json::parse(line.value_or(""), nullptr, false);
+  bool limit = reply.status == run_status::time_limit || reply.status == run_status::memory_limit ||
+               reply.status == run_status::output_limit;
+  if (limit) {  // the split ran these tests within the same limits: the solution's report did it
+    return finish(c, reply.status, "judging the solution's results hit a limit: " + problem(reply));
+  }
   if (reply.status != run_status::ok || !verdict.is_object() || !verdict.contains("kind") ||
       !verdict["kind"].is_string() || !verdict.contains("why") || !verdict["why"].is_string()) {
     return finish(c, run_status::sandbox_error, "the judge failed: " + problem(reply));

@@ -157,6 +157,16 @@ TEST_CASE("assert-style verdicts: the solution's exceptions, crashes and limits"
   auto task = assert_task("def add(a, b):\n    while True:\n        pass\n");
   task.cpu_ms = 500, task.wall_ms = 2000;
   CHECK(grade_code(task, shared_pool()).status == run_status::time_limit);
+  // A result too large to encode or to report is the solution's failure, never a grader error
+  // (which limit it meets first, time, memory or output, depends on the machine's load).
+  for (const char* program : {"def add(a, b):\n    return [[0] * 1000] * 3000\n",
+                              "def add(a, b):\n    return ['%020d' % i for i in range(900000)]\n"}) {
+    auto vast = grade_code(assert_task(program), shared_pool());
+    INFO(program << aha::protocol::to_string(vast.status) << ": " << vast.detail);
+    CHECK_FALSE(vast.passed);
+    CHECK(vast.status != run_status::sandbox_error);
+    CHECK(vast.status != run_status::ok);
+  }
   auto undefined = grade_code(assert_task("def plus(a, b):\n    return a + b\n"), shared_pool());
   CHECK(undefined.status == run_status::runtime_error);
   CHECK(undefined.detail.find("NameError") != std::string::npos);
