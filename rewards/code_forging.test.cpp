@@ -132,7 +132,8 @@ TEST_CASE("forging: values that decide their own comparisons are not compared", 
           "    def __rsub__(self, o):\n        return self\n    def __len__(self):\n        return 0\n"
           "    def __iter__(self):\n        return iter([4])\n"
           "def add(a, b):\n    return Yes()\n",
-          "class Float(float):\n    def __lt__(self, o):\n        return True\n    def __sub__(self, o):\n        return self\n"
+          "class Float(float):\n    def __lt__(self, o):\n        return True\n    def __sub__(self, o):\n        "
+          "return self\n"
           "    def __ne__(self, o):\n        return False\n    def __bool__(self):\n        return True\n"
           "def add(a, b):\n    return Float(0)\n",
       },

@@ -298,9 +298,12 @@ void grade_asserts_async(const code_task& task, sandbox::pool& pool, std::functi
   c->done = std::move(done);
   c->verdict.total_tests = 1;  // the test code is one test
   switch (split_cache::instance().join(c)) {
-    case split_cache::role::ready: return submit(c, run_request(*c), after_run);
-    case split_cache::role::lead: return submit(c, trusted_request(frame({"split", task.test_code})), after_split);
-    case split_cache::role::wait: return;  // the running split's after_split goes on with it
+    case split_cache::role::ready:
+      return submit(c, run_request(*c), after_run);
+    case split_cache::role::lead:
+      return submit(c, trusted_request(frame({"split", task.test_code})), after_split);
+    case split_cache::role::wait:
+      return;  // the running split's after_split goes on with it
   }
 }
 
