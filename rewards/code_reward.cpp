@@ -1,59 +1,18 @@
-// Code-test harness and grading (see code_reward.hpp).
+// Code grading: stdin/stdout runs here, assert-style tests in code_harness.cpp (see code_reward.hpp).
 #include "rewards/code_reward.hpp"
 
 #include <algorithm>
 #include <atomic>
 #include <memory>
 #include <mutex>
-#include <random>
 #include <sstream>
+
+#include "rewards/code_harness.hpp"
 
 namespace aha::rewards {
 namespace {
 
 using protocol::run_status;
-
-// The in-box harness for assert-style tests. The nonce arrives as stdin's first line; the harness
-// erases stdin (a memory file the program could rewind) before any program code runs, and writes
-// the nonce only after the last assert, then leaves with os._exit so no atexit hook runs later.
-constexpr const char* kHarness = R"PY(import os as _aha_os, sys as _aha_sys
-def _aha_main(program, tests):
-    nonce = _aha_sys.stdin.readline().strip().encode()
-    try:
-        _aha_os.ftruncate(0, 0)
-    except OSError:
-        pass
-    _aha_sys.stdin = open(_aha_os.devnull)
-    scope = {'__name__': '__main__', '__builtins__': __builtins__}
-    exec(compile(program, 'solution.py', 'exec'), scope)
-    exec(compile(tests, 'tests.py', 'exec'), scope)
-    _aha_sys.stdout.flush()
-    _aha_os.write(1, b'\n' + nonce + b'\n')
-    _aha_os._exit(0)
-)PY";
-
-// A Python string literal holding `text` exactly (repr-style, byte by byte).
-std::string python_literal(const std::string& text) {
-  std::string out = "'";
-  for (unsigned char c : text) {
-    if (c == '\\' || c == '\'') {
-      out += '\\', out += static_cast<char>(c);
-    } else if (c >= 0x20 && c < 0x7f) {
-      out += static_cast<char>(c);
-    } else {
-      static const char* hex = "0123456789abcdef";
-      out += "\\x", out += hex[c >> 4], out += hex[c & 15];
-    }
-  }
-  return out + "'";
-}
-
-std::string make_nonce() {
-  static thread_local std::mt19937_64 rng{std::random_device{}() ^ (std::uint64_t(std::random_device{}()) << 32)};
-  std::ostringstream out;
-  out << std::hex << rng() << rng();
-  return "AHA-" + out.str();
-}
 
 std::string collapse(const std::string& line) {
   std::istringstream words(line);
@@ -101,29 +60,7 @@ std::vector<planned_run> plan_runs(const code_task& task) {
     };
     runs.push_back(std::move(run));
   }
-  if (task.tests.empty()) {
-    planned_run run{base_request(task), nullptr};
-    std::string nonce = make_nonce();
-    run.request.source = std::string(kHarness) + "_aha_main(" + python_literal(task.program) + ", " +
-                         python_literal(task.test_code) + ")\n";
-    run.request.stdin_data = nonce + "\n";
-    // Passed only if the nonce is the last line: the program never saw it, so it came from the harness.
-    run.check = [nonce](const protocol::sandbox_reply& reply, std::string& why) {
-      auto lines = normal_lines(reply.stdout_data);
-      if (!lines.empty() && lines.back() == nonce) return true;
-      why = "the tests did not complete: " + tail(reply.stderr_data);
-      return false;
-    };
-    runs.push_back(std::move(run));
-  }
   return runs;
-}
-
-// A test's assert failed (rather than the program crashing on its own).
-bool failed_assert(const protocol::sandbox_reply& reply) {
-  if (reply.status != run_status::runtime_error) return false;
-  auto lines = normal_lines(reply.stderr_data);
-  return !lines.empty() && lines.back().rfind("AssertionError", 0) == 0;
 }
 
 // Gathers the runs' outcomes; the last one to finish reports the verdict.
@@ -145,7 +82,7 @@ struct grading {
       bool ok = reply.status == run_status::ok && runs[i].check(reply, why);
       if (ok) ++v.passed_tests;
       if (ok || first_failure != run_status::ok) continue;
-      first_failure = reply.status == run_status::ok || failed_assert(reply) ? run_status::wrong_answer : reply.status;
+      first_failure = reply.status == run_status::ok ? run_status::wrong_answer : reply.status;
       v.detail = reply.status == run_status::ok ? why
                  : reply.error.empty() ? tail(reply.stderr_data) : reply.error;
     }
@@ -184,6 +121,7 @@ bool outputs_match(const std::string& actual, const std::string& expected) {
 }
 
 void grade_code_async(const code_task& task, sandbox::pool& pool, std::function<void(code_verdict)> done) {
+  if (task.tests.empty() && !task.test_code.empty()) return harness::grade_asserts_async(task, pool, std::move(done));
   auto state = std::make_shared<grading>();
   state->runs = plan_runs(task);
   state->replies.resize(state->runs.size());
