@@ -438,15 +438,7 @@ result<grader_actor> spawn_grader(caf::actor_system& sys, const grader_config& c
     }
     if (!spec.fn) return make_error(errc::invalid_argument, "grader: reward '" + spec.name + "' has no function");
   }
-  // A sandbox run a reward starts is killed at the reward's deadline (sandbox::deadline_scope), so
-  // its pool slot is free again when the grader gives up on it, not only at the run's own limit.
-  // The scope starts when a worker takes the task, a little after the grader's deadline clock.
-  for (auto& spec : specs) {
-    spec.fn = [fn = std::move(spec.fn), deadline = spec.deadline](const protocol::prompt& p, const protocol::rollout& r) {
-      sandbox::deadline_scope scope(clock_type::now() + deadline);
-      return fn(p, r);
-    };
-  }
+  specs = bounded_by_deadlines(std::move(specs));
   auto shared = std::make_shared<const std::vector<reward_spec>>(std::move(specs));
   // The grader itself never blocks (workers do): it runs on the scheduler in every mode.
   return grader_actor{sys.spawn(grader, config, std::move(replay), shared, std::move(pool_sizes), mode)};

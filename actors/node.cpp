@@ -210,6 +210,7 @@ result<node_outcome> run_node(const node_setup& setup, const std::atomic<bool>& 
   if (!rewards) return rewards.error();
   auto specs = make_builtin_rewards(*rewards, *sandbox, "this node has no sandbox");
   if (!specs) return specs.error();
+  *specs = bounded_by_deadlines(std::move(*specs));
 
   // 4. Offer the workers, then supervise them until the run ends.
   worker_set set;

@@ -171,6 +171,16 @@ reward_worker_actor::behavior_type reward_worker(reward_worker_actor::stateful_p
 
 }  // namespace
 
+std::vector<reward_spec> bounded_by_deadlines(std::vector<reward_spec> specs) {
+  for (auto& spec : specs) {
+    spec.fn = [fn = std::move(spec.fn), deadline = spec.deadline](const protocol::prompt& p, const protocol::rollout& r) {
+      sandbox::deadline_scope scope(std::chrono::steady_clock::now() + deadline);
+      return fn(p, r);
+    };
+  }
+  return specs;
+}
+
 reward_worker_actor spawn_reward_worker(caf::actor_system& sys, std::shared_ptr<const std::vector<reward_spec>> specs,
                                         threading mode) {
   if (mode == threading::detached) return sys.spawn<caf::detached>(reward_worker, std::move(specs));

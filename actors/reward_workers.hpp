@@ -74,6 +74,12 @@ result<std::vector<reward_spec>> make_builtin_rewards(const reward_config& confi
                                                       std::shared_ptr<sandbox::pool> sandbox,
                                                       std::string sandbox_problem = "no sandbox pool");
 
+// Wraps every spec's function so that a sandbox run it starts is killed at the spec's deadline
+// (sandbox::deadline_scope): its pool slot is free again when the grader gives up on the task,
+// not only at the run's own limit. The scope starts when a worker takes the task, a little after
+// the grader's deadline clock. Used for the controller's workers and for a node's alike.
+std::vector<reward_spec> bounded_by_deadlines(std::vector<reward_spec> specs);
+
 // ---- workers -----------------------------------------------------------------------------------
 
 // work(spec index, prompt, rollout) -> the component (value, status, detail).
