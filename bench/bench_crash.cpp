@@ -82,7 +82,7 @@ progress = false
 struct crash_options {
   std::uint64_t kills = 20;
   std::uint64_t seed = 1;
-  std::uint64_t steps = 0;   // GRPO steps; 0 = 10 per kill (at least 40)
+  std::uint64_t steps = 0;   // GRPO steps; 0 = 20 per kill (at least 40)
   double max_delay = 3.0;    // seconds: each kill comes 0.1 s .. max_delay after its life starts
   bool keep = false;         // keep the work folder (the run, each life's log)
 };
@@ -123,25 +123,29 @@ pid_t start_life(const std::vector<std::string>& words, const fs::path& log) {
 struct life_end {
   bool killed = false;
   int exit_code = -1;  // when it exited by itself
+  bool at_cap = false;  // killed for having gone far enough, before its delay ran out
   double seconds = 0;
 };
 
-// Waits for the child up to `deadline` seconds after `started`; SIGKILLs it then. `before_kill`
-// runs just before the signal (to see what the child was doing).
-template <class F>
-life_end wait_or_kill(pid_t pid, clock_type::time_point started, double deadline, F before_kill) {
+// Waits for the child up to `deadline` seconds after `started`, or until `far_enough()` (checked
+// every 20 ms), and SIGKILLs it then. `before_kill` runs just before the signal (to see what the
+// child was doing).
+template <class Far, class F>
+life_end wait_or_kill(pid_t pid, clock_type::time_point started, double deadline, Far far_enough, F before_kill) {
   life_end end;
-  for (;;) {
+  for (int poll = 1;; ++poll) {
     int status = 0;
     if (::waitpid(pid, &status, WNOHANG) == pid) {
       end.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
       break;
     }
-    if (seconds_since(started) >= deadline) {
+    const bool far = poll % 10 == 0 && far_enough();
+    if (far || seconds_since(started) >= deadline) {
       before_kill();
       ::kill(pid, SIGKILL);
       ::waitpid(pid, &status, 0);
       end.killed = true;
+      end.at_cap = far;
       break;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
@@ -150,9 +154,12 @@ life_end wait_or_kill(pid_t pid, clock_type::time_point started, double deadline
   return end;
 }
 
-// Where a life was when it was killed, from its own log and the checkpoint's scratch folder.
-std::string phase_of(const fs::path& run, const fs::path& log) {
-  if (fs::exists(run / "checkpoint.tmp")) return "checkpoint";
+// Where a life was when it was killed, from its own log and the checkpoint's scratch folder (one
+// this life wrote into: a kill mid-save leaves the folder until the next save clears it).
+std::string phase_of(const fs::path& run, const fs::path& log, fs::file_time_type life_start) {
+  std::error_code ec;
+  const auto scratch = fs::last_write_time(run / "checkpoint.tmp", ec);
+  if (!ec && scratch >= life_start) return "checkpoint";
   const auto text = read_text(log);
   const auto last = text.rfind("life ");  // this life's part of the log starts with a marker line
   const auto part = last == std::string::npos ? text : text.substr(last);
@@ -351,6 +358,7 @@ std::string checkpoint_label(const nlohmann::json& state) {
 // false when the run did not finish (a life failed thrice in a row, or hung).
 struct harness_result {
   std::uint64_t kills = 0, lives = 0, failed_lives = 0;
+  std::uint64_t at_cap = 0;  // kills that came at a life's progress cap, not its delay
   std::map<std::string, std::uint64_t> phases;  // where the kills landed
   bool finished = false;
 };
@@ -369,22 +377,30 @@ harness_result run_lives(const crash_options& options, const aha::actors::run_co
   // A life that is not to be killed gets the run's own wall bound and a minute, then counts as hung.
   const double hang_guard = std::chrono::duration<double>(config.run.max_wall).count() + 60;
   harness_result out;
-  std::cout << std::right << std::setw(5) << "kill" << std::setw(6) << "life" << std::setw(9) << "after s" << "  "
+  std::cout << std::right << std::setw(5) << "kill" << std::setw(6) << "life" << std::setw(9) << "after s" << std::setw(6) << "by" << "  "
             << std::left << std::setw(12) << "phase" << std::setw(12) << "checkpoint" << std::right << std::setw(8)
             << "groups" << std::setw(10) << "consumed" << "\n";
   for (std::uint64_t failures_in_row = 0; failures_in_row < 3;) {
     const fs::path log = work / ("life-" + std::to_string(++out.lives) + ".log");
     const bool to_kill = out.kills < options.kills;
     const double deadline = to_kill ? 0.1 + unit(rng) * (max_delay - 0.1) : hang_guard;
+    // On a fast machine one life could finish the run with kills left: a life that checkpoints
+    // past 1.5 times its share of the remaining steps is killed there (`by`: "cap", not "delay").
+    const std::uint64_t at = checkpointed_steps(read_checkpoint_state(run));
+    const std::uint64_t left = config.grpo.learner.steps - std::min(at, config.grpo.learner.steps);
+    const std::uint64_t cap = at + std::max<std::uint64_t>(2, 3 * left / (2 * (options.kills - out.kills + 1)));
+    auto far_enough = [&] { return to_kill && checkpointed_steps(read_checkpoint_state(run)) >= cap; };
     const auto started = clock_type::now();
+    const auto life_start = fs::file_time_type::clock::now();
     const pid_t pid = start_life(train_words, log);
     if (pid < 0) return std::cerr << "aha bench crash: cannot start " << train_words[0] << "\n", out;
     std::string phase;
-    auto end = wait_or_kill(pid, started, deadline, [&] { phase = phase_of(run, log); });
+    auto end = wait_or_kill(pid, started, deadline, far_enough, [&] { phase = phase_of(run, log, life_start); });
     if (end.killed && !to_kill) return std::cerr << "aha bench crash: life " << out.lives << " hung; log " << log << "\n", out;
     if (end.killed) {
       ++out.kills;
       ++out.phases[phase];
+      out.at_cap += end.at_cap ? 1 : 0;
       auto store = read_store(run / config.replay.dir);
       if (!store) return std::cerr << "aha bench crash: " << store.error().message << "\n", out;
       const auto state = read_checkpoint_state(run);
@@ -392,7 +408,7 @@ harness_result run_lives(const crash_options& options, const aha::actors::run_co
       std::uint64_t consumed = 0;
       for (const auto& [id, entry] : store->entries) consumed += entry.consumed ? 1 : 0;
       std::cout << std::right << std::setw(5) << out.kills << std::setw(6) << out.lives << std::setw(9) << std::fixed
-                << std::setprecision(2) << end.seconds << "  " << std::left << std::setw(12) << phase << std::setw(12)
+                << std::setprecision(2) << end.seconds << std::setw(6) << (end.at_cap ? "cap" : "delay") << "  " << std::left << std::setw(12) << phase << std::setw(12)
                 << checkpoint_label(state) << std::right << std::setw(8) << store->entries.size() << std::setw(10)
                 << consumed << "\n";
       failures_in_row = 0;
@@ -429,7 +445,7 @@ bool parse_options(aha::cli::arguments& args, crash_options& options, std::strin
     return false;
   }
   options.keep = args.flag("--keep");
-  if (options.steps == 0) options.steps = std::max<std::uint64_t>(40, 10 * options.kills);
+  if (options.steps == 0) options.steps = std::max<std::uint64_t>(40, 20 * options.kills);
   return true;
 }
 
@@ -480,7 +496,7 @@ int bench_crash(aha::cli::arguments& args) {
   print_audit(a, lives, *config, wall);
   nlohmann::json figures{{"kills", lives.kills}, {"lost", a.lost}, {"duplicated", a.duplicated},
                          {"resumes", lives.lives - 1}, {"wall_seconds", wall}, {"finished", lives.finished},
-                         {"failed_lives", lives.failed_lives}, {"seed", options.seed}, {"steps", options.steps},
+                         {"failed_lives", lives.failed_lives}, {"kills_at_cap", lives.at_cap}, {"seed", options.seed}, {"steps", options.steps},
                          {"scheduled", a.scheduled}, {"outstanding", a.outstanding},
                          {"consumed_groups", a.consumed_groups}, {"stored_twice", a.stored_twice},
                          {"trained_twice", a.trained_twice}, {"retrained", a.retrained},
