@@ -108,6 +108,40 @@ status rewind_replay(const run_config& config, std::uint64_t grpo_step, std::uin
   return ok_status();
 }
 
+// After the rewind (groups a lost model consumed count as unconsumed again), the prompt cursor
+// catches up with the replay store: prompt_cursor::reconcile states the invariant. Without it a
+// kill between the store's commit and the cursor's save asked that prompt again (two groups).
+status reconcile_prompt_cursor(const run_config& config, std::ostream& log) {
+  const fs::path dir = config.run.dir;
+  const fs::path replay = dir / config.replay.dir;
+  if (config.prompts.state_file.empty() || !fs::exists(replay)) return ok_status();
+  std::map<std::uint64_t, stored_prompt> prompts;  // prompt id -> its groups in the store
+  {
+    replay_store_options options{replay.string(), false, 0, 0, true};  // read-only
+    auto store = replay_store::open(options);
+    if (!store) return store.error();
+    for (const auto& [id, entry] : (*store)->entries()) {
+      auto group = (*store)->get(id);
+      if (!group) return group.error();
+      auto& counts = prompts[group->source.id];
+      ++(entry.consumed ? counts.consumed : counts.unconsumed);
+    }
+  }
+  auto dataset = tasks::open_dataset(config.prompts.dataset, tasks::split::train);
+  if (!dataset) return dataset.error();
+  std::shared_ptr<const tasks::prompt_dataset> shared = std::move(*dataset);
+  auto cursor = prompt_cursor::open(shared, config.prompts.shuffle_seed, config.prompts.epochs,
+                                    (dir / config.prompts.state_file).string());
+  if (!cursor) return cursor.error();
+  auto changed = (*cursor)->reconcile(prompts);
+  if (!changed) return changed.error();
+  log << "resume: prompt cursor reconciled with the replay buffer's " << prompts.size() << " prompts: "
+      << changed->held_now_stored << " held ones already stored (not asked again), " << changed->held_now_done
+      << " held and " << changed->stored_now_done << " stored ones already consumed (done), "
+      << changed->stored_reissued << " stored ones whose group is gone (asked again)\n";
+  return ok_status();
+}
+
 // A new run needs a missing or empty run directory (two runs never mix); with run.resume the
 // directory's checkpoint, replay buffer and prompt cursor are picked up.
 result<resume_point> open_run_dir(const run_config& config, std::ostream& log) {
@@ -130,6 +164,7 @@ result<resume_point> open_run_dir(const run_config& config, std::ostream& log) {
       log << "resume: " << dir.string() << " has no checkpoint yet; the stages start over, its rollouts are kept\n";
     }
     if (auto s = rewind_replay(config, point.grpo_step(), point.weight_version(), log); !s) return s.error();
+    if (auto s = reconcile_prompt_cursor(config, log); !s) return s.error();
   } else if (config.run.resume) {
     log << "resume: " << dir.string() << " holds no run; starting a new one\n";
   }

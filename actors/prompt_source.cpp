@@ -1,10 +1,15 @@
 // prompt_source: the cursor (shuffled epochs, requeue and re-issue, JSON state file) and its actor.
 #include "actors/prompt_source.hpp"
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
+
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
@@ -13,6 +18,37 @@ namespace {
 // Version 2 added "stored" (and the requeue counters); version 1 files read as "nothing stored".
 constexpr const char* kCursorFormat = "aha.prompt_cursor/2";
 constexpr const char* kCursorFormatV1 = "aha.prompt_cursor/1";
+
+status io_error(const std::string& what, const std::string& path) {
+  return make_error(errc::io_error, "prompt source: " + what + " " + path + ": " + std::strerror(errno));
+}
+
+// `text` replaces the file at `path` so that after a crash, of the process or of the machine, the
+// file holds the old text or the new one: a temp file, fsynced, renamed over it, and the folder
+// fsynced so the rename itself is on disk.
+status write_durably(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp";
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return io_error("cannot create", tmp);
+  for (std::size_t done = 0; done < text.size();) {
+    const auto n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return ::close(fd), io_error("cannot write", tmp);
+    done += static_cast<std::size_t>(n);
+  }
+  if (::fsync(fd) != 0) return ::close(fd), io_error("cannot fsync", tmp);
+  if (::close(fd) != 0) return io_error("cannot close", tmp);
+  if (::rename(tmp.c_str(), path.c_str()) != 0) return io_error("cannot rename to", path);
+  const auto parent = std::filesystem::path(path).parent_path();
+  const std::string folder = parent.empty() ? "." : parent.string();
+  const int dir = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir < 0) return io_error("cannot open", folder);
+  const int rc = ::fsync(dir);
+  ::close(dir);
+  if (rc != 0) return io_error("cannot fsync", folder);
+  return ok_status();
+}
+
 }  // namespace
 
 result<std::unique_ptr<prompt_cursor>> prompt_cursor::open(std::shared_ptr<const tasks::prompt_dataset> dataset,
@@ -146,16 +182,7 @@ status prompt_cursor::save() const {
                       {"reissued", reissued_},
                       {"outstanding", held},  // held: re-issued after a restart
                       {"stored", std::vector<std::uint64_t>(stored_.begin(), stored_.end())}};
-  auto tmp = state_file_ + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << j.dump() << "\n";
-    if (!out.flush()) return make_error(errc::io_error, "prompt source: cannot write " + tmp);
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, state_file_, ec);  // atomic: a crash leaves the old or the new file
-  if (ec) return make_error(errc::io_error, "prompt source: rename to " + state_file_ + ": " + ec.message());
-  return ok_status();
+  return write_durably(state_file_, j.dump() + "\n");
 }
 
 status prompt_cursor::load() {
@@ -185,6 +212,66 @@ status prompt_cursor::load() {
   }
   for (auto id : j.value("stored", std::vector<std::uint64_t>{})) stored_.insert(id);
   return ok_status();
+}
+
+result<reconcile_counts> prompt_cursor::reconcile(const std::map<std::uint64_t, stored_prompt>& store) {
+  // 1. Every prompt with a group must be one this cursor handed out (epochs before the current
+  //    one entirely, the current one up to position_).
+  std::vector<bool> issued_now(order_.size(), false);
+  for (std::uint64_t i = 0; i < position_; ++i) issued_now[order_[i]] = true;
+  std::uint64_t never_issued = 0;
+  for (const auto& [id, groups] : store) {
+    const std::uint64_t epoch = id >> 32, index = id & 0xffffffffull;
+    const bool issued = index < order_.size() && (epoch < epoch_ || (epoch == epoch_ && issued_now[index]));
+    never_issued += issued ? 0 : 1;
+  }
+  if (never_issued > 0) {
+    return make_error(errc::corrupt_data, state_file_ + ": " + std::to_string(never_issued) +
+                                              " prompts have groups in the replay buffer but this cursor (epoch " +
+                                              std::to_string(epoch_) + ", position " + std::to_string(position_) +
+                                              ") never handed them out: it is not this run's cursor, or older than "
+                                              "its replay buffer; remove the run directory to start over");
+  }
+  // 2. Held prompts with a group: stored (unconsumed) or done (consumed), never re-issued.
+  reconcile_counts counts;
+  for (auto it = held_.begin(); it != held_.end();) {
+    auto found = store.find(it->first);
+    if (found == store.end()) {
+      ++it;
+      continue;
+    }
+    if (found->second.unconsumed > 0) {
+      stored_.insert(it->first);
+      ++counts.held_now_stored;
+    } else {
+      ++done_;
+      ++counts.held_now_done;
+    }
+    it = held_.erase(it);  // its entry in reissue_ is skipped by next()
+  }
+  // 3. Stored prompts: done when their group was consumed; asked again when it is gone.
+  for (auto it = stored_.begin(); it != stored_.end();) {
+    auto found = store.find(*it);
+    if (found != store.end() && found->second.unconsumed > 0) {
+      ++it;
+      continue;
+    }
+    if (found != store.end()) {
+      ++done_;
+      ++counts.stored_now_done;
+    } else {
+      held_[*it] = kNoHolder;
+      reissue_.push_back(*it);
+      ++requeued_;
+      ++counts.stored_reissued;
+    }
+    it = stored_.erase(it);
+  }
+  const bool changed = counts.held_now_stored + counts.held_now_done + counts.stored_now_done + counts.stored_reissued > 0;
+  if (changed) {
+    if (auto s = save(); !s) return s.error();
+  }
+  return counts;
 }
 
 namespace {

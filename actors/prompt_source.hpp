@@ -1,8 +1,8 @@
 // prompt_source: hands out prompts in shuffled epochs (seeded) and never loses one: a prompt is
 // outstanding from next() until done(), and re-issued when its group is lost (requeue: its
 // holder died, grading failed, the group went stale) or when it was held at a restart. The
-// cursor persists in a small JSON file (written atomically by rename). prompt_cursor is the
-// plain, testable core; the actor (interfaces.hpp, prompt_source_actor: next / stored / requeue /
+// cursor persists in a small JSON file (temp file, fsync, rename, fsync of the folder), and at
+// start-up reconcile() lines it up with the replay store. prompt_cursor is the plain, testable core; the actor (interfaces.hpp, prompt_source_actor: next / stored / requeue /
 // done / stats) wraps it. Tested by prompt_source.test.cpp.
 #pragma once
 
@@ -39,6 +39,20 @@ void describe(V& v, prompt_source_config& c) {
 // Prompt ids are (epoch << 32) | index in the dataset.
 inline std::uint64_t prompt_id_of(std::uint64_t epoch, std::uint64_t index) { return (epoch << 32) | index; }
 
+// What the replay store holds for one prompt id (its groups carry it as source.id), for reconcile().
+struct stored_prompt {
+  std::uint64_t unconsumed = 0;  // groups not consumed: trainable (or dropped as stale, in memory only)
+  std::uint64_t consumed = 0;
+};
+
+// What reconcile() changed.
+struct reconcile_counts {
+  std::uint64_t held_now_stored = 0;  // held (to be re-issued) but the store has their unconsumed group
+  std::uint64_t held_now_done = 0;    // held, but the store has their group consumed
+  std::uint64_t stored_now_done = 0;  // stored, and the store has their group consumed
+  std::uint64_t stored_reissued = 0;  // stored, but the store has no group of theirs (evicted): asked again
+};
+
 class prompt_cursor {
  public:
   // Resumes from `state_file` when it exists (it must describe the same dataset size and seed).
@@ -64,6 +78,22 @@ class prompt_cursor {
   prompt_source_stats stats() const;
   // The prompt with this id, regenerated from the dataset.
   protocol::prompt prompt_of(std::uint64_t id) const;
+
+  // Start-up, before any next(): makes the cursor agree with the replay store, `store` (prompt id
+  // -> its groups there). The store is the truth: its commits and consumptions are synced, atomic
+  // and come first; the cursor hears of each one message later (stored() after the commit, done()
+  // after the consumption), so a kill in between leaves it one step behind. The invariant it
+  // restores, for every prompt id p:
+  //   - p has a group in the store  =>  the cursor issued p (error otherwise: the cursor file is
+  //     not this run's, or older than the store);
+  //   - p has an unconsumed group   =>  p is stored or done, never held: it is not asked again
+  //     (a crash between commit and stored() used to re-issue it: two groups for one prompt);
+  //   - p has only consumed groups  =>  p is done (a crash between consumption and done());
+  //   - p is stored                 =>  it has a group; one evicted meanwhile is asked again;
+  //   - p is held                   =>  it has no group, and waits to be re-issued, first.
+  // A done prompt whose group the resume rewound to unconsumed stays done: the group is trained
+  // again, the prompt is not. Persists when anything changed.
+  result<reconcile_counts> reconcile(const std::map<std::uint64_t, stored_prompt>& store);
 
  private:
   prompt_cursor() = default;

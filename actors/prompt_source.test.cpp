@@ -270,3 +270,62 @@ TEST_CASE("replay buffer -> prompt source: stored groups are marked, stale group
   t.run();
   std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("prompt cursor: reconcile with the replay store after a crash asks again only prompts without a group") {
+  auto path = state_path("reconcile");
+  std::vector<std::uint64_t> a;
+  {
+    auto cursor = prompt_cursor::open(small_dataset(100), 1, 0, path);
+    REQUIRE(cursor.ok());
+    a = ids_of(*(*cursor)->next(6, 3));
+    // The cursor heard of a[4]'s and a[5]'s groups; the kill took every later message.
+    REQUIRE((*cursor)->stored({a[4], a[5]}).ok());
+  }
+  // On disk at the kill: a[0] stored, unconsumed (the cursor missed the commit); a[1] stored and
+  // consumed (missed both); a[2], a[3] never graded; a[4] consumed (missed done); a[5] evicted.
+  std::map<std::uint64_t, stored_prompt> store{{a[0], {1, 0}}, {a[1], {0, 1}}, {a[4], {0, 1}}};
+  auto cursor = prompt_cursor::open(small_dataset(100), 1, 0, path);
+  REQUIRE(cursor.ok());
+  auto counts = (*cursor)->reconcile(store);
+  REQUIRE(counts.ok());
+  CHECK(counts->held_now_stored == 1);
+  CHECK(counts->held_now_done == 1);
+  CHECK(counts->stored_now_done == 1);
+  CHECK(counts->stored_reissued == 1);
+  CHECK((*cursor)->stats().stored == 1);  // a[0]: done when its group is consumed
+  CHECK((*cursor)->stats().done == 2);    // a[1], a[4]
+  auto again = ids_of(*(*cursor)->next(4, 3));
+  CHECK(std::set<std::uint64_t>(again.begin(), again.begin() + 3) == std::set<std::uint64_t>{a[2], a[3], a[5]});
+  for (auto id : again) CHECK((id != a[0] && id != a[1] && id != a[4]));
+  // Persisted: a second start without a new reconcile sees the same books.
+  auto reopened = prompt_cursor::open(small_dataset(100), 1, 0, path);
+  REQUIRE(reopened.ok());
+  CHECK((*reopened)->stats().done == 2);
+  CHECK((*reopened)->stats().stored == 1);
+  std::filesystem::remove(path);
+}
+
+TEST_CASE("prompt cursor: reconcile refuses a replay store with prompts the cursor never handed out") {
+  auto path = state_path("reconcile_behind");
+  auto cursor = prompt_cursor::open(small_dataset(100), 1, 0, path);
+  REQUIRE(cursor.ok());
+  auto handed = ids_of(*(*cursor)->next(2, 3));
+  auto ahead = prompt_id_of(0, 0) == handed[0] || prompt_id_of(0, 0) == handed[1] ? prompt_id_of(1, 0) : prompt_id_of(0, 0);
+  auto counts = (*cursor)->reconcile({{handed[0], {1, 0}}, {ahead, {1, 0}}});
+  REQUIRE_FALSE(counts.ok());
+  CHECK_THAT(counts.error().message, Catch::Contains("never handed them out"));
+  std::filesystem::remove(path);
+}
+
+TEST_CASE("prompt cursor: the state file is replaced whole, with no temp file left behind") {
+  auto path = state_path("durable");
+  auto cursor = prompt_cursor::open(small_dataset(100), 1, 0, path);
+  REQUIRE(cursor.ok());
+  REQUIRE((*cursor)->next(3, 3).ok());
+  CHECK(std::filesystem::exists(path));
+  CHECK_FALSE(std::filesystem::exists(path + ".tmp"));
+  auto reopened = prompt_cursor::open(small_dataset(100), 1, 0, path);
+  REQUIRE(reopened.ok());
+  CHECK((*reopened)->stats().outstanding == 3);
+  std::filesystem::remove(path);
+}
