@@ -121,6 +121,7 @@ status reconcile_prompt_cursor(const run_config& config, std::ostream& log) {
     auto store = replay_store::open(options);
     if (!store) return store.error();
     for (const auto& [id, entry] : (*store)->entries()) {
+      if (entry.dropped) continue;  // never trained, its prompt asked again: not a group of that prompt
       auto group = (*store)->get(id);
       if (!group) return group.error();
       auto& counts = prompts[group->source.id];
@@ -392,7 +393,8 @@ result<grpo_outcome> run_grpo(caf::actor_system& sys, const run_config& config, 
   // Groups already stored and unconsumed (a resumed run's leftovers) are in flight for the gate:
   // they retire through it when consumed or dropped, as if it had granted them.
   const auto replay_before = stats_from<replay_stats>(sys, s.replay, stats_atom::value);
-  const std::uint64_t leftovers = replay_before.ready_groups + replay_before.leased_groups + replay_before.stale_groups;
+  // (Stale ones were dropped before the restart, their slots already given back: never in flight.)
+  const std::uint64_t leftovers = replay_before.ready_groups + replay_before.leased_groups;
   auto gate = spawn_rollout_gate(sys, {learner_cfg.groups_per_step, config.run.max_staleness,
                                        resumed.weight_version(), leftovers});
   caf::scoped_actor self{sys};

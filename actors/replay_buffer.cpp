@@ -3,6 +3,7 @@
 #include "actors/replay_buffer.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <deque>
 #include <map>
 #include <optional>
@@ -86,6 +87,13 @@ std::vector<std::uint64_t> select(replay_state& st, const fetch_request& request
       chosen.push_back(id);
     } else {
       break;  // the rest are newer: fresh enough for now
+    }
+  }
+  if (!stale.empty()) {
+    // Persisted before the prompts are asked again: a restart must not serve these groups too.
+    if (auto marked = st.store->mark_dropped(stale); !marked) {
+      std::fprintf(stderr, "aha replay buffer: dropped groups not persisted (a restart may serve them): %s\n",
+                   marked.error().message.c_str());
     }
   }
   requeue_prompts_of(st, stale);
@@ -187,7 +195,11 @@ replay_buffer_impl::behavior_type replay_buffer(self_ptr self, std::shared_ptr<r
   st.config = std::move(config);
   st.prompts = std::move(prompts);
   for (const auto& [id, entry] : st.store->entries()) {
-    if (!entry.consumed) st.ready.insert(id);
+    if (entry.dropped) {
+      st.stale.insert(id);  // dropped before a restart: never served, evictable
+    } else if (!entry.consumed) {
+      st.ready.insert(id);
+    }
   }
   return {
       [self](caf::put_atom, protocol::scored_group& group) -> caf::result<std::uint64_t> {

@@ -1,9 +1,9 @@
 // replay_buffer: the actor in front of replay_store (RocksDB). Handles put / fetch / consume /
 // stats (interfaces.hpp, replay_buffer_actor); acknowledges a put only after the group is in a
 // synced WriteBatch (group commit: every put queued while a commit runs joins the next one).
-// Runs detached (own thread) because RocksDB calls block. Leases and staleness marks are in RAM:
-// after a restart every unconsumed group is served again. Groups too stale to serve are counted
-// (replay_stats.dropped_stale); the learner reads the count and gives their slots back to the
+// Runs detached (own thread) because RocksDB calls block. Leases are in RAM (after a restart every
+// leased group is served again); drops are persisted in the store (never served again). Groups
+// too stale to serve are counted (replay_stats.dropped_stale); the learner reads the count and gives their slots back to the
 // rollout gate. Tested by replay_buffer.test.cpp.
 #pragma once
 

@@ -121,6 +121,32 @@ TEST_CASE("replay buffer: the staleness gate serves only groups within eta and c
   CHECK(s.short_fetches == 1);
 }
 
+TEST_CASE("replay buffer: a group dropped as stale is not served again after a restart") {
+  std::uint64_t stale_id = 0;
+  std::string dir;
+  {
+    replay_fixture f("dropped_restart");
+    f.remove_dir = false;
+    dir = f.dir;
+    stale_id = f.put(0);
+    f.put(3);
+    auto batch = f.fetch({1, 3, 1, 1, 0});  // version 0 is too old at version 3 with eta 1
+    REQUIRE(batch->value);
+    CHECK(versions_of(*batch->value) == std::vector<std::uint64_t>{3});
+    CHECK(f.stats().dropped_stale == 1);
+  }
+  replay_fixture again("dropped_restart", true);
+  again.dir = dir;
+  again.start();
+  auto s = again.stats();
+  CHECK(s.stale_groups == 1);  // still known as dropped, evictable
+  CHECK(s.ready_groups == 1);  // the leased version-3 group comes back; the dropped one does not
+  auto batch = again.fetch({1, 0, 2, 1000, 0});  // any staleness allowed: still never served
+  REQUIRE(batch->value);
+  REQUIRE(batch->value->groups.size() == 1);
+  CHECK(batch->value->groups[0].group_id != stale_id);
+}
+
 TEST_CASE("replay buffer: a group stored after newer ones is served first, before it ages out") {
   // Grading finishes out of order: the version-1 group arrives after two version-2 groups.
   replay_fixture f("oldest_version");

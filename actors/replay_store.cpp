@@ -29,13 +29,16 @@ std::uint64_t u64_at(const std::string& bytes, std::size_t index) {
   return replay_key_id(bytes.substr(index * 8, 8));
 }
 
+// The third word is the group's state: 0 unconsumed, 1 consumed, 2 dropped (older stores: 0/1).
 std::string pack_entry(const replay_entry& e) {
-  return pack_u64s({e.weight_version, e.bytes, e.consumed ? 1u : 0u, e.consumed_step});
+  return pack_u64s({e.weight_version, e.bytes, e.consumed ? 1u : (e.dropped ? 2u : 0u), e.consumed_step});
 }
 
 result<replay_entry> unpack_entry(const std::string& bytes) {
   if (bytes.size() != 32) return make_error(errc::corrupt_data, "replay index entry of " + std::to_string(bytes.size()) + " bytes, expected 32");
-  return replay_entry{u64_at(bytes, 0), u64_at(bytes, 1), u64_at(bytes, 2) != 0, u64_at(bytes, 3)};
+  const auto state = u64_at(bytes, 2);
+  if (state > 2) return make_error(errc::corrupt_data, "replay index entry in state " + std::to_string(state) + ", expected 0..2");
+  return replay_entry{u64_at(bytes, 0), u64_at(bytes, 1), state == 1, u64_at(bytes, 3), state == 2};
 }
 
 status from_rocks(const rocksdb::Status& s, const std::string& what) {
@@ -171,6 +174,9 @@ status replay_store::consume(std::uint64_t step, const std::vector<std::uint64_t
     if (it->second.consumed || updated.count(id)) {
       return make_error(errc::invalid_argument, "replay store: group " + std::to_string(id) + " is already consumed");
     }
+    if (it->second.dropped) {
+      return make_error(errc::invalid_argument, "replay store: group " + std::to_string(id) + " was dropped as stale");
+    }
     auto entry = it->second;
     entry.consumed = true;
     entry.consumed_step = step;
@@ -208,7 +214,7 @@ result<std::uint64_t> replay_store::rebase_newer_than(std::uint64_t version) {
   rocksdb::WriteBatch batch;
   std::vector<std::uint64_t> ids;
   for (const auto& [id, entry] : index_) {
-    if (entry.consumed || entry.weight_version <= version) continue;
+    if (entry.consumed || entry.dropped || entry.weight_version <= version) continue;
     batch.Put(index_cf_, replay_key(id), pack_entry(replay_entry{version, entry.bytes, false, 0}));
     ids.push_back(id);
   }
@@ -216,6 +222,27 @@ result<std::uint64_t> replay_store::rebase_newer_than(std::uint64_t version) {
   if (auto s = write(&batch, options_.sync); !s) return s.error();
   for (auto id : ids) index_[id].weight_version = version;
   return static_cast<std::uint64_t>(ids.size());
+}
+
+status replay_store::mark_dropped(const std::vector<std::uint64_t>& group_ids) {
+  if (options_.read_only) return make_error(errc::invalid_argument, "replay store: opened read-only");
+  rocksdb::WriteBatch batch;
+  std::vector<std::uint64_t> ids;
+  for (auto id : group_ids) {
+    auto it = index_.find(id);
+    if (it == index_.end()) return make_error(errc::not_found, "replay store: drop of unknown group " + std::to_string(id));
+    if (it->second.consumed) {
+      return make_error(errc::invalid_argument, "replay store: group " + std::to_string(id) + " is consumed, not droppable");
+    }
+    auto entry = it->second;
+    entry.dropped = true;
+    batch.Put(index_cf_, replay_key(id), pack_entry(entry));
+    ids.push_back(id);
+  }
+  if (ids.empty()) return ok_status();
+  if (auto s = write(&batch, options_.sync); !s) return s;
+  for (auto id : ids) index_[id].dropped = true;
+  return ok_status();
 }
 
 bool replay_store::over_bound() const {

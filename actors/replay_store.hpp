@@ -36,6 +36,7 @@ struct replay_entry {
   std::uint64_t bytes = 0;           // size of the stored value
   bool consumed = false;
   std::uint64_t consumed_step = 0;   // learner step that consumed it (when consumed)
+  bool dropped = false;              // too stale to train: never served again, its prompt re-issued
 };
 
 class replay_store {
@@ -63,6 +64,11 @@ class replay_store {
   // filter never sees a group newer than the learner. The stored rollouts keep the version that
   // made them. Returns how many were re-based.
   result<std::uint64_t> rebase_newer_than(std::uint64_t version);
+  // Marks unconsumed groups dropped (too stale to train; their prompts are asked again) in ONE
+  // (synced) WriteBatch, so that a restarted buffer never serves them: their prompts' new groups
+  // are the ones trained. Dropped groups are not consumed, rewound or re-based; they are evicted
+  // like stale ones.
+  status mark_dropped(const std::vector<std::uint64_t>& group_ids);
   // Deletes groups while over a bound: oldest consumed first, then the oldest in `stale`.
   // Returns the ids deleted. Unconsumed fresh groups are never evicted (the bound is soft).
   result<std::vector<std::uint64_t>> evict(const std::set<std::uint64_t>& stale);

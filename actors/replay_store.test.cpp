@@ -112,6 +112,33 @@ TEST_CASE("replay store: a resume re-bases unconsumed groups newer than the chec
   std::filesystem::remove_all(dir);
 }
 
+TEST_CASE("replay store: a drop survives reopen, and a dropped group is never consumed, rewound or re-based") {
+  auto dir = fresh_dir("dropped");
+  {
+    auto store = open_store(dir);
+    std::vector<protocol::scored_group> groups = {make_group(1), make_group(7), make_group(2)};
+    REQUIRE(store->append(groups).ok());
+    REQUIRE(store->consume(0, {3}).ok());
+    CHECK(!store->mark_dropped({3}).ok());   // consumed: not droppable
+    CHECK(!store->mark_dropped({99}).ok());  // unknown
+    REQUIRE(store->mark_dropped({1, 2}).ok());
+  }
+  auto store = open_store(dir);
+  CHECK(store->entries().at(1).dropped);
+  CHECK(store->entries().at(2).dropped);
+  CHECK_FALSE(store->entries().at(1).consumed);
+  CHECK_FALSE(store->entries().at(3).dropped);
+  CHECK(!store->consume(1, {1}).ok());  // a dropped group's prompt has a newer group: never trained
+  auto rebased = store->rebase_newer_than(0);
+  REQUIRE(rebased.ok());
+  CHECK(*rebased == 0);  // group 2 (version 7) is dropped; group 3 is consumed
+  auto rewound = store->rewind(0);
+  REQUIRE(rewound.ok());
+  CHECK(*rewound == 1);  // only the consumed group 3
+  CHECK(store->entries().at(1).dropped);
+  std::filesystem::remove_all(dir);
+}
+
 TEST_CASE("replay store: the size bound evicts consumed first, then stale, never fresh") {
   auto dir = fresh_dir("bound");
   auto store = open_store(dir, 3);
