@@ -27,7 +27,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// Prompt id -> how many groups the run's replay store holds for it (read-only open).
+// Prompt id -> how many live groups (consumed or trainable) the run's replay store holds for it
+// (read-only open). A group dropped as too stale is not its prompt's group: the prompt is asked
+// again by design, and the drop is persisted in the store (replay_entry::dropped).
 std::map<std::uint64_t, int> groups_per_prompt(const aha::actors::run_config& config) {
   aha::actors::replay_store_options options;
   options.dir = (fs::path(config.run.dir) / config.replay.dir).string();
@@ -36,6 +38,7 @@ std::map<std::uint64_t, int> groups_per_prompt(const aha::actors::run_config& co
   REQUIRE(store.ok());
   std::map<std::uint64_t, int> out;
   for (const auto& [id, entry] : (*store)->entries()) {
+    if (entry.dropped) continue;
     auto group = (*store)->get(id);
     REQUIRE(group.ok());
     ++out[group->source.id];
