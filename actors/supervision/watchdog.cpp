@@ -59,7 +59,6 @@ void report(self_ptr self, stall s) {
   auto& st = self->state;
   st.reported.push_back(s);
   if (st.listener) caf::anon_send(st.listener, stalled_atom::value, std::move(s));
-  publish_gauges(self);
 }
 
 // Compares one answer with the last: a count that moved, or nothing held, is progress.
@@ -112,6 +111,7 @@ void probe(self_ptr self, const std::string& name) {
       s.line = name + ": has not answered for " + std::to_string(s.seconds) +
                " s (blocked in a call, or its process or host is frozen)";
       report(self, std::move(s));
+      publish_gauges(self);
     }
     return;
   }
@@ -151,6 +151,7 @@ void check_run_wide(self_ptr self) {
   s.line = "no actor finished any work for " + std::to_string(s.seconds) + " s";
   for (const auto& [part, what] : st.waiting) s.line += "; " + part + ": " + what;
   report(self, std::move(s));
+  publish_gauges(self);
 }
 
 watchdog_impl::behavior_type watchdog(self_ptr self, watchdog_config config, caf::actor listener,

@@ -20,16 +20,6 @@ MAX_STEPS = 20000
 SEED = 20240229  # both runs of the tests draw the same random numbers
 
 
-def read_parts():
-    raw, parts, at = sys.stdin.buffer.read(), [], 0
-    while at < len(raw):
-        newline = raw.index(b'\n', at)
-        size = int(raw[at:newline])
-        parts.append(raw[newline + 1:newline + 1 + size].decode('utf-8', 'surrogateescape'))
-        at = newline + 1 + size
-    return parts
-
-
 # --- which names the tests take from the program ------------------------------------------------
 
 def free_names(tests):

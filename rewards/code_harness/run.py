@@ -10,16 +10,6 @@ import os
 import sys
 
 
-def read_parts():
-    raw, parts, at = sys.stdin.buffer.read(), [], 0
-    while at < len(raw):
-        newline = raw.index(b'\n', at)
-        size = int(raw[at:newline])
-        parts.append(raw[newline + 1:newline + 1 + size].decode('utf-8', 'surrogateescape'))
-        at = newline + 1 + size
-    return parts
-
-
 def opaque(v):
     return ['o', type(v).__name__]
 
