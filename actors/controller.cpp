@@ -511,7 +511,7 @@ result<grpo_outcome> run_grpo(caf::actor_system& sys, const run_config& config, 
         for (std::uint32_t i = 0; i < generators.size(); ++i) {
           if (!generators[i] || generators[i].address() != down.source) continue;
           auto requeued = requeue_held(sys, s.prompts, down.source, log);
-          self->send(gate, release_atom::value, static_cast<std::uint32_t>(requeued));
+          self->send(gate, release_atom::value, static_cast<std::uint32_t>(requeued), any_version);
           outcome.prompts_requeued += requeued;
           generators[i] = nullptr;
           auto delay = restarts[i].on_death(clock_type::now());

@@ -68,12 +68,13 @@ void schedule_work(self_ptr self) {
   self->send(self, work_atom::value);
 }
 
-// Gives prompts whose groups will never be stored back to the source, and their window slots to the gate.
-void requeue(self_ptr self, const std::vector<protocol::prompt>& prompts) {
+// Gives prompts whose groups (sampled with weights `version`) will never be stored back to the
+// source, and their window slots to the gate.
+void requeue(self_ptr self, const std::vector<protocol::prompt>& prompts, std::uint64_t version) {
   std::vector<std::uint64_t> ids;
   for (const auto& p : prompts) ids.push_back(p.id);
   self->send(self->state.setup.peers.prompts, requeue_atom::value, ids);
-  self->send(self->state.setup.peers.gate, release_atom::value, static_cast<std::uint32_t>(ids.size()));
+  self->send(self->state.setup.peers.gate, release_atom::value, static_cast<std::uint32_t>(ids.size()), version);
 }
 
 // Samples G completions for each prompt and hands each group to the grader.
@@ -88,12 +89,13 @@ void sample_and_hand_over(self_ptr self, const std::vector<protocol::prompt>& pr
     for (std::uint32_t g = 0; g < cfg.group_size; ++g) rows.push_back(tokens);
   }
   s.sampling.seed += 1;  // a fresh, reproducible stream per batch
+  const std::uint64_t version = s.setup.weight_version;  // the weights these groups are sampled with
   auto started = clock_type::now();
   auto completions = s.engine->generate(rows, s.sampling, s.setup.tokenizer.get());
   double seconds = std::chrono::duration<double>(clock_type::now() - started).count();
   if (!completions) {
     aout(self) << s.setup.name << ": generation failed: " << completions.error().message << "\n";
-    requeue(self, prompts);
+    requeue(self, prompts, version);
     return;
   }
   AHA_FAULT_POINT("generator.before_hand_over");  // tests: die holding a sampled batch
@@ -117,7 +119,7 @@ void sample_and_hand_over(self_ptr self, const std::vector<protocol::prompt>& pr
               // next) and its slot in the staleness window is given back.
               aout(self) << self->state.setup.name << ": grading failed: " << describe(failure) << "\n";
               --self->state.outstanding;
-              requeue(self, {prompt});
+              requeue(self, {prompt}, version);
               schedule_work(self);
             });
   }
@@ -137,13 +139,17 @@ void run_batch(self_ptr self) {
         auto& st = self->state;
         st.learner_version = learner_version;
         swap_in_weights(self);  // weights published before the learner advanced the gate are here now
+        // The gate booked the batch at the learner's version; it is sampled with these weights.
+        const std::uint64_t version = st.setup.weight_version;
+        if (version != learner_version) self->send(st.setup.peers.gate, restamp_atom::value, n, learner_version, version);
         // 2. Prompts.
         self->request(st.setup.peers.prompts, std::chrono::seconds(60), next_atom::value, n)
             .then(
                 [=](const std::vector<protocol::prompt>& prompts) {
                   auto& s2 = self->state;
                   if (prompts.size() < n) {
-                    self->send(s2.setup.peers.gate, release_atom::value, static_cast<std::uint32_t>(n - prompts.size()));
+                    self->send(s2.setup.peers.gate, release_atom::value, static_cast<std::uint32_t>(n - prompts.size()),
+                               version);
                   }
                   // 3. Sample and hand over; then the next batch.
                   if (!prompts.empty()) sample_and_hand_over(self, prompts);
@@ -154,7 +160,7 @@ void run_batch(self_ptr self) {
                 },
                 [=](const caf::error& failure) {
                   aout(self) << self->state.setup.name << ": no prompts: " << describe(failure) << "\n";
-                  self->send(self->state.setup.peers.gate, release_atom::value, n);
+                  self->send(self->state.setup.peers.gate, release_atom::value, n, version);
                   self->state.busy = false;
                   self->delayed_send(self, std::chrono::seconds(1), work_atom::value);
                 });

@@ -52,11 +52,14 @@ struct fetch_request {
   std::uint32_t batch_groups = 1;     // groups wanted
   std::uint32_t max_staleness = 0;    // eta: serve only groups with min_weight_version >= version - eta
   std::uint32_t max_wait_ms = 0;      // reply at once when 0; else wait up to this for a full batch
+  // Groups of version learner_version - eta (their last step) not yet consumed, up to a batch: a
+  // full batch must hold this many of them, else it is answered empty (the learner asks again).
+  std::uint32_t expiring_groups = 0;
 };
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, fetch_request& x) {
   return f(caf::meta::type_name("aha.fetch_request"), x.step, x.learner_version, x.batch_groups, x.max_staleness,
-           x.max_wait_ms);
+           x.max_wait_ms, x.expiring_groups);
 }
 
 // Replay buffer counters (the store's view plus in-memory leases).

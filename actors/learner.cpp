@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 
 #include "actors/advantages.hpp"
 #include "core/fault_point.hpp"
@@ -28,6 +29,10 @@ struct learner_state {
   clock_type::time_point last_step_end = clock_type::now();
   std::uint64_t dropped_seen = 0;       // the replay buffer's dropped_stale counter, as last reported to the gate
   std::uint64_t rollouts_consumed = 0;  // rollouts of the groups this learner consumed (trained or not)
+  // This step's wait for groups in flight that age out after it: since when, and whether it gave up.
+  std::optional<clock_type::time_point> expiring_since;
+  bool expiring_given_up = false;
+  std::uint64_t expiring_give_ups = 0;  // steps that trained without their late groups
 };
 using self_ptr = learner_actor::stateful_pointer<learner_state>;
 
@@ -58,7 +63,7 @@ void retry_after_drops(self_ptr self) {
           [=](const replay_stats& replay) {
             auto& st = self->state;
             if (auto dropped = take_drops(st, replay.dropped_stale); dropped > 0) {
-              self->send(st.setup.peers.gate, advance_atom::value, st.version, std::uint64_t{0}, dropped);
+              self->send(st.setup.peers.gate, advance_atom::value, st.version, std::vector<std::uint64_t>{}, dropped);
             }
             self->send(self, work_atom::value);
           },
@@ -69,19 +74,22 @@ void retry_after_drops(self_ptr self) {
 // consumed and by those the buffer dropped as stale since the last step (their slots come back
 // here: the buffer counts drops, the learner is the one peer of the gate that hears of them),
 // metrics, checkpoint.
-void close_step(self_ptr self, std::vector<std::uint64_t> prompt_ids, std::uint64_t consumed,
+void close_step(self_ptr self, std::vector<std::uint64_t> prompt_ids, std::vector<std::uint64_t> consumed_versions,
                 std::uint64_t dropped_total, metric_map metrics) {
   auto& st = self->state;
   const std::uint64_t dropped = take_drops(st, dropped_total);
   // 6. Prompts done; the window moves.
   self->request(st.setup.peers.prompts, kRequestTimeout, done_atom::value, prompt_ids)
       .then([](caf::ok_atom) {}, [=](const caf::error& e) { fail(self, e); });
-  self->send(st.setup.peers.gate, advance_atom::value, st.version, consumed, dropped);
+  self->send(st.setup.peers.gate, advance_atom::value, st.version, std::move(consumed_versions), dropped);
   // 7. Metrics and checkpoint.
   double wall = std::chrono::duration<double>(clock_type::now() - st.started).count();
   metrics["learner/idle_fraction"] = wall > 0 ? st.idle_seconds / wall : 0.0;
   metrics["learner/version"] = static_cast<double>(st.version);
   metrics["replay/dropped_stale"] = static_cast<double>(st.dropped_seen - st.setup.dropped_stale_before);
+  metrics["learner/expiring_give_ups"] = static_cast<double>(st.expiring_give_ups);
+  st.expiring_since.reset();
+  st.expiring_given_up = false;
   if (st.setup.peers.metrics) self->send(st.setup.peers.metrics, record_atom::value, st.step, metrics);
   ++st.step;
   bool last = st.step >= st.setup.config.steps;
@@ -100,8 +108,12 @@ void close_step(self_ptr self, std::vector<std::uint64_t> prompt_ids, std::uint6
 
 void finish_step(self_ptr self, const protocol::learner_batch& batch, metric_map metrics) {
   auto& s = self->state;
-  std::vector<std::uint64_t> group_ids, prompt_ids;
-  for (const auto& g : batch.groups) group_ids.push_back(g.group_id), prompt_ids.push_back(g.source.id);
+  std::vector<std::uint64_t> group_ids, prompt_ids, versions;
+  for (const auto& g : batch.groups) {
+    group_ids.push_back(g.group_id);
+    prompt_ids.push_back(g.source.id);
+    versions.push_back(g.min_weight_version);
+  }
   // 5. Consumption is durable before anything else hears of the step.
   self->request(s.setup.peers.replay, kRequestTimeout, consume_atom::value, s.step, group_ids)
       .then(
@@ -112,7 +124,7 @@ void finish_step(self_ptr self, const protocol::learner_batch& batch, metric_map
             self->request(self->state.setup.peers.replay, kRequestTimeout, stats_atom::value)
                 .then(
                     [=](const replay_stats& replay) mutable {
-                      close_step(self, prompt_ids, group_ids.size(), replay.dropped_stale, std::move(metrics));
+                      close_step(self, prompt_ids, versions, replay.dropped_stale, std::move(metrics));
                     },
                     [=](const caf::error& e) { fail(self, e); });
           },
@@ -142,13 +154,34 @@ void train(self_ptr self, protocol::learner_batch batch) {
   finish_step(self, batch, std::move(metrics));
 }
 
-void next_step(self_ptr self) {
+// How many of `in_flight` groups that age out after this step the batch must wait for: all of
+// them (up to a batch) until `expiring_wait` has passed since the step first waited, then none.
+std::uint32_t expiring_to_wait_for(self_ptr self, std::uint64_t in_flight) {
+  auto& s = self->state;
+  const auto& cfg = s.setup.config;
+  if (in_flight == 0 || cfg.expiring_wait.count() == 0) return 0;
+  const auto now = clock_type::now();
+  if (!s.expiring_since) s.expiring_since = now;
+  if (now - *s.expiring_since < cfg.expiring_wait) {
+    return static_cast<std::uint32_t>(std::min<std::uint64_t>(in_flight, cfg.groups_per_step));
+  }
+  if (!s.expiring_given_up) {
+    s.expiring_given_up = true;
+    ++s.expiring_give_ups;
+    aout(self) << "learner: step " << s.step << " waited " << cfg.expiring_wait.count() << " ms for " << in_flight
+               << " groups of version " << (s.version - s.setup.max_staleness)
+               << " still being sampled or graded; training without them (they will be dropped as stale)\n";
+  }
+  return 0;
+}
+
+void fetch(self_ptr self, std::uint64_t expiring_in_flight) {
   auto& s = self->state;
   const auto& cfg = s.setup.config;
   fetch_request request{s.step, s.version, cfg.groups_per_step, s.setup.max_staleness,
-                        static_cast<std::uint32_t>(cfg.fetch_wait.count())};
+                        static_cast<std::uint32_t>(cfg.fetch_wait.count()),
+                        expiring_to_wait_for(self, expiring_in_flight)};
   auto waiting_since = clock_type::now();
-  // 1. A batch within the staleness bound; short batches are retried (the groups are re-leased).
   self->request(s.setup.peers.replay, kRequestTimeout, fetch_atom::value, request)
       .then(
           [=](protocol::learner_batch batch) {
@@ -161,6 +194,14 @@ void next_step(self_ptr self) {
             train(self, std::move(batch));
           },
           [=](const caf::error& e) { fail(self, e); });
+}
+
+void next_step(self_ptr self) {
+  // 1. A batch within the staleness bound, holding the groups that age out after this step; short
+  //    batches are retried (the groups are re-leased). The gate knows what is still in flight.
+  self->request(self->state.setup.peers.gate, kRequestTimeout, expiring_atom::value, self->state.version)
+      .then([=](std::uint64_t expiring_in_flight) { fetch(self, expiring_in_flight); },
+            [=](const caf::error& e) { fail(self, e); });
 }
 
 learner_actor::behavior_type learner(self_ptr self, learner_setup setup) {

@@ -1,5 +1,7 @@
 // learner: a detached actor that turns scored groups into policy updates. One step:
-//   1. fetch a batch from the replay buffer (groups within the staleness bound)
+//   1. fetch a batch from the replay buffer (groups within the staleness bound, oldest first). If
+//      the gate says groups of the version that ages out after this step are still being sampled
+//      or graded, the batch waits for them (up to `expiring_wait`; then they are dropped as stale)
 //   2. drop groups whose every grade failed, and uninformative groups when dynamic sampling is on
 //   3. GRPO learner step (policy_trainer: ppo_epochs x mini_batches updates)
 //   4. publish weights version+1 to every subscribed generator
@@ -32,6 +34,9 @@ struct learner_config {
   std::uint32_t groups_per_step = 8;          // B: prompts (groups of G) per optimizer step
   bool dynamic_sampling = false;              // DAPO: skip groups whose rewards all agree
   std::chrono::milliseconds fetch_wait{200};  // the replay buffer may wait this long for a full batch
+  // How long a step waits for groups in flight that would be too stale after it (grading finishes
+  // out of order); 0 = never wait: train what is ready, drop the late ones.
+  std::chrono::milliseconds expiring_wait{10000};
   std::uint64_t checkpoint_every = 0;         // steps between checkpoints; 0 = at the end only
   std::uint32_t threads = 1;                  // LibTorch threads of the learner
 };
@@ -41,6 +46,8 @@ void describe(V& v, learner_config& c) {
   v.field("groups_per_step", c.groups_per_step, "B: prompts (groups of G) per step", config::range{1, 1e6});
   v.field("dynamic_sampling", c.dynamic_sampling, "skip groups whose rewards all agree (DAPO)");
   v.field("fetch_wait", c.fetch_wait, "how long a fetch may wait for a full batch (duration)");
+  v.field("expiring_wait", c.expiring_wait,
+          "how long a step waits for late groups that would be too stale after it; 0 = drop them (duration)");
   v.field("checkpoint_every", c.checkpoint_every, "steps between checkpoints; 0 = at the end", config::range{0, 1e9});
   v.field("threads", c.threads, "LibTorch threads of the learner", config::range{1, 1024});
 }

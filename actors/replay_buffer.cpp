@@ -120,8 +120,23 @@ result<protocol::learner_batch> lease(replay_state& st, const fetch_request& req
   return batch;
 }
 
+// Whether `ids` (oldest first) is a batch the learner may train now: full, and holding the groups
+// of the version that ages out after this step the learner waits for (the rest are in flight).
+bool complete(const replay_state& st, const fetch_request& request, const std::vector<std::uint64_t>& ids) {
+  if (ids.size() < request.batch_groups) return false;
+  std::uint32_t expiring = 0;
+  for (auto id : ids) {
+    if (st.store->entries().at(id).weight_version + request.max_staleness <= request.learner_version) ++expiring;
+  }
+  return expiring >= std::min(request.expiring_groups, request.batch_groups);
+}
+
+// Answers with what is ready; a full batch that lacks groups the learner waits for is answered
+// empty instead (training it would let them age out): the learner asks again.
 void answer(replay_state& st, const fetch_request& request, caf::typed_response_promise<protocol::learner_batch>& promise) {
-  auto batch = lease(st, request, select(st, request));
+  auto ids = select(st, request);
+  if (ids.size() >= request.batch_groups && !complete(st, request, ids)) ids.clear();
+  auto batch = lease(st, request, ids);
   if (batch) {
     promise.deliver(std::move(*batch));
   } else {
@@ -132,8 +147,7 @@ void answer(replay_state& st, const fetch_request& request, caf::typed_response_
 // Answers the waiting fetch when a full batch is ready (or `force`: its deadline passed).
 void serve_waiting(replay_state& st, bool force) {
   if (!st.waiting) return;
-  auto ids = select(st, st.waiting->request);
-  if (!force && ids.size() < st.waiting->request.batch_groups) return;
+  if (!force && !complete(st, st.waiting->request, select(st, st.waiting->request))) return;
   auto waiting = std::move(*st.waiting);
   st.waiting.reset();
   answer(st, waiting.request, waiting.promise);
@@ -227,8 +241,7 @@ replay_buffer_impl::behavior_type replay_buffer(self_ptr self, std::shared_ptr<r
         serve_waiting(st, true);  // one learner: a new fetch supersedes a waiting one
         release_leases(st, request.step);
         auto promise = self->make_response_promise<protocol::learner_batch>();
-        auto ids = select(st, request);
-        if (ids.size() >= request.batch_groups || request.max_wait_ms == 0) {
+        if (request.max_wait_ms == 0 || complete(st, request, select(st, request))) {
           answer(st, request, promise);
           return promise;
         }

@@ -4,7 +4,9 @@
 // Runs detached (own thread) because RocksDB calls block. Leases are in RAM (after a restart every
 // leased group is served again); drops are persisted in the store (never served again). Groups
 // too stale to serve are counted (replay_stats.dropped_stale); the learner reads the count and gives their slots back to the
-// rollout gate. Tested by replay_buffer.test.cpp.
+// rollout gate. A fetch serves the oldest weight versions first and, when the learner says groups
+// of the version that ages out after its step are still in flight, holds the batch for them
+// (fetch_request::expiring_groups). Tested by replay_buffer.test.cpp.
 #pragma once
 
 #include <chrono>

@@ -159,6 +159,40 @@ TEST_CASE("replay buffer: a group stored after newer ones is served first, befor
   CHECK(f.stats().dropped_stale == 0);
 }
 
+TEST_CASE("replay buffer: a full batch waits for the groups that age out after the step, and is answered empty without them") {
+  // eta = 1, learner at version 2: version-1 groups train for the last time now. The gate says one
+  // is still being graded; two version-2 groups are ready.
+  replay_fixture f("expiring");
+  f.put(2);
+  f.put(2);
+  auto waiting = f.fetch({1, 2, 2, 1, 100, 1});
+  CHECK(!waiting->answered());  // full, but training it would let the late group age out
+  f.put(1);                     // it arrives
+  REQUIRE(waiting->value);
+  CHECK(versions_of(*waiting->value) == std::vector<std::uint64_t>{1, 2});
+
+  CHECK(f.stats().dropped_stale == 0);
+}
+
+TEST_CASE("replay buffer: at its deadline a full batch without an ageing group it waits for is answered empty") {
+  replay_fixture f("expiring_deadline");
+  f.put(2);
+  f.put(2);
+  auto empty = f.fetch({1, 2, 2, 1, 100, 1});  // a version-1 group is still in flight
+  CHECK(!empty->answered());
+  f.fire_timeouts();
+  REQUIRE(empty->value);
+  CHECK(empty->value->groups.empty());  // nothing leased: the learner asks the gate again
+  // Told to wait for none (the learner's patience ran out), the same fetch is served.
+  auto served = f.fetch({1, 2, 2, 1, 0, 0});
+  REQUIRE(served->value);
+  CHECK(versions_of(*served->value) == std::vector<std::uint64_t>{2, 2});
+  f.put(1);  // the late group, too old once the learner is at version 3
+  auto next = f.fetch({2, 3, 2, 1, 0, 0});
+  REQUIRE(next->value);
+  CHECK(f.stats().dropped_stale == 1);
+}
+
 TEST_CASE("replay buffer: a fetch waits for a full batch, or replies short at its deadline") {
   replay_fixture f("wait");
   f.put(0);

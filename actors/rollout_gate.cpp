@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <deque>
+#include <map>
 #include <set>
 
 namespace aha::actors {
@@ -12,6 +13,10 @@ struct gate_state {
   rollout_gate_config config;
   std::int64_t learner_version = 0;
   std::int64_t in_flight = 0;  // signed: a stray retirement can never wrap it (retire() clamps at 0)
+  // The same groups by weight version (they sum to in_flight). A resumed run's leftovers are
+  // stored, so never waited for: they are booked apart, versions unknown to the gate.
+  std::map<std::uint64_t, std::int64_t> by_version;
+  std::int64_t leftovers = 0;
   gate_stats totals;
   struct waiter {
     std::uint32_t groups;
@@ -33,15 +38,48 @@ struct gate_state {
   }
   void grant(std::uint32_t groups) {
     in_flight += groups;
+    by_version[static_cast<std::uint64_t>(learner_version)] += groups;
     totals.granted += groups;
   }
-  // Retires up to `groups`; what finds nothing in flight is counted, not subtracted.
-  void retire(std::uint64_t groups, std::uint64_t& counter) {
-    counter += groups;
-    const auto held = static_cast<std::uint64_t>(in_flight);
-    const std::uint64_t matched = std::min(groups, held);
-    in_flight -= static_cast<std::int64_t>(matched);
-    totals.unmatched += groups - matched;
+  // Takes one group booked at `version` (else a leftover, else the oldest); false if none is booked.
+  bool unbook(std::uint64_t version) {
+    auto at = by_version.find(version);
+    if (at == by_version.end()) {
+      if (leftovers > 0) {
+        --leftovers;
+        return true;
+      }
+      at = by_version.begin();
+      if (at == by_version.end()) return false;
+    }
+    if (--at->second == 0) by_version.erase(at);
+    return true;
+  }
+  // Retires one group of `version`; one that finds nothing in flight is counted, not subtracted.
+  void retire(std::uint64_t version, std::uint64_t& counter) {
+    ++counter;
+    if (in_flight > 0 && unbook(version)) {
+      --in_flight;
+    } else {
+      ++totals.unmatched;
+    }
+  }
+  void retire(std::uint64_t groups, std::uint64_t version, std::uint64_t& counter) {
+    for (std::uint64_t i = 0; i < groups; ++i) retire(version, counter);
+  }
+  // Moves up to `groups` booked at `from` to `to` (a hint: what is not booked there stays put).
+  void restamp(std::uint32_t groups, std::uint64_t from, std::uint64_t to) {
+    auto at = by_version.find(from);
+    if (at == by_version.end() || from == to) return;
+    const std::int64_t moved = std::min<std::int64_t>(groups, at->second);
+    if ((at->second -= moved) == 0) by_version.erase(at);
+    by_version[to] += moved;
+  }
+  // Groups in flight whose version trains for the last time in the learner's step at `version`.
+  std::uint64_t expiring(std::uint64_t version) const {
+    if (version < config.max_staleness) return 0;
+    auto at = by_version.find(version - config.max_staleness);
+    return at == by_version.end() ? 0 : static_cast<std::uint64_t>(at->second);
   }
   void grant_waiting() {
     while (!waiting.empty() && fits(waiting.front().groups)) {
@@ -76,6 +114,7 @@ rollout_gate_actor::behavior_type gate(self_ptr self, rollout_gate_config config
   s.learner_version = static_cast<std::int64_t>(config.learner_version);
   // Leftovers of a resumed run retire through this gate like any group it granted.
   s.in_flight = static_cast<std::int64_t>(config.preexisting);
+  s.leftovers = s.in_flight;
   s.totals.preexisting = config.preexisting;
   self->set_down_handler([=](caf::down_msg& down) { forget_waiters_of(self, down.source); });
   return {
@@ -96,18 +135,23 @@ rollout_gate_actor::behavior_type gate(self_ptr self, rollout_gate_config config
         st.waiting.push_back({groups, requester, promise});
         return promise;
       },
-      [=](release_atom, std::uint32_t groups) {
+      [=](restamp_atom, std::uint32_t groups, std::uint64_t from, std::uint64_t to) {
+        self->state.restamp(groups, from, to);
+      },
+      [=](release_atom, std::uint32_t groups, std::uint64_t version) {
         auto& st = self->state;
-        st.retire(groups, st.totals.released);
+        st.retire(groups, version, st.totals.released);
         st.grant_waiting();
       },
-      [=](advance_atom, std::uint64_t version, std::uint64_t consumed, std::uint64_t dropped) {
+      [=](advance_atom, std::uint64_t version, const std::vector<std::uint64_t>& consumed_versions,
+          std::uint64_t dropped) {
         auto& st = self->state;
         st.learner_version = std::max(st.learner_version, static_cast<std::int64_t>(version));
-        st.retire(consumed, st.totals.consumed);
-        st.retire(dropped, st.totals.dropped);
+        for (auto v : consumed_versions) st.retire(v, st.totals.consumed);
+        st.retire(dropped, any_version, st.totals.dropped);  // a dropped group is among the oldest
         st.grant_waiting();
       },
+      [=](expiring_atom, std::uint64_t version) { return self->state.expiring(version); },
       [=](gate_stats_atom) { return self->state.stats(); },
       // Waiting acquires are backpressure (the learner is slower), not work of the gate's own: it
       // holds nothing, and says what waits, for the watchdog's run-wide stall line.

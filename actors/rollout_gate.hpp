@@ -6,16 +6,29 @@
 // flight leaves exactly one way, and each way gives its slot back: consumed or dropped stale
 // (advance, from the learner), never produced (release, from a generator or the controller).
 // Counts are signed and checked: a retirement beyond what is in flight is counted in `unmatched`
-// (a bookkeeping bug elsewhere, reported), never wraps the window. Messages:
-//   acquire(n)                          -> learner version; deferred (FIFO) until the n groups fit
-//   release(n)                          -  n granted groups will never be produced
-//   advance(version, consumed, dropped) -  the learner reached `version`; groups consumed or dropped retire
-//   stats                               -> gate_stats
-//   progress                            -> progress_list: acquires waiting, groups granted
+// (a bookkeeping bug elsewhere, reported), never wraps the window.
+//
+// The bound holds only if groups are consumed in version order. Grading finishes out of order, so
+// the gate also books groups in flight by weight version (granted at the learner's version, moved
+// by `restamp` to the weights a generator actually sampled with), and answers `expiring`: how many
+// groups of the version that ages out after the learner's next step are not yet consumed. The
+// learner asks, and the replay buffer holds its batch until they are there (learner.hpp,
+// `expiring_wait`), instead of training newer groups and dropping the late one. Messages:
+//   acquire(n)                                  -> learner version; deferred (FIFO) until the n groups fit
+//   restamp(n, from, to)                        -  n groups granted at `from` are sampled with weights `to`
+//   release(n, version)                         -  n groups of `version` will never be produced
+//   advance(version, consumed_versions, dropped)-  the learner reached `version`; groups consumed
+//                                                  (one weight version each) or dropped retire
+//   expiring(version)                           -> groups of weight version `version - eta` in flight
+//   stats                                       -> gate_stats
+//   progress                                    -> progress_list: acquires waiting, groups granted
+// A retirement of `any_version` (a drop, a dead generator's batch) takes the oldest group booked.
 // A waiting acquire from an actor that dies is forgotten. Tested by actors/rollout_gate.test.cpp.
 #pragma once
 
 #include <cstdint>
+#include <limits>
+#include <vector>
 
 #include <caf/all.hpp>
 
@@ -26,6 +39,11 @@ namespace aha::actors {
 using acquire_atom = caf::atom_constant<caf::atom("acquire")>;
 using release_atom = caf::atom_constant<caf::atom("release")>;
 using advance_atom = caf::atom_constant<caf::atom("advance")>;
+using restamp_atom = caf::atom_constant<caf::atom("restamp")>;
+using expiring_atom = caf::atom_constant<caf::atom("expiring")>;
+
+// A retirement whose weight version is not known: it takes the oldest group booked.
+constexpr std::uint64_t any_version = std::numeric_limits<std::uint64_t>::max();
 
 struct gate_stats {
   std::uint64_t learner_version = 0;
@@ -49,8 +67,10 @@ using gate_stats_atom = caf::atom_constant<caf::atom("gstats")>;
 
 using rollout_gate_actor =
     caf::typed_actor<caf::replies_to<acquire_atom, std::uint32_t>::with<std::uint64_t>,
-                     caf::reacts_to<release_atom, std::uint32_t>,
-                     caf::reacts_to<advance_atom, std::uint64_t, std::uint64_t, std::uint64_t>,
+                     caf::reacts_to<restamp_atom, std::uint32_t, std::uint64_t, std::uint64_t>,
+                     caf::reacts_to<release_atom, std::uint32_t, std::uint64_t>,
+                     caf::reacts_to<advance_atom, std::uint64_t, std::vector<std::uint64_t>, std::uint64_t>,
+                     caf::replies_to<expiring_atom, std::uint64_t>::with<std::uint64_t>,
                      caf::replies_to<gate_stats_atom>::with<gate_stats>,
                      caf::replies_to<progress_atom>::with<progress_list>>;
 

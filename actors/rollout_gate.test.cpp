@@ -50,9 +50,21 @@ void check_books(const gate_stats& s) {
   CHECK(s.preexisting + s.granted == s.consumed + s.dropped + s.released + s.in_flight);
 }
 
+// The learner reached `version`, having consumed `consumed` groups (of unknown version: the oldest
+// booked retire) and seen `dropped` drops.
 void advance(caf::scoped_actor& self, const rollout_gate_actor& gate, std::uint64_t version, std::uint64_t consumed,
              std::uint64_t dropped = 0) {
-  self->send(gate, advance_atom::value, version, consumed, dropped);
+  self->send(gate, advance_atom::value, version, std::vector<std::uint64_t>(consumed, any_version), dropped);
+}
+
+void release(caf::scoped_actor& self, const rollout_gate_actor& gate, std::uint32_t groups,
+             std::uint64_t version = any_version) {
+  self->send(gate, release_atom::value, groups, version);
+}
+
+std::uint64_t expiring(fixture& f, caf::scoped_actor& self, const rollout_gate_actor& gate, std::uint64_t version) {
+  self->send(gate, expiring_atom::value, version);
+  return f.replies(self).at(0);
 }
 
 }  // namespace
@@ -89,7 +101,7 @@ TEST_CASE("rollout_gate: sync mode alternates strictly, and waiters are served f
   self->send(gate, acquire_atom::value, std::uint32_t{3});  // waits for the learner
   self->send(gate, acquire_atom::value, std::uint32_t{1});  // must not overtake it
   CHECK(f.replies(self).empty());
-  self->send(gate, release_atom::value, std::uint32_t{1});  // one group was never produced
+  release(self, gate, 1);  // one group was never produced
   CHECK(f.replies(self).empty());
   advance(self, gate, 1, 2);
   CHECK(f.replies(self) == std::vector<std::uint64_t>{1});
@@ -146,13 +158,13 @@ TEST_CASE("rollout_gate: released slots come back, and a release beyond what is 
   auto gate = spawn_rollout_gate(*f.sys, window_of(2, 0));  // window 2
   self->send(gate, acquire_atom::value, std::uint32_t{2});
   CHECK(f.replies(self) == std::vector<std::uint64_t>{0});
-  self->send(gate, release_atom::value, std::uint32_t{2});  // the generator failed: nothing was produced
+  release(self, gate, 2);  // the generator failed: nothing was produced
   self->send(gate, acquire_atom::value, std::uint32_t{2});
   CHECK(f.replies(self) == std::vector<std::uint64_t>{0});
   // A stray retirement (e.g. a group graded after its generator gave it up) finds nothing extra:
   // counted as unmatched; in flight stops at 0 instead of wrapping to 2^64 - 1.
   advance(self, gate, 1, 2, 0);
-  self->send(gate, release_atom::value, std::uint32_t{3});
+  release(self, gate, 3);
   auto s = f.stats(self, gate);
   CHECK(s.in_flight == 0);
   CHECK(s.unmatched == 3);
@@ -204,6 +216,53 @@ TEST_CASE("rollout_gate: a waiting acquire from an actor that died is forgotten,
   auto s = f.stats(self, gate);
   CHECK(s.granted == 2);  // the dead one's request got nothing
   CHECK(s.in_flight == 0);
+  check_books(s);
+  self->send_exit(gate, caf::exit_reason::user_shutdown);
+  f.sched->run();
+}
+
+TEST_CASE("rollout_gate: books groups by weight version and says how many of the version ageing out are in flight") {
+  fixture f;
+  caf::scoped_actor self{*f.sys};
+  auto gate = spawn_rollout_gate(*f.sys, window_of(2, 1));  // window 4, eta 1
+  self->send(gate, acquire_atom::value, std::uint32_t{2});
+  CHECK(f.replies(self) == std::vector<std::uint64_t>{0});
+  CHECK(expiring(f, self, gate, 0) == 0);  // version 0 can still train after the learner's step at 0
+  CHECK(expiring(f, self, gate, 1) == 2);  // at version 1 it trains for the last time
+  self->send(gate, advance_atom::value, std::uint64_t{1}, std::vector<std::uint64_t>{0}, std::uint64_t{0});
+  CHECK(expiring(f, self, gate, 1) == 1);
+  // Granted at version 1, but the generator still had version-0 weights: booked at 0.
+  self->send(gate, acquire_atom::value, std::uint32_t{2});
+  CHECK(f.replies(self) == std::vector<std::uint64_t>{1});
+  CHECK(expiring(f, self, gate, 2) == 2);
+  self->send(gate, restamp_atom::value, std::uint32_t{2}, std::uint64_t{1}, std::uint64_t{0});
+  CHECK(expiring(f, self, gate, 1) == 3);
+  CHECK(expiring(f, self, gate, 2) == 0);
+  // Retirements by version: a consumed group of version 0, a release of one; a drop takes the oldest.
+  self->send(gate, advance_atom::value, std::uint64_t{2}, std::vector<std::uint64_t>{0}, std::uint64_t{0});
+  release(self, gate, 1, 0);
+  CHECK(expiring(f, self, gate, 1) == 1);
+  self->send(gate, advance_atom::value, std::uint64_t{2}, std::vector<std::uint64_t>{}, std::uint64_t{1});
+  CHECK(expiring(f, self, gate, 1) == 0);
+  auto s = f.stats(self, gate);
+  CHECK(s.in_flight == 0);
+  check_books(s);
+  self->send_exit(gate, caf::exit_reason::user_shutdown);
+  f.sched->run();
+}
+
+TEST_CASE("rollout_gate: a resumed run's leftovers are stored, never counted as expiring in flight") {
+  fixture f;
+  caf::scoped_actor self{*f.sys};
+  auto gate = spawn_rollout_gate(*f.sys, {2, 1, 7, 2});  // window 4, learner at version 7, 2 leftovers
+  self->send(gate, acquire_atom::value, std::uint32_t{2});
+  CHECK(f.replies(self) == std::vector<std::uint64_t>{7});
+  CHECK(expiring(f, self, gate, 8) == 2);  // only the two granted at 7
+  // Leftovers consumed (their versions are not booked at 7: they take the leftover slots).
+  self->send(gate, advance_atom::value, std::uint64_t{8}, std::vector<std::uint64_t>{5, 6}, std::uint64_t{0});
+  CHECK(expiring(f, self, gate, 8) == 2);
+  auto s = f.stats(self, gate);
+  CHECK(s.in_flight == 2);
   check_books(s);
   self->send_exit(gate, caf::exit_reason::user_shutdown);
   f.sched->run();

@@ -65,19 +65,26 @@ struct slow_grader {
   bool holding = false;
   int holds_released = 0;  // holds that ended because the overtakers were stored
 
-  void arm(int max_holds, int every, std::uint64_t overtakers) {
+  int holds_timed_out = 0;  // holds that ended at the guard
+
+  void arm(int max_holds, int every, std::uint64_t overtakers,
+           std::chrono::milliseconds guard = std::chrono::seconds(30)) {
     aha::fault::arm("replay.after_commit", [this] {
       std::lock_guard<std::mutex> lock(mutex);
       ++commits;
       changed.notify_all();
     });
-    aha::fault::arm("reward_worker.crash", [this, max_holds, every, overtakers] {
+    aha::fault::arm("reward_worker.crash", [this, max_holds, every, overtakers, guard] {
       std::unique_lock<std::mutex> lock(mutex);
       if (++hits < next_hold || holding || holds >= max_holds) return;
       holding = true;
       ++holds;
       const std::uint64_t target = commits + overtakers;
-      if (changed.wait_for(lock, std::chrono::seconds(30), [&] { return commits >= target; })) ++holds_released;
+      if (changed.wait_for(lock, guard, [&] { return commits >= target; })) {
+        ++holds_released;
+      } else {
+        ++holds_timed_out;
+      }
       holding = false;
       next_hold = hits + every;
     });
@@ -86,19 +93,25 @@ struct slow_grader {
     std::lock_guard<std::mutex> lock(mutex);
     return holds_released;
   }
+  int timed_out() {
+    std::lock_guard<std::mutex> lock(mutex);
+    return holds_timed_out;
+  }
 };
 
 }  // namespace
 
-TEST_CASE("staleness: a grader slow on some groups forces stale drops, and the run completes with no slot leaked",
+TEST_CASE("staleness: a grader slow on some groups forces stale drops when the learner does not wait, and the run "
+          "completes with no slot leaked",
           "[integration]") {
 #ifndef AHA_FAULT_POINTS
   FAIL("this test needs fault points (configure with AHA_FAULT_POINTS=ON)");
 #else
   // eta = 1, B = 2: a window of 4 groups. Before the fix each stale drop kept its slot, and three
-  // drops wedged this run until run.max_wall.
+  // drops wedged this run until run.max_wall. expiring_wait = 0: the learner trains what is ready.
   auto config = tiny_run("slow-grader", {"grpo.learner.steps=40", "run.max_staleness=1", "run.max_wall=180s",
-                                         "grader.rewards.math_deadline=60s", "grader.rewards.cheap_deadline=60s"});
+                                         "grpo.learner.expiring_wait=0s", "grader.rewards.math_deadline=60s",
+                                         "grader.rewards.cheap_deadline=60s"});
   slow_grader grader;
   grader.arm(4, 40, 10);  // four held groups, each overtaken by >= 10 stored groups (>= 3 versions)
   std::ostringstream log;
@@ -119,6 +132,47 @@ TEST_CASE("staleness: a grader slow on some groups forces stale drops, and the r
   // The dropped groups' prompts were asked again.
   auto cursor = read_json(fs::path(config.run.dir) / config.prompts.state_file);
   CHECK(cursor["requeued"].get<std::uint64_t>() >= report->dropped_stale);
+  fs::remove_all(config.run.dir);
+#endif
+}
+
+TEST_CASE("staleness: the learner waits for a group graded late instead of training past it, and drops nothing",
+          "[integration]") {
+#ifndef AHA_FAULT_POINTS
+  FAIL("this test needs fault points (configure with AHA_FAULT_POINTS=ON)");
+#else
+  // The same slow grader, but the learner waits for groups that would age out (generously here:
+  // the holds end at a 2 s guard, since the window stops the 10 overtakers from ever being stored).
+  auto config = tiny_run("late-group", {"grpo.learner.steps=40", "run.max_staleness=1", "run.max_wall=180s",
+                                        "grpo.learner.expiring_wait=120s", "grader.rewards.math_deadline=60s",
+                                        "grader.rewards.cheap_deadline=60s"});
+  slow_grader grader;
+  grader.arm(4, 40, 10, std::chrono::seconds(2));
+  std::ostringstream log;
+  auto report = aha::actors::run_training(config, log);
+  aha::fault::disarm_all();
+  INFO(log.str());
+  REQUIRE(report.ok());
+  CHECK(report->grpo_steps == 40);
+  CHECK(grader.timed_out() == 4);  // every held group was waited for: nothing overtook it by 10
+  CHECK(grader.released() == 0);
+  CHECK(report->dropped_stale == 0);
+  auto json = read_json(fs::path(config.run.dir) / "report.json");
+  check_gate_books(json["gate"]);
+  CHECK(json["gate"]["consumed"] == 40 * 2);
+  // Nothing trained was more than eta versions old, and the learner never gave up waiting.
+  std::ifstream metrics(fs::path(config.run.dir) / "metrics.jsonl");
+  int grpo_lines = 0;
+  for (std::string line; std::getline(metrics, line);) {
+    auto m = nlohmann::json::parse(line);
+    if (!m.contains("learner/expiring_give_ups")) continue;
+    ++grpo_lines;
+    CHECK(m["learner/expiring_give_ups"] == 0);
+    for (auto& [key, value] : m.items()) {
+      if (key.rfind("staleness/", 0) == 0) CHECK(std::stoi(key.substr(10)) <= 1);
+    }
+  }
+  CHECK(grpo_lines == 40);
   fs::remove_all(config.run.dir);
 #endif
 }
