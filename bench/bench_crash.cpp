@@ -12,9 +12,10 @@
 //   duplicated prompt ids trained twice: two or more consumed groups in the final store, or a
 //              group consumed at step s before a checkpoint a kill left (so the resumed model
 //              carries it) and later unconsumed or consumed at another step. Prompts with two
-//              stored groups of which at most one was consumed are counted apart (stored_twice):
-//              the replay buffer drops a group too stale to train and asks its prompt again, by
-//              design; a wrongful re-issue whose copy went stale looks the same from the artifacts.
+//              live (not dropped) stored groups of which at most one was consumed are counted
+//              apart (stored_twice: a wrongful re-issue whose copy is still unconsumed). Groups the
+//              replay buffer dropped as too stale (their prompts asked again, by design; the drop
+//              is persisted in the store) are counted as `dropped`, not as the prompt's groups.
 //   lost       scheduled prompt ids with no consumed group that nothing still holds at the end
 //              (not outstanding in the cursor, no unconsumed group in the store).
 #include <fcntl.h>
@@ -229,6 +230,7 @@ struct lineage {
 struct audit {
   std::uint64_t scheduled = 0, consumed_groups = 0, outstanding = 0, lost = 0;
   std::uint64_t stored_twice = 0, trained_twice = 0, retrained = 0, duplicated = 0;
+  std::uint64_t dropped = 0;           // groups dropped as too stale (never trained; prompt asked again)
   std::uint64_t short_steps = 0;       // GRPO steps without exactly groups_per_step consumed groups
   std::uint64_t metrics_missing = 0;   // GRPO steps without a metrics record
   std::uint64_t checkpoint_step = 0, checkpoint_version = 0, optimizer_steps = 0;
@@ -259,6 +261,10 @@ void audit_prompts(const aha::actors::run_config& config, const fs::path& run, c
   std::map<std::uint64_t, std::uint64_t> per_step;
   for (const auto& [id, entry] : store.entries) {
     const auto prompt = store.prompt_of.at(id);
+    if (entry.dropped) {
+      ++a.dropped;
+      continue;
+    }
     ++groups[prompt];
     if (entry.consumed) ++consumed[prompt], ++per_step[entry.consumed_step], ++a.consumed_groups;
     else held.insert(prompt);
@@ -457,7 +463,8 @@ void print_audit(const audit& a, const harness_result& h, const aha::actors::run
             << " consumed, " << a.outstanding << " still outstanding at the end, " << a.lost << " lost\n"
             << "duplicated: " << a.duplicated << " prompts trained twice (" << a.trained_twice << " with two consumed groups, "
             << a.retrained << " whose checkpointed group was trained again); " << a.stored_twice
-            << " prompts asked again after their group went unused (dropped as stale)\n"
+            << " prompts asked again while a live group of theirs was stored; " << a.dropped
+            << " groups dropped as stale (their prompts asked again)\n"
             << "checkpoint: GRPO step " << a.checkpoint_step << "/" << config.grpo.learner.steps << ", weight version "
             << a.checkpoint_version << ", optimizer steps " << a.optimizer_steps << ", model "
             << (a.model_loads ? "loads" : "does not load") << "; " << a.short_steps << " steps without exactly "
@@ -498,7 +505,7 @@ int bench_crash(aha::cli::arguments& args) {
                          {"resumes", lives.lives - 1}, {"wall_seconds", wall}, {"finished", lives.finished},
                          {"failed_lives", lives.failed_lives}, {"kills_at_cap", lives.at_cap}, {"seed", options.seed}, {"steps", options.steps},
                          {"scheduled", a.scheduled}, {"outstanding", a.outstanding},
-                         {"consumed_groups", a.consumed_groups}, {"stored_twice", a.stored_twice},
+                         {"consumed_groups", a.consumed_groups}, {"stored_twice", a.stored_twice}, {"dropped", a.dropped},
                          {"trained_twice", a.trained_twice}, {"retrained", a.retrained},
                          {"short_steps", a.short_steps}, {"metrics_missing", a.metrics_missing},
                          {"checkpoint_ok", a.checkpoint_ok}, {"phases", lives.phases}};

@@ -118,6 +118,9 @@ TEST_CASE("crash: `aha bench crash` with 5 seeded SIGKILLs loses no prompt and d
   CHECK(figures["resumes"].get<int>() >= 5);
   CHECK(figures["lost"] == 0);
   CHECK(figures["duplicated"] == 0);
+  // Dropped groups are marked in the store and not counted as their prompt's: no prompt may have
+  // two live groups unless both were trained (then it is duplicated, above).
+  CHECK(figures["stored_twice"] == 0);
   CHECK(figures["trained_twice"] == 0);
   CHECK(figures["short_steps"] == 0);
   CHECK(figures["checkpoint_ok"] == true);
