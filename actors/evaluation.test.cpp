@@ -1,10 +1,12 @@
 // Tests of the eval's scores (evaluation.hpp) against hand-computed values: unbiased pass@k
 // (Chen et al.; c = 0, c = n, n = k, a large n), maj@k voting, per-task means, the k' list and
 // its validation, the table and the JSON that report.json and `aha eval` carry.
-#include <catch2/catch.hpp>
-
 #include "actors/evaluation.hpp"
 #include "actors/run_config.hpp"
+
+// LibTorch pulls in glog, whose CHECK would replace Catch2's: include Catch2 last.
+#undef CHECK
+#include <catch2/catch.hpp>
 
 using namespace aha;
 using namespace aha::actors;

@@ -251,13 +251,14 @@ void eval_row(std::ostringstream& out, const std::string& eval, const std::strin
 
 // report.json's evals as one table: a row per eval and task, and one for all prompts.
 std::string eval_table_html(const nlohmann::json& report) {
-  if (!report.is_object() || !report.contains("eval")) return "<p>No report.json yet: the run has not finished its evals.</p>\n";
+  if (!report.is_object() || !report.contains("eval") || !report["eval"].is_object()) return "<p>No report.json yet: the run has not finished its evals.</p>\n";
   std::vector<std::string> ks;  // the pass@k' columns beyond pass@1
   std::string samples = "k";
   for (const auto& [name, e] : report["eval"].items()) {
     if (!e.is_object()) continue;
     if (e.contains("samples")) samples = std::to_string(e["samples"].get<std::uint64_t>());
-    for (const auto& [k, v] : e.value("pass_at_k", nlohmann::json::object()).items()) {
+    const auto pass_at_k = e.value("pass_at_k", nlohmann::json::object());  // named: items() must not outlive it
+    for (const auto& [k, v] : pass_at_k.items()) {
       if (k != "1" && std::find(ks.begin(), ks.end(), k) == ks.end()) ks.push_back(k);
     }
   }
@@ -269,9 +270,11 @@ std::string eval_table_html(const nlohmann::json& report) {
   for (const char* name : {"initial", "after_sft", "after_grpo"}) {
     const auto e = report["eval"].value(name, nlohmann::json{});
     if (!e.is_object()) continue;
-    for (const auto& [task, s] : e.value("by_task", nlohmann::json::object()).items()) eval_row(out, name, task, s, ks, {});
+    const auto by_task = e.value("by_task", nlohmann::json::object());
+    const auto pass_at_1_by_task = e.value("pass_at_1_by_task", nlohmann::json::object());
+    for (const auto& [task, s] : by_task.items()) eval_row(out, name, task, s, ks, {});
     if (!e.contains("by_task")) {  // a report.json from before per-task scores: pass@1 only
-      for (const auto& [task, v] : e.value("pass_at_1_by_task", nlohmann::json::object()).items()) {
+      for (const auto& [task, v] : pass_at_1_by_task.items()) {
         eval_row(out, name, task, {{"pass_at_1", v}}, ks, {});
       }
     }
@@ -341,7 +344,11 @@ result<html_summary> write_html_report(const std::string& run_dir) {
   {
     std::ofstream out(partial, std::ios::binary | std::ios::trunc);
     const auto name = dir.filename().empty() ? dir.parent_path().filename() : dir.filename();  // "runs/x/" too
-    out << html_page("aha run " + name.string(), *log, report_json);
+    try {
+      out << html_page("aha run " + name.string(), *log, report_json);
+    } catch (const nlohmann::json::exception& e) {  // a report.json of another shape (edited, or another program's)
+      return make_error(errc::corrupt_data, (dir / "report.json").string() + ": unexpected content: " + e.what());
+    }
     if (!out.flush()) return make_error(errc::io_error, "cannot write " + partial);
   }
   std::error_code ec;

@@ -21,6 +21,21 @@ std::string stage_of(const nlohmann::json& line) {
   return grpo ? "grpo" : "run";
 }
 
+metrics_line to_metrics_line(const nlohmann::json& parsed) {
+  metrics_line line;
+  line.stage = stage_of(parsed);
+  line.step = parsed.value("step", std::uint64_t{0});
+  for (const auto& [key, value] : parsed.items()) {
+    if (!value.is_number()) continue;  // null: a NaN or inf the run recorded
+    const double number_value = value.get<double>();
+    if (key == "time") line.time = number_value;
+    if (key == "elapsed") line.elapsed = number_value;
+    if (key == "step" || key == "time" || !std::isfinite(number_value)) continue;
+    line.values[key] = number_value;
+  }
+  return line;
+}
+
 result<metrics_log> read_metrics(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return make_error(errc::not_found, "cannot read " + path);
@@ -45,17 +60,7 @@ result<metrics_log> read_metrics(const std::string& path) {
       return make_error(errc::corrupt_data, path + ":" + std::to_string(number) +
                                                 ": not a metrics line (a JSON object with a numeric \"step\")");
     }
-    metrics_line line;
-    line.stage = stage_of(parsed);
-    line.step = parsed["step"].get<std::uint64_t>();
-    for (const auto& [key, value] : parsed.items()) {
-      if (!value.is_number()) continue;  // null: a NaN or inf the run recorded
-      const double number_value = value.get<double>();
-      if (key == "time") line.time = number_value;
-      if (key == "elapsed") line.elapsed = number_value;
-      if (key == "step" || key == "time" || !std::isfinite(number_value)) continue;
-      line.values[key] = number_value;
-    }
+    auto line = to_metrics_line(parsed);
     bool known = false;
     for (const auto& s : log.stages) known = known || s == line.stage;
     if (!known) log.stages.push_back(line.stage);

@@ -28,6 +28,9 @@ struct metrics_line {
 // "learner/" key (a GRPO step whose groups all failed has no "grpo/" key) GRPO's, else "run".
 std::string stage_of(const nlohmann::json& line);
 
+// One parsed metrics.jsonl object as a metrics_line (the caller checked it has a numeric "step").
+metrics_line to_metrics_line(const nlohmann::json& line);
+
 struct metrics_log {
   std::vector<metrics_line> lines;  // in file order
   std::vector<std::string> stages;  // stages in order of first appearance

@@ -116,6 +116,7 @@ result<event_writer> event_writer::open(const std::string& folder, double wall_t
 
 status event_writer::scalars(double wall_time, std::int64_t step, const std::map<std::string, double>& values) {
   out_ << tfrecord(event_scalars(wall_time, step, values));
+  out_.flush();
   if (!out_) return make_error(errc::io_error, "cannot write " + path_);
   return ok_status();
 }
@@ -124,6 +125,29 @@ status event_writer::close() {
   out_.close();
   if (!out_) return make_error(errc::io_error, "cannot write " + path_);
   return ok_status();
+}
+
+status stage_writers::write(const metrics_line& line) {
+  auto found = writers_.find(line.stage);
+  if (found == writers_.end()) {
+    auto opened = event_writer::open((fs::path(tb_dir_) / line.stage).string(), line.time);
+    if (!opened) return opened.error();
+    found = writers_.emplace(line.stage, std::move(*opened)).first;
+  }
+  return found->second.scalars(line.time, static_cast<std::int64_t>(line.step), line.values);
+}
+
+status stage_writers::close() {
+  for (auto& [stage, writer] : writers_) {
+    if (auto closed = writer.close(); !closed) return closed.error();
+  }
+  return ok_status();
+}
+
+std::vector<std::string> stage_writers::files() const {
+  std::vector<std::string> out;
+  for (const auto& [stage, writer] : writers_) out.push_back(writer.path());
+  return out;
 }
 
 result<tensorboard_summary> write_tensorboard(const std::string& run_dir) {
@@ -139,23 +163,13 @@ result<tensorboard_summary> write_tensorboard(const std::string& run_dir) {
   }
   tensorboard_summary summary;
   summary.notes = metrics->notes;
-  std::map<std::string, event_writer> writers;
+  stage_writers writers(tb.string());
   for (const auto& line : metrics->lines) {
-    auto found = writers.find(line.stage);
-    if (found == writers.end()) {
-      auto opened = event_writer::open((tb / line.stage).string(), line.time);
-      if (!opened) return opened.error();
-      summary.files.push_back(opened->path());
-      found = writers.emplace(line.stage, std::move(*opened)).first;
-    }
-    if (auto written = found->second.scalars(line.time, static_cast<std::int64_t>(line.step), line.values); !written) {
-      return written.error();
-    }
+    if (auto written = writers.write(line); !written) return written.error();
     summary.events_by_stage[line.stage] += 1;
   }
-  for (auto& [stage, writer] : writers) {
-    if (auto closed = writer.close(); !closed) return closed.error();
-  }
+  if (auto closed = writers.close(); !closed) return closed.error();
+  summary.files = writers.files();
   return summary;
 }
 

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/result.hpp"
@@ -29,8 +30,9 @@ std::string tfrecord(const std::string& payload);
 std::string event_file_version(double wall_time);  // Event{wall_time, file_version: "brain.Event:2"}
 std::string event_scalars(double wall_time, std::int64_t step, const std::map<std::string, double>& scalars);
 
-// Appends events to <folder>/events.out.tfevents.<unix seconds>.aha (TensorBoard reads any file
-// whose name holds "tfevents"), creating the folder; the file_version record is written first.
+// Writes events to a new <folder>/events.out.tfevents.<unix seconds>.aha (TensorBoard reads any
+// file whose name holds "tfevents"), creating the folder; the file_version record comes first, and
+// every event is flushed at once so a TensorBoard watching the folder sees it.
 class event_writer {
  public:
   static result<event_writer> open(const std::string& folder, double wall_time);
@@ -43,6 +45,22 @@ class event_writer {
   std::ofstream out_;
 };
 
+struct metrics_line;
+
+// Metrics lines into tb/<stage>/ under `tb_dir` as they come: a stage's file is opened at its
+// first line. The metrics actor keeps one (actors/metrics.hpp) so TensorBoard follows a run live.
+class stage_writers {
+ public:
+  explicit stage_writers(std::string tb_dir) : tb_dir_(std::move(tb_dir)) {}
+  status write(const metrics_line& line);
+  status close();
+  std::vector<std::string> files() const;
+
+ private:
+  std::string tb_dir_;
+  std::map<std::string, event_writer> writers_;  // stage -> its file
+};
+
 struct tensorboard_summary {
   std::map<std::string, std::uint64_t> events_by_stage;  // stage -> events (steps) written
   std::vector<std::string> files;
@@ -51,8 +69,8 @@ struct tensorboard_summary {
 
 // Rewrites <run_dir>/tb/ from <run_dir>/metrics.jsonl: tb/<stage>/ per stage ("sft", "grpo",
 // "run"), one event per line with every value of the line under its metrics.jsonl name. The
-// event files aha wrote there before are removed first (a regenerated report replaces them);
-// nothing else in tb/ is touched.
+// event files aha wrote there before (live, or by an earlier call) are removed first, so a resumed
+// run's repeated steps and a crashed run's torn files leave no trace; nothing else in tb/ is touched.
 result<tensorboard_summary> write_tensorboard(const std::string& run_dir);
 
 }  // namespace aha::report

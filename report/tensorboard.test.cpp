@@ -74,12 +74,12 @@ TEST_CASE("tensorboard: a record is length, its masked CRC, the payload, its mas
 }
 
 TEST_CASE("tensorboard: the Event bytes of the file version and of one scalar") {
-  // Event{wall_time: 1.5 (field 1, fixed64), step: 3 (field 2, varint), summary (field 5):
-  //   Summary{value (1): Value{tag (1): "a", simple_value (2, fixed32): 0.5}}}
+  // Event{wall_time: 1.5 (field 1, fixed64), step: 3 (field 2, varint), summary (field 5, 10 bytes):
+  //   Summary{value (1, 8 bytes): Value{tag (1): "a", simple_value (2, fixed32): 0.5}}}
   const std::string expected_scalar("\x09\x00\x00\x00\x00\x00\x00\xf8\x3f"
                                     "\x10\x03"
-                                    "\x2a\x09\x0a\x07\x0a\x01" "a" "\x15\x00\x00\x00\x3f",
-                                    22);
+                                    "\x2a\x0a\x0a\x08\x0a\x01" "a" "\x15\x00\x00\x00\x3f",
+                                    23);
   CHECK(event_scalars(1.5, 3, {{"a", 0.5}}) == expected_scalar);
   const std::string expected_version("\x09\x00\x00\x00\x00\x00\x00\xf8\x3f\x1a\x0d" "brain.Event:2", 24);
   CHECK(event_file_version(1.5) == expected_version);
