@@ -29,12 +29,12 @@ int eval(aha::cli::arguments& args) {
     std::cerr << valid.error().message << "\n";
     return 2;
   }
-  auto report = aha::actors::run_evaluation(*config, *checkpoint, std::cerr);
+  // The evaluation's log is stdout: its table (the one a run logs after each stage), then the JSON.
+  auto report = aha::actors::run_evaluation(*config, *checkpoint, std::cout);
   if (!report) {
     std::cerr << "aha eval: " << report.error().message << "\n";
     return 1;
   }
-  std::cout << aha::actors::eval_table(*report, *checkpoint);
   auto out = aha::actors::to_json(*report);
   out["checkpoint"] = *checkpoint;
   out["k"] = config->eval.samples;  // kept from the first form of this line; "samples" says the same

@@ -111,6 +111,7 @@ std::vector<double> ticks(double low, double high) {
 }
 
 std::pair<double, double> y_range(const plot& p) {
+  if (p.y_fixed) return *p.y_fixed;
   double low = INFINITY, high = -INFINITY;
   for (const auto& s : p.lines) {
     for (const auto& [x, y] : s.points) low = std::min(low, y), high = std::max(high, y);
@@ -156,7 +157,7 @@ std::vector<plot> report_plots(const metrics_log& log, const step_axis& axis, co
   std::vector<plot> plots;
   plots.push_back({"reward", "Reward", "mean reward of each GRPO batch (reward_mean)", {key_series(log, axis, "reward_mean")}});
   plots.push_back({"accuracy", "Held-out accuracy", "eval after each stage (report.json); training-batch accuracy for comparison",
-                   {evals[0], evals[1], key_series(log, axis, "accuracy")}});
+                   {evals[0], evals[1], key_series(log, axis, "accuracy")}, std::pair{-0.02, 1.02}});
   plots.push_back({"response_length", "Response length", "mean completion tokens per rollout (response_length)",
                    {key_series(log, axis, "response_length")}});
   plots.push_back({"entropy", "Entropy", "policy entropy over completion tokens (grpo/entropy; needs grpo.entropy = true)",

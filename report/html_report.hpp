@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -30,6 +31,7 @@ struct plot {
   std::string title;
   std::string what;   // one line under the title: where the numbers come from
   std::vector<series> lines;
+  std::optional<std::pair<double, double>> y_fixed;  // a fixed y range (accuracy: [0, 1]); else from the data
 };
 
 // The run's x axis: stages one after another, each stage's steps counted from its first, so the

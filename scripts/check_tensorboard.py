@@ -59,8 +59,8 @@ def main():
                 problems.append(f"{stage}/{tag} step {step}: wall time {got[step][1]} != {wall_time}")
             checked += 1
     for stage, acc in accumulators.items():
-        if acc.file_version != "brain.Event:2":
-            problems.append(f"{stage}: file_version {acc.file_version!r}")
+        if acc.file_version != 2.0:  # the reader keeps the number of "brain.Event:2"
+            problems.append(f"{stage}: file_version {acc.file_version!r}, not brain.Event:2")
     for p in problems[:30]:
         print(p)
     print(f"{checked} scalars of metrics.jsonl checked in {len(accumulators)} TensorBoard runs "
