@@ -11,6 +11,7 @@
 
 #include "report/html_report.hpp"
 #include "report/run_files.hpp"
+#include "report/tensorboard.hpp"
 
 using namespace aha::report;
 namespace fs = std::filesystem;
@@ -137,5 +138,20 @@ TEST_CASE("report: without report.json the page is drawn from metrics.jsonl, wit
   CHECK(points_of(page, "held-out pass@1 (report.json)") == 0);
   std::ofstream(dir / "report.json") << "{ not json";
   CHECK_FALSE(write_html_report(dir.string()).ok());
+  fs::remove_all(dir);
+}
+
+TEST_CASE("report: a run that has logged no step yet gets a page saying so, and no event file") {
+  auto dir = fresh_dir("empty");
+  std::ofstream(dir / "metrics.jsonl").flush();
+  auto written = write_html_report(dir.string());
+  REQUIRE(written.ok());
+  const auto page = slurp(dir / "report.html");
+  CHECK(page.find("no data in this run") != std::string::npos);
+  CHECK(page.find("No report.json yet") != std::string::npos);
+  auto events = write_tensorboard(dir.string());
+  REQUIRE(events.ok());
+  CHECK(events->events_by_stage.empty());
+  CHECK(events->files.empty());
   fs::remove_all(dir);
 }

@@ -16,6 +16,7 @@ result<std::vector<std::string>> write_run_report(const std::string& run_dir) {
     events += (first ? "" : ", ") + stage + " " + std::to_string(count) + " steps";
     first = false;
   }
+  if (first) events += "no steps in metrics.jsonl yet";
   lines.push_back(events + "): tensorboard --logdir " + run_dir + "/tb");
   auto html = write_html_report(run_dir);
   if (!html) return html.error();
