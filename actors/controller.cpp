@@ -639,8 +639,11 @@ void write_report(const train_report& report, const fs::path& dir, std::ostream&
     out << to_json(report) << "\n";
   }
   auto views = aha::report::write_run_report(dir.string());
-  if (!views) log << "report: " << views.error().message << " (retry with: aha report " << dir.string() << ")\n";
-  for (const auto& line : views ? *views : std::vector<std::string>{}) log << line << "\n";
+  if (!views) {
+    log << "report: " << views.error().message << " (retry with: aha report " << dir.string() << ")\n";
+    return;
+  }
+  for (const auto& line : *views) log << line << "\n";
 }
 
 }  // namespace
