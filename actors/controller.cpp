@@ -25,6 +25,7 @@
 #include "model/char_tokenizer.hpp"
 #include "model/hf_checkpoint.hpp"
 #include "model/runtime.hpp"
+#include "report/run_report.hpp"
 
 namespace aha::actors {
 namespace {
@@ -286,15 +287,14 @@ result<eval_report> run_eval(caf::actor_system& sys, const services& s, policy_b
   settings.samples = config.eval.samples;
   settings.temperature = config.eval.temperature;
   settings.max_new_tokens = config.eval.max_new_tokens;
+  settings.pass_at = config.eval.pass_at;
   settings.stop_strings = config.generator.stop_strings;
   settings.seed = config.run.seed;
   auto started = clock_type::now();
   auto report = evaluate(sys, s.grader, bundle.policy, *bundle.tokenizer, held_out, settings);
   if (!report) return report.error();
-  log << "eval " << label << ": pass@1 " << std::fixed << std::setprecision(3) << report->pass_at_1 << ", maj@"
-      << settings.samples << " " << report->maj_at_k << ", format " << report->format_rate;
-  for (const auto& [task, accuracy] : report->pass_at_1_by_task) log << ", " << task << " " << accuracy;
-  log << " (" << held_out.size() << " prompts, " << std::setprecision(1) << seconds_since(started) << " s)\n";
+  log << eval_table(*report, label) << "eval " << label << ": " << std::fixed << std::setprecision(1)
+      << seconds_since(started) << " s\n";
   if (!completions_file.empty()) log << "eval " << label << ": every sample in " << completions_file << "\n";
   return report;
 }
@@ -630,19 +630,26 @@ caf::actor_system_config system_config(const run_config& config) {
   return caf_config;
 }
 
-void write_report(const train_report& report, const fs::path& dir) {
-  std::ofstream out(dir / "report.json");
-  out << to_json(report) << "\n";
+// report.json, then what people look at (report/run_report.hpp: tb/ and report.html, redrawn
+// from metrics.jsonl and report.json; `aha report` does the same later). A view that cannot be
+// written is logged: the run and its report.json stand.
+void write_report(const train_report& report, const fs::path& dir, std::ostream& log) {
+  {
+    std::ofstream out(dir / "report.json");
+    out << to_json(report) << "\n";
+  }
+  auto views = aha::report::write_run_report(dir.string());
+  if (!views) {
+    log << "report: " << views.error().message << " (retry with: aha report " << dir.string() << ")\n";
+    return;
+  }
+  for (const auto& line : *views) log << line << "\n";
 }
 
 }  // namespace
 
 std::string to_json(const train_report& r) {
-  auto eval_json = [](const eval_report& e) {
-    return nlohmann::json{{"pass_at_1", e.pass_at_1}, {"maj_at_k", e.maj_at_k}, {"format_rate", e.format_rate},
-                          {"prompts", e.prompts}, {"prompts_unique", e.prompts_unique},
-                          {"pass_at_1_by_task", e.pass_at_1_by_task}};
-  };
+  auto eval_json = [](const eval_report& e) { return to_json(e); };
   nlohmann::json j{{"run_dir", r.run_dir},
                    {"initial_accuracy", r.initial.pass_at_1},
                    {"sft_accuracy", r.after_sft.pass_at_1},
@@ -782,7 +789,7 @@ result<train_report> run_training(run_config config, std::ostream& log) {
   if (auto audited = audit_split(config, *held_out, report, log); !audited) return shutdown(audited.error());
   count_grading(sys, *s, report);
   report.wall_seconds = seconds_since(wall_start);
-  write_report(report, dir);
+  write_report(report, dir, log);
   return shutdown(std::nullopt);
 }
 

@@ -11,6 +11,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "report/run_files.hpp"
+#include "report/tensorboard.hpp"
+
 namespace aha::actors {
 namespace {
 
@@ -25,6 +28,7 @@ struct metrics_state {
   bool tty = false;
   bool line_open = false;  // a progress line without newline is on the terminal
   std::uint64_t lines = 0;  // JSONL lines written (progress, for the watchdog)
+  std::shared_ptr<report::stage_writers> tensorboard;  // the live event files; null when off or failed
   static inline const char* name = "metrics";
 };
 
@@ -85,11 +89,12 @@ result<metrics_actor> spawn_metrics(caf::actor_system& sys, const metrics_config
   if (!folder.empty()) std::filesystem::create_directories(folder, ec);
   auto out = std::make_shared<std::ofstream>(jsonl_path, std::ios::app);
   if (!*out) return make_error(errc::io_error, "metrics: cannot open " + jsonl_path + " for appending");
-  auto behavior = [config, out](self_ptr self) -> metrics_actor::behavior_type {
+  auto behavior = [config, out, folder](self_ptr self) -> metrics_actor::behavior_type {
     auto& st = self->state;
     st.config = config;
     st.out = out;
     st.tty = ::isatty(STDERR_FILENO) == 1;
+    if (config.tensorboard) st.tensorboard = std::make_shared<report::stage_writers>((folder / "tb").string());
     self->attach_functor([tty = st.tty, progress = config.progress] {
       if (tty && progress) std::fprintf(stderr, "\n");  // leave the last progress line visible
     });
@@ -103,6 +108,13 @@ result<metrics_actor> spawn_metrics(caf::actor_system& sys, const metrics_config
           *st.out << line.dump() << "\n";
           ++st.lines;
           st.out->flush();  // readable live (tail -f) and after a crash
+          if (st.tensorboard) {
+            if (auto written = st.tensorboard->write(report::to_metrics_line(line)); !written) {
+              // A view, not the record: metrics.jsonl stands, and `aha report` can redo tb/ from it.
+              std::fprintf(stderr, "metrics: TensorBoard files stopped: %s\n", written.error().message.c_str());
+              st.tensorboard.reset();
+            }
+          }
           show_progress(st, step, values);
         },
         [self](gauge_atom, const metric_map& values) {

@@ -2,6 +2,8 @@
 // <run_dir>/metrics.jsonl — {"step", "time" (unix s), "elapsed" (s), every value given, the
 // latest gauges} — and refreshes a one-line progress display on stderr: rewritten in place when
 // stderr is a terminal, else printed every `log_interval`. gauge(values) only updates the gauges.
+// With `tensorboard`, each line also goes live to TensorBoard event files, <run_dir>/tb/<stage>/
+// (report/tensorboard.hpp); the run rewrites them from metrics.jsonl when it ends.
 // Handles record / gauge / flush (interfaces.hpp, metrics_actor). Tested by metrics.test.cpp.
 #pragma once
 
@@ -24,6 +26,7 @@ struct metrics_config {
   // Keys shown in the progress line, matched against the end of each metric's name
   // ("reward_mean" shows "grpo/reward_mean"); empty: the first five metrics of the step.
   std::vector<std::string> progress_keys = {"loss", "reward_mean", "accuracy", "idle_fraction"};
+  bool tensorboard = true;  // also write each line to tb/<stage>/ event files beside metrics.jsonl, live
 };
 template <class V>
 void describe(V& v, metrics_config& c) {
@@ -31,6 +34,7 @@ void describe(V& v, metrics_config& c) {
   v.field("log_interval", c.log_interval, "progress line period when stderr is not a terminal (duration)",
           config::range{0, 86400});
   v.field("progress_keys", c.progress_keys, "metric names (suffixes) shown in the progress line");
+  v.field("tensorboard", c.tensorboard, "write TensorBoard event files (tb/<stage>/ beside metrics.jsonl) as steps come");
 }
 
 // The progress line for one step: "step 12  loss 0.1234  reward_mean 0.5000  (35s)".

@@ -1,5 +1,5 @@
 // Tests of the metrics actor: JSONL lines with step, time, the given values and the latest
-// gauges; the progress line's key selection.
+// gauges, and the live TensorBoard event file beside them; the progress line's key selection.
 #include <catch2/catch.hpp>
 
 #include <filesystem>
@@ -44,6 +44,12 @@ TEST_CASE("metrics: one JSON line per record, with gauges, appended") {
   CHECK(lines[0]["time"].get<double>() > 1.6e9);
   CHECK(lines[1]["replay/ready"] == 7);
   CHECK(lines[1]["grpo/loss"].is_null());  // NaN is not JSON
+  // The same lines went live to TensorBoard: one event file in tb/grpo/ (the stage of "grpo/" keys).
+  std::vector<std::filesystem::path> events;
+  for (const auto& f : std::filesystem::directory_iterator(dir / "run" / "tb" / "grpo")) events.push_back(f.path());
+  REQUIRE(events.size() == 1);
+  CHECK(events[0].filename().string().find("events.out.tfevents.") == 0);
+  CHECK(std::filesystem::file_size(events[0]) > 100);  // the file version and two events
   std::filesystem::remove_all(dir);
 }
 

@@ -62,6 +62,12 @@ status validate(const run_config& config) {
                        ": GRPO samples and trains at this temperature and needs it > 0 (e.g. 1.0); "
                        "greedy decoding belongs to eval.temperature = 0");
   }
+  for (auto k : config.eval.pass_at) {
+    if (k < 1 || k > config.eval.samples) {
+      problems.push_back("eval.pass_at holds " + std::to_string(k) + ": each k must be in [1, eval.samples = " +
+                         std::to_string(config.eval.samples) + "] (pass@k needs at least k samples per prompt)");
+    }
+  }
   if (problems.empty()) return ok_status();
   std::string message;
   for (const auto& p : problems) message += (message.empty() ? "" : "\n") + p;

@@ -107,6 +107,7 @@ struct eval_section {
   std::uint32_t samples = 1;    // k: samples per prompt (pass@1 averaged over k, and maj@k)
   double temperature = 0.0;     // 0 = greedy
   std::uint32_t max_new_tokens = 48;
+  std::vector<std::uint32_t> pass_at;  // k' of the unbiased pass@k' reported, each <= samples; empty: [1, samples]
 };
 template <class V>
 void describe(V& v, eval_section& c) {
@@ -114,6 +115,7 @@ void describe(V& v, eval_section& c) {
   v.field("samples", c.samples, "k samples per prompt (pass@1 over k, maj@k)", config::range{1, 1024});
   v.field("temperature", c.temperature, "sampling temperature; 0 = greedy", config::range{0, 10});
   v.field("max_new_tokens", c.max_new_tokens, "completion budget (tokens)", config::range{1, 1e6});
+  v.field("pass_at", c.pass_at, "k' of the unbiased pass@k' reported, each in [1, samples]; empty: [1, samples]");
 }
 
 struct run_config {
