@@ -11,6 +11,7 @@ import gc
 import json
 import os
 import resource
+import select
 import signal
 import socket
 import struct
@@ -23,8 +24,11 @@ import re, string, symtable, traceback, types, typing  # noqa: E401
 _libc = ctypes.CDLL(None, use_errno=True)
 _PR_SET_PDEATHSIG, _PR_SET_DUMPABLE, _PR_SET_SECCOMP, _PR_SET_NO_NEW_PRIVS = 1, 4, 22, 38
 _SECCOMP_MODE_FILTER = 2
-# CLONE_NEWUSER | NEWNS | NEWNET | NEWIPC | NEWUTS | NEWCGROUP | NEWPID: all of the holder's.
-_NAMESPACES = 0x10000000 | 0x00020000 | 0x40000000 | 0x08000000 | 0x04000000 | 0x02000000 | 0x20000000
+# CLONE_NEWUSER | NEWNS | NEWNET | NEWIPC | NEWUTS | NEWCGROUP: the holder's. The pid namespace is
+# the program's own (CLONE_NEWPID), made by the helper.
+_NAMESPACES = 0x10000000 | 0x00020000 | 0x40000000 | 0x08000000 | 0x04000000 | 0x02000000
+_CLONE_NEWPID = 0x20000000
+_MS_NOSUID, _MS_NODEV, _MS_NOEXEC = 2, 4, 8
 _SYS_CLOSE_RANGE = 436
 
 
@@ -97,16 +101,30 @@ def _helper(fds, zygote):
             raise OSError(0, "the namespace holder failed before its root was ready")
         os.close(ready)
         _check(_libc.setns(holder, _NAMESPACES), "setns")  # also sets / and the cwd to the run's root
-        os.close(holder)
+        # A fresh pid namespace (owned by the run's user namespace): the program is its pid 1, as
+        # in a cold run (kill(0) and its own signals behave the same, and its end ends every
+        # process it left).
+        _check(_libc.unshare(_CLONE_NEWPID), "unshare(CLONE_NEWPID)")
         pid = os.fork()
     except BaseException as e:  # noqa: B902 - anything here is the sandbox's failure
         _report(status, "warm helper: %s" % (e,))
         os._exit(1)
     if pid == 0:
+        os.close(holder)
         return spec, (stdin, stdout, stderr, status)
     for fd in (stdin, stdout, stderr):
         os.close(fd)
     try:
+        # aha ends a run (a limit, a cancel) by killing the holder: then end the program's pid
+        # namespace too. The program's own death ends the wait as well.
+        program = os.pidfd_open(pid)
+        while True:
+            ready_fds, _, _ = select.select([holder, program], [], [])
+            if program in ready_fds:
+                break
+            if holder in ready_fds:
+                os.kill(pid, signal.SIGKILL)
+                break
         _, wait_status, usage = os.wait4(pid, 0)
         record = struct.pack("<iqqq", wait_status, int(usage.ru_utime * 1e6), int(usage.ru_stime * 1e6),
                              usage.ru_maxrss)
@@ -124,6 +142,8 @@ def _isolate(spec, fds, fprog):
         os.setgroups([])
         os.setresgid(0, 0, 0)
         os.setresuid(0, 0, 0)  # root of the user namespace, so that leaving it drops every capability
+        # The /proc of its own pid namespace, over the holder's (which would show the holder).
+        _check(_libc.mount(b"proc", b"/proc", b"proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, None), "mount /proc")
         for which, value in spec["rlimits"]:
             resource.setrlimit(which, (value, value))
         os.dup2(stdin, 0)
