@@ -76,6 +76,8 @@ TEST_CASE("warm runs give the verdicts of cold runs", "[warm]") {
       {"segfault", python("import ctypes\nctypes.string_at(0)\n")},
       {"signals to itself and its group (pid 1)", python("import os, signal\nos.kill(os.getpid(), signal.SIGTERM)\n"
                                                          "os.kill(0, signal.SIGKILL)\nprint(os.getpid(), os.getppid(), 'alive')\n")},
+      {"unflushed file objects of the program", python("import sys\nout = open(1, 'w', closefd=False)\nout.write('via fd 1\\n')\n"
+                                                       "sys.stdout = open(1, 'w', buffering=1 << 16, closefd=False)\nprint('own stdout')\n")},
       {"atexit and a late thread", python("import atexit, threading, time\natexit.register(lambda: print('bye'))\n"
                                           "threading.Thread(target=lambda: (time.sleep(0.1), print('late'))).start()\n")},
       {"environment, fds, path, flags", python("import os, sys\nprint(sorted(os.environ.items()))\n"

@@ -167,10 +167,11 @@ def _isolate(spec, fds, fprog):
 
 
 def _run_main(spec):
-    """Runs /tmp/main.py as `python3 -I -B /tmp/main.py ARGS` would, in a fresh __main__."""
+    """Runs /tmp/main.py as `python3 -I -B /tmp/main.py ARGS` would, in a fresh __main__, and
+    exits as the interpreter would, less the teardown of every object (see _finish)."""
     import builtins
     import importlib.machinery
-    _sys, _compile, _exec = sys, compile, exec  # the module's globals are cleared below
+    _sys, _compile, _exec, _finish_ = sys, compile, exec, _finish  # the module's globals are cleared below
     path = spec["argv"][0]
     _sys.argv = list(spec["argv"])
     _sys.orig_argv = ["/usr/bin/python3", "-I", "-B"] + _sys.argv
@@ -180,22 +181,61 @@ def _run_main(spec):
     scope.update(__name__="__main__", __doc__=None, __package__=None, __spec__=None, __file__=path,
                  __cached__=None, __builtins__=builtins,
                  __loader__=importlib.machinery.SourceFileLoader("__main__", path))
+    code = 0
     try:
         with open(path, "rb") as f:
             source = f.read()
         program = _compile(source, path, "exec", dont_inherit=True)
-    except SyntaxError as e:  # reported without a traceback, as the interpreter does
-        _sys.excepthook(type(e), e.with_traceback(None), None)
-        raise SystemExit(1)
-    try:
+        del source
         _exec(program, scope)
-    except SystemExit:
-        raise
+    except SystemExit as e:  # what the interpreter makes of it
+        code = e.code
+        if code is None:
+            code = 0
+        elif not isinstance(code, int):
+            try:
+                print(code, file=_sys.stderr)
+            except BaseException:  # noqa: B902
+                pass
+            code = 1
     except BaseException as e:  # noqa: B902 - as the interpreter reports it, less this frame
-        tb = e.__traceback__.tb_next
+        tb = e.__traceback__.tb_next if not isinstance(e, SyntaxError) or e.__traceback__ is None else None
         _sys.excepthook(type(e), e.with_traceback(tb), tb)
         # A cold run's interpreter is pid 1, so its re-raised SIGINT is ignored and it exits 130.
-        raise SystemExit(130 if isinstance(e, KeyboardInterrupt) else 1)
+        code = 130 if isinstance(e, KeyboardInterrupt) else 1
+    _finish_(code)
+
+
+def _finish(code, sys=sys, os=os):  # bound now: the module's globals are cleared by then
+    """The interpreter's exit in its order (join non-daemon threads, atexit, flush stdout and
+    stderr: a failed flush is exit 120; then the program's other files), then _exit. Tearing down every object would write to
+    nearly every page shared with the zygote and copy it (~20 ms); what it could still show is
+    unflushed output of the program's own file objects, so those are flushed first."""
+    import atexit
+    import gc
+    import io
+    threading = sys.modules.get("threading")
+    if threading is not None:
+        try:
+            threading._shutdown()
+        except BaseException:  # noqa: B902
+            pass
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None and not stream.closed:
+                stream.flush()
+        except BaseException:  # noqa: B902
+            if stream is sys.stdout:
+                code = 120
+    for obj in gc.get_objects():  # then teardown's flushes: the program's objects (the zygote's are frozen)
+        if isinstance(obj, io.IOBase) and obj not in (sys.stdout, sys.stderr):
+            try:
+                if not obj.closed and obj.writable():
+                    obj.flush()
+            except BaseException:  # noqa: B902
+                pass
+    os._exit(code & 0xFF if isinstance(code, int) else 1)
 
 
 def _warm():
