@@ -64,7 +64,7 @@ struct sandbox_config {
   // fresh namespaces, root, limits and privileges, built as for a cold run, but skips the
   // interpreter's start-up. Other languages, and hosts with cgroup v2, always run cold. A run
   // the warm path cannot finish (its interpreter died) is run again cold.
-  bool warm = false;
+  bool warm = true;
 };
 
 template <class V>
