@@ -98,6 +98,7 @@ int bench_sandbox(aha::cli::arguments& args) {
   int runs = runs_text ? std::max(3, std::atoi(runs_text->c_str())) : 30;
   aha::sandbox::sandbox_config config;
   if (workers_text) config.workers = static_cast<std::uint32_t>(std::atoi(workers_text->c_str()));
+  config.warm = false;  // the cold column: a new interpreter per run
   auto pool = aha::sandbox::pool::create(config);
   if (!pool) return std::cerr << "aha bench sandbox: " << pool.error().message << "\n", 1;
   aha::sandbox::sandbox_config warm_config = config;
