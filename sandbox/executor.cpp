@@ -1,5 +1,7 @@
 // The parent side of a run: prepare the plan, clone into fresh namespaces, map ids, attach the
 // cgroup, release the child, watch wall/CPU/output limits, reap, and turn it all into a verdict.
+// Warm runs (run_warm) clone a holder of the namespaces instead and let the slot's warm
+// interpreter fork the program into them (sandbox/warm.hpp); the watch and the verdict are shared.
 #include "sandbox/executor.hpp"
 
 #include <fcntl.h>

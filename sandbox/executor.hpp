@@ -1,7 +1,9 @@
 // aha::sandbox::executor — runs one untrusted program under full isolation and returns its
 // verdict. Thread-safe: run() may be called from many threads at once (each with its own slot).
 // How a run is isolated is written in sandbox/README.md (the threat model); the child's side is
-// sandbox/jail.cpp, the parent's (spawn, limits, verdict) is executor.cpp.
+// sandbox/jail.cpp, the parent's (spawn, limits, verdict) is executor.cpp. With
+// sandbox_config::warm, Python runs fork from a warm interpreter per slot into namespaces built
+// the same way (sandbox/warm.hpp; README "Warm runs").
 //
 //   auto ex = aha::sandbox::executor::create({});
 //   protocol::sandbox_request req; req.source = "print(input())"; req.stdin_data = "hi\n";

@@ -48,13 +48,13 @@ def _serve():
     first = ctl.recv(1 << 20)  # b"F" + the seccomp program (sock_filter array), once
     if first[:1] != b"F":
         os._exit(2)
-    code = ctypes.create_string_buffer(first[1:], len(first) - 1)
-    fprog = _Fprog(len(first[1:]) // 8, ctypes.cast(code, ctypes.c_void_p))
+    program = ctypes.create_string_buffer(first[1:], len(first) - 1)  # kept alive: fprog points into it
+    fprog = _Fprog(len(first[1:]) // 8, ctypes.cast(program, ctypes.c_void_p))
     try:  # a run's memory limit should never pick aha's interpreter (needs CAP_SYS_RESOURCE)
         with open("/proc/self/oom_score_adj", "w") as f:
             f.write("-1000")
     except OSError:
-        pass  # then the OOM killer may pick it: its helper dies with it and the run goes cold
+        pass  # then the OOM killer may pick it: the run's helper dies with it, aha retries the run
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # helpers are reaped by the kernel
     gc.collect()
     gc.freeze()  # the collector never touches these objects again: fewer pages copied per run
@@ -70,7 +70,7 @@ def _serve():
             continue
         if os.fork() == 0:
             ctl.close()
-            return fds, fprog, code, zygote
+            return fds, fprog, program, zygote
         for fd in fds:
             os.close(fd)
 
@@ -239,7 +239,7 @@ def _finish(code, sys=sys, os=os):  # bound now: the module's globals are cleare
 
 
 def _warm():
-    fds, fprog, code, zygote = _serve()
+    fds, fprog, _filter_buffer, zygote = _serve()
     spec, program_fds = _helper(fds, zygote)
     _isolate(spec, program_fds, fprog)
     _run_main(spec)
