@@ -63,7 +63,8 @@ struct sandbox_config {
   // Python runs start from a warm interpreter per slot (sandbox/warm.hpp): each run still gets
   // fresh namespaces, root, limits and privileges, built as for a cold run, but skips the
   // interpreter's start-up. Other languages, and hosts with cgroup v2, always run cold. A run
-  // the warm path cannot finish (its interpreter died) is run again cold.
+  // the warm path cannot answer is run again (with a new interpreter if it died, else cold).
+  // Costs one resident interpreter (~20 MB) per slot.
   bool warm = true;
 };
 
