@@ -67,7 +67,9 @@ int sandbox_exec(aha::cli::arguments& args) {
     return aha::cli::usage_error(kName, "--memory-limit takes MiB and --output-limit bytes (integers)");
   }
   request.args = args.passthrough();
-  auto sandbox = aha::sandbox::executor::create({});
+  aha::sandbox::sandbox_config config;
+  config.warm = false;  // one run: starting a warm interpreter would cost more than it saves
+  auto sandbox = aha::sandbox::executor::create(config);
   if (!sandbox) {
     std::cerr << "aha sandbox exec: " << sandbox.error().message << "\n";
     return 1;

@@ -174,7 +174,20 @@ status run_cgroup::apply(const run_limits& limits) {
   write_file(memory_ + "/memory.max_usage_in_bytes", "0");
   memory_base_ = number_in(memory_ + "/memory.usage_in_bytes");
   oom_base_ = oom_kills();
-  return write_file(pids_ + "/pids.max", resident_ ? std::to_string(limits.tasks + 1) : tasks);
+  tasks_ = limits.tasks;
+  return write_task_limit();
+}
+
+status run_cgroup::write_task_limit() const {
+  std::uint32_t extra = (resident_ ? 1 : 0) + (zygote_ > 0 ? kWarmTasks : 0);
+  return write_file(pids_ + "/pids.max", std::to_string(tasks_ + extra));
+}
+
+status run_cgroup::host_zygote(pid_t pid) {
+  if (kind_ != cgroup_kind::v1) return make_error(errc::invalid_argument, "cgroup: warm interpreters need v1");
+  if (auto attached = attach(pid); !attached) return attached;
+  zygote_ = pid;
+  return write_task_limit();
 }
 
 status run_cgroup::make_resident() {
@@ -187,19 +200,29 @@ status run_cgroup::make_resident() {
   return ok_status();
 }
 
-// Processes in the group other than aha itself (whose resident thread may be a member).
-static std::vector<pid_t> foreign_processes(const std::string& dir) {
+// Processes in the group other than aha itself (whose resident thread may be a member) and the
+// slot's warm interpreter.
+std::vector<pid_t> run_cgroup::foreign_processes() const {
   std::vector<pid_t> pids;
-  std::istringstream procs(read_small(dir + "/cgroup.procs"));
+  std::istringstream procs(read_small(pids_ + "/cgroup.procs"));
   for (pid_t pid; procs >> pid;) {
-    if (pid != getpid()) pids.push_back(pid);
+    if (pid != getpid() && pid != zygote_) pids.push_back(pid);
   }
   return pids;
 }
 
+bool run_cgroup::wait_empty(std::chrono::milliseconds limit) const {
+  const auto until = std::chrono::steady_clock::now() + limit;
+  while (!foreign_processes().empty()) {
+    if (std::chrono::steady_clock::now() >= until) return false;
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+  return true;
+}
+
 status run_cgroup::reuse(const run_limits& limits) {
   if (!reusable()) return make_error(errc::internal, "cgroup: v2 groups serve one run");
-  for (int attempt = 0; !foreign_processes(pids_).empty(); ++attempt) {
+  for (int attempt = 0; !foreign_processes().empty(); ++attempt) {
     if (attempt == 100) return make_error(errc::resource_limit, "cgroup: " + pids_ + " still has tasks");
     kill_all();
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
@@ -208,6 +231,7 @@ status run_cgroup::reuse(const run_limits& limits) {
 }
 
 run_cgroup::~run_cgroup() {
+  if (zygote_ > 0) kill(zygote_, SIGKILL);  // the group goes, and its warm interpreter with it
   kill_all();
   for (const std::string* dir : {&memory_, &pids_, &cpuacct_}) {
     if (dir != &memory_ && *dir == memory_) continue;  // v2: one directory
@@ -243,7 +267,7 @@ bool run_cgroup::oom_killed() const { return oom_kills() > oom_base_; }
 
 void run_cgroup::kill_all() const {
   if (kind_ == cgroup_kind::v2 && write_file(pids_ + "/cgroup.kill", "1")) return;
-  for (pid_t pid : foreign_processes(pids_)) kill(pid, SIGKILL);
+  for (pid_t pid : foreign_processes()) kill(pid, SIGKILL);
 }
 
 void sweep_stale_cgroups(const cgroup_layout& layout) {

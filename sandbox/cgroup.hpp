@@ -6,9 +6,11 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "core/result.hpp"
 #include "sandbox/sandbox_config.hpp"
@@ -49,6 +51,15 @@ class run_cgroup {
   // a main thread: the OOM killer walks thread-group leaders and could then pick aha itself.
   status make_resident();
   bool resident() const { return resident_; }
+  // v1, warm runs (sandbox/warm.hpp): moves a slot's warm interpreter in for good, so that the
+  // runs it forks are born inside. It is aha's, not a run's: reuse() and kill_all() leave it
+  // alone (the destructor does not); pids.max is raised by kWarmTasks for it and its per-run
+  // helper processes. Its CPU time is counted here (callers subtract it).
+  status host_zygote(pid_t pid);
+  pid_t zygote() const { return zygote_; }
+  // Waits (up to `limit`) until no process but aha's and the zygote is left; false on timeout.
+  bool wait_empty(std::chrono::milliseconds limit) const;
+  static constexpr std::uint32_t kWarmTasks = 3;
   std::uint64_t cpu_ns() const;          // CPU time of every task of this run
   std::uint64_t peak_memory_bytes() const;  // of this run (v1: less what earlier runs left cached)
   bool oom_killed() const;               // the kernel's OOM killer struck during this run
@@ -58,9 +69,13 @@ class run_cgroup {
   run_cgroup(const cgroup_layout& layout, const std::string& name);
   status apply(const run_limits& limits);
   std::uint64_t oom_kills() const;
+  std::vector<pid_t> foreign_processes() const;
+  status write_task_limit() const;
   cgroup_kind kind_;
   std::uint64_t oom_base_ = 0, memory_base_ = 0;  // counters at the start of the run
   bool resident_ = false;
+  pid_t zygote_ = 0;
+  std::uint32_t tasks_ = 0;  // the run's own task limit, as last applied
   std::string memory_, pids_, cpuacct_;  // v2: all three are the same directory
 };
 

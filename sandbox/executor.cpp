@@ -1,5 +1,7 @@
 // The parent side of a run: prepare the plan, clone into fresh namespaces, map ids, attach the
 // cgroup, release the child, watch wall/CPU/output limits, reap, and turn it all into a verdict.
+// Warm runs (run_warm) clone a holder of the namespaces instead and let the slot's warm
+// interpreter fork the program into them (sandbox/warm.hpp); the watch and the verdict are shared.
 #include "sandbox/executor.hpp"
 
 #include <fcntl.h>
@@ -18,6 +20,8 @@
 #include <cstring>
 #include <utility>
 
+#include <nlohmann/json.hpp>
+
 #include "sandbox/language.hpp"
 #include "sandbox/root_layout.hpp"
 
@@ -34,6 +38,9 @@ constexpr auto kCpuPoll = std::chrono::milliseconds(10);
 // member of that slot's cgroup.
 thread_local std::int64_t t_netns_slot = -1;
 thread_local bool t_resident = false;
+// Cgroup names are "<pid>-<n>", n counted per process (two executors of one process must never
+// share a group).
+std::atomic<std::uint64_t> g_next_group{0};
 
 // Owns a file descriptor.
 struct fd_guard {
@@ -117,6 +124,9 @@ struct running {
   kill_reason killed = kill_reason::none;
   const run_cgroup* group = nullptr;
   std::int64_t thread_cpu_base = -1;  // set when this thread is a member of the group
+  int done_fd = -1;                   // readable once the program is over: the pidfd (cold), the status pipe (warm)
+  const zygote* warm = nullptr;       // warm: the slot's interpreter, a member of the group
+  std::uint64_t warm_cpu_base = 0;
 };
 
 std::int64_t thread_cpu_ns() {
@@ -128,8 +138,8 @@ std::int64_t thread_cpu_ns() {
 // CPU time of the run's processes: the group's, less this thread's when it is a member too.
 std::uint64_t program_cpu_ns(const running& run) {
   std::uint64_t total = run.group->cpu_ns();
-  if (run.thread_cpu_base < 0) return total;
-  auto own = static_cast<std::uint64_t>(thread_cpu_ns() - run.thread_cpu_base);
+  std::uint64_t own = run.thread_cpu_base < 0 ? 0 : static_cast<std::uint64_t>(thread_cpu_ns() - run.thread_cpu_base);
+  if (run.warm) own += run.warm->cpu_ns() - run.warm_cpu_base;  // the interpreter's fork, not the program
   return total > own ? total - own : 0;
 }
 
@@ -188,6 +198,14 @@ executor::executor(sandbox_config config, seccomp_program filter, cgroup_layout 
     : config_(std::move(config)), lease_(std::move(lease)), filter_(std::move(filter)), cgroups_(std::move(cgroups)) {
   filter_view_ = filter_.view();
   system_steps_ = system_steps();
+  if (cgroups_.kind == cgroup_kind::v1) {  // aha's own groups: the parents of the aha_sandbox directories
+    for (const std::string* dir : {&cgroups_.memory, &cgroups_.pids, &cgroups_.cpuacct}) {
+      std::string procs = dir->substr(0, dir->rfind('/')) + "/cgroup.procs";
+      if (std::find(home_cgroups_.begin(), home_cgroups_.end(), procs) == home_cgroups_.end()) {
+        home_cgroups_.push_back(procs);
+      }
+    }
+  }
 }
 
 result<std::shared_ptr<executor>> executor::create(const sandbox_config& config) {
@@ -244,7 +262,7 @@ void supervise(running& run, const run_limits& limits, const run_stop& stop) {
     if (group && program_cpu_ns(run) > cpu_limit_ns) return kill_run(run, kill_reason::cpu);
     auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now) + std::chrono::milliseconds(1);
     if (group || stop.cancelled) wait = std::min<std::chrono::milliseconds>(wait, kCpuPoll);
-    pollfd fds[3] = {{run.pidfd.fd, POLLIN, 0}, {run.out.open ? run.out.fd.fd : -1, POLLIN, 0},
+    pollfd fds[3] = {{run.done_fd, POLLIN, 0}, {run.out.open ? run.out.fd.fd : -1, POLLIN, 0},
                      {run.err.open ? run.err.fd.fd : -1, POLLIN, 0}};
     if (poll(fds, 3, static_cast<int>(wait.count())) < 0 && errno != EINTR) return kill_run(run, kill_reason::wall);
     if (!pump(run.out, limits.output_bytes) || !pump(run.err, limits.output_bytes)) {
@@ -313,6 +331,36 @@ protocol::sandbox_reply executor::run(const protocol::sandbox_request& request, 
     if (!taken) return sandbox_error(request, taken.error().message);
     group = std::move(*taken);
   }
+  protocol::sandbox_reply reply;
+  // Warm: a run the warm path did not answer is not lost. Its interpreter died (killed, or the
+  // OOM killer picked it): once more with a new one; any other warm failure: run it cold. The
+  // program's output of a failed attempt went to no one, and its processes are gone.
+  for (int attempt = 0; config_.warm && lang->name == "python" && cgroups_.kind != cgroup_kind::v2; ++attempt) {
+    bool lost_interpreter = false;
+    if (auto warm = run_warm(request, slot, stop, limits, *lang, group.get(), lost_interpreter)) {
+      ++warm_runs_;
+      if (group) return_cgroup(slot, std::move(group));
+      return std::move(*warm);
+    }
+    if (group && !group->reuse(limits)) group.reset();
+    if (!group && cgroups_.kind != cgroup_kind::none) {
+      auto taken = take_cgroup(slot, limits);
+      if (!taken) return sandbox_error(request, taken.error().message);
+      group = std::move(*taken);
+    }
+    if (!lost_interpreter || attempt == 1) {
+      ++warm_fallbacks_;
+      break;
+    }
+  }
+  reply = run_cold(request, slot, stop, limits, *lang, group.get());
+  if (group) return_cgroup(slot, std::move(group));
+  return reply;
+}
+
+protocol::sandbox_reply executor::run_cold(const protocol::sandbox_request& request, std::uint32_t slot,
+                                           const run_stop& stop, const run_limits& limits, const language& lang,
+                                           run_cgroup* group) const {
   // 2. Pipes and the plan the child follows.
   auto out = make_pipe(), err = make_pipe(), sync = make_pipe(), report = make_pipe();
   auto input = make_stdin(request.stdin_data);
@@ -320,10 +368,10 @@ protocol::sandbox_reply executor::run(const protocol::sandbox_request& request, 
   jail_plan plan;
   plan.new_root = kNewRoot;
   plan.steps = system_steps_;
-  add_run_steps(plan.steps, limits, *lang, request.source);
+  add_run_steps(plan.steps, limits, lang, request.source);
   plan.rlimits = make_rlimits(limits, group != nullptr);
-  plan.compile_args = lang->compile_argv;
-  plan.run_args = lang->run_argv;
+  plan.compile_args = lang.compile_argv;
+  plan.run_args = lang.run_argv;
   plan.run_args.insert(plan.run_args.end(), request.args.begin(), request.args.end());
   plan.environment = {"PATH=/usr/bin:/bin", "HOME=/tmp", "TMPDIR=/tmp", "LANG=C.UTF-8"};
   plan.prepare_pointers();
@@ -332,7 +380,7 @@ protocol::sandbox_reply executor::run(const protocol::sandbox_request& request, 
   plan.sync_read_fd = sync->read.fd, plan.sync_write_fd = sync->write.fd, plan.report_fd = report->write.fd;
   // 3. Clone, then map ids and attach the cgroup before releasing the child.
   running run;
-  run.group = group.get();
+  run.group = group;
   // A resident thread's children are born in the group: no migration (see make_resident).
   const bool born_inside = group && group->resident() && t_resident && t_netns_slot == std::int64_t{slot};
   if (born_inside) run.thread_cpu_base = thread_cpu_ns();
@@ -343,6 +391,7 @@ protocol::sandbox_reply executor::run(const protocol::sandbox_request& request, 
   run.out.fd = std::move(out->read), run.err.fd = std::move(err->read), run.report = std::move(report->read);
   for (int fd : {run.out.fd.fd, run.err.fd.fd, run.report.fd}) fcntl(fd, F_SETFL, O_NONBLOCK);
   run.pidfd = fd_guard(static_cast<int>(syscall(SYS_pidfd_open, run.pid, 0)));
+  run.done_fd = run.pidfd.fd;
   status released = write_id_maps(run.pid, lease_, slot);
   if (released && group && !born_inside) released = group->attach(run.pid);
   if (released && (run.pidfd.fd < 0 || write(sync->write.fd, "g", 1) != 1)) {
@@ -358,7 +407,7 @@ protocol::sandbox_reply executor::run(const protocol::sandbox_request& request, 
   pump(run.out, limits.output_bytes), pump(run.err, limits.output_bytes);
   protocol::sandbox_reply reply;
   reply.request_id = request.request_id;
-  fill_reply(reply, run, wait_status, usage, group.get(), limits);
+  fill_reply(reply, run, wait_status, usage, group, limits);
   std::string failure = released ? child_failure(run) : released.error().message;
   if (!failure.empty()) reply.status = run_status::sandbox_error, reply.error = failure;
   if (run.killed == kill_reason::stopped) {
@@ -366,8 +415,174 @@ protocol::sandbox_reply executor::run(const protocol::sandbox_request& request, 
     reply.error = stop.cancelled && stop.cancelled->load() ? "cancelled by the caller"
                                                            : "cancelled: the caller's deadline passed";
   }
-  if (group) return_cgroup(slot, std::move(group));
   return reply;
+}
+
+namespace {
+
+// The warm helper's records on the status pipe, read to its end (the helper exits right after
+// writing): "S" + the program's wait status and usage, and/or "E" + why a warm setup step failed.
+// Bounded by `guard`: once the program is gone (a limit kills its namespace) the record follows
+// at once, so the guard only matters when the helper itself is stuck.
+std::string read_status_records(int fd, std::chrono::milliseconds guard) {
+  std::string records;
+  const auto until = clock::now() + guard;
+  char buffer[4096];
+  while (true) {
+    ssize_t n = read(fd, buffer, sizeof buffer);
+    if (n > 0) {
+      records.append(buffer, static_cast<std::size_t>(n));
+      continue;
+    }
+    if (n == 0) return records;
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN) return records;
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - clock::now());
+    if (left.count() <= 0) return records;
+    pollfd p{fd, POLLIN, 0};
+    poll(&p, 1, static_cast<int>(left.count()));
+  }
+}
+
+struct warm_status {
+  std::int32_t wait_status = 0;
+  std::int64_t utime_us = 0, stime_us = 0, maxrss_kb = 0;
+};
+
+// The "S" record, when the records hold one and no "E" (a failed warm step: run again cold).
+std::optional<warm_status> finished(const std::string& records) {
+  constexpr std::size_t kRecord = 1 + 4 + 3 * 8;  // "<iqqq" in warm_zygote.py
+  if (records.size() != kRecord || records[0] != 'S') return std::nullopt;
+  warm_status s;
+  std::memcpy(&s.wait_status, records.data() + 1, 4);
+  std::memcpy(&s.utime_us, records.data() + 5, 8);
+  std::memcpy(&s.stime_us, records.data() + 13, 8);
+  std::memcpy(&s.maxrss_kb, records.data() + 21, 8);
+  return s;
+}
+
+// What the warm helper reads before it enters the run (so that the zygote never sees it).
+std::string warm_spec(const std::vector<std::pair<int, rlim_t>>& rlimits, const language& lang,
+                      const protocol::sandbox_request& request) {
+  nlohmann::json limits = nlohmann::json::array();
+  for (const auto& [resource, value] : rlimits) limits.push_back({resource, value});
+  // run_argv is {"/usr/bin/python3", "-I", "-B", "/tmp/main.py"}: the program's own argv follows the flags.
+  std::vector<std::string> argv(lang.run_argv.begin() + 3, lang.run_argv.end());
+  argv.insert(argv.end(), request.args.begin(), request.args.end());
+  return nlohmann::json{{"rlimits", limits}, {"uid", 1000}, {"gid", 1000}, {"workdir", "/tmp"}, {"argv", argv}}
+      .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+}  // namespace
+
+pid_t executor::warm_zygote(std::uint32_t slot) const {
+  std::lock_guard<std::mutex> lock(slot_mutex_);
+  auto found = zygotes_.find(slot);
+  return found == zygotes_.end() ? 0 : found->second->pid();
+}
+
+// The slot's interpreter, alive and a member of `group` (started or moved in as needed); null
+// when none can be had (the run goes cold).
+std::unique_ptr<zygote> executor::take_zygote(std::uint32_t slot, run_cgroup* group) const {
+  std::unique_ptr<zygote> z;
+  {
+    std::lock_guard<std::mutex> lock(slot_mutex_);
+    auto found = zygotes_.find(slot);
+    if (found != zygotes_.end()) z = std::move(found->second), zygotes_.erase(found);
+  }
+  if (z && !z->alive()) z.reset();  // killed or crashed: a new one below
+  if (!z) {
+    auto started = zygote::start(filter_view_, home_cgroups_);
+    if (!started) return nullptr;
+    z = std::move(*started);
+    ++zygotes_started_;
+  }
+  if (group && group->zygote() != z->pid() && !group->host_zygote(z->pid())) return nullptr;
+  return z;
+}
+
+std::optional<protocol::sandbox_reply> executor::run_warm(const protocol::sandbox_request& request,
+                                                          std::uint32_t slot, const run_stop& stop,
+                                                          const run_limits& limits, const language& lang,
+                                                          run_cgroup* group, bool& lost_interpreter) const {
+  std::unique_ptr<zygote> z = take_zygote(slot, group);
+  if (!z) return std::nullopt;
+  // 1. The holder's plan: the cold run's namespaces and root, then hold them (jail_plan::hold).
+  auto out = make_pipe(), err = make_pipe(), sync = make_pipe(), report = make_pipe(), ready = make_pipe(),
+       done = make_pipe();
+  auto input = make_stdin(request.stdin_data);
+  auto rlimits = make_rlimits(limits, group != nullptr);
+  auto spec = make_stdin(warm_spec(rlimits, lang, request));
+  if (!out || !err || !sync || !report || !ready || !done || !input || !spec) return std::nullopt;
+  jail_plan plan;
+  plan.new_root = kNewRoot;
+  plan.steps = system_steps_;
+  add_run_steps(plan.steps, limits, lang, request.source);
+  plan.hold = true;
+  plan.prepare_pointers();
+  plan.sync_read_fd = sync->read.fd, plan.sync_write_fd = sync->write.fd, plan.report_fd = report->write.fd;
+  plan.ready_fd = ready->write.fd;
+  // 2. Clone the holder (born in the group when this thread is resident; else left outside it:
+  //    the program's process, forked by the member interpreter, is what the group must hold).
+  running run;
+  run.group = group;
+  const bool born_inside = group && group->resident() && t_resident && t_netns_slot == std::int64_t{slot};
+  if (born_inside) run.thread_cpu_base = thread_cpu_ns();
+  if (group) run.warm = z.get(), run.warm_cpu_base = z->cpu_ns();
+  run.start = clock::now();
+  run.pid = clone_child(plan, t_netns_slot != static_cast<std::int64_t>(slot));
+  if (run.pid < 0) return std::nullopt;
+  report->write.reset(), ready->write.reset(), sync->read.reset();
+  run.pidfd = fd_guard(static_cast<int>(syscall(SYS_pidfd_open, run.pid, 0)));
+  // 3. Hand the run to the interpreter, map the holder's ids and release it.
+  const int fds[7] = {run.pidfd.fd, ready->read.fd, input->fd, out->write.fd, err->write.fd, done->write.fd, spec->fd};
+  const bool handed = run.pidfd.fd >= 0 && z->fork_run(fds);
+  ready->read.reset(), input->reset(), out->write.reset(), err->write.reset(), done->write.reset(), spec->reset();
+  run.out.fd = std::move(out->read), run.err.fd = std::move(err->read), run.report = std::move(report->read);
+  fd_guard status_pipe = std::move(done->read);
+  for (int fd : {run.out.fd.fd, run.err.fd.fd, status_pipe.fd}) fcntl(fd, F_SETFL, O_NONBLOCK);
+  run.done_fd = status_pipe.fd;
+  const bool released = handed && write_id_maps(run.pid, lease_, slot).ok() && write(sync->write.fd, "g", 1) == 1;
+  // 4. Watch the run until the helper reports the program's end; then end the namespace.
+  if (released) supervise(run, limits, stop);
+  std::string records = released ? read_status_records(status_pipe.fd, std::chrono::seconds(5)) : std::string();
+  kill(run.pid, SIGKILL);
+  while (waitpid(run.pid, nullptr, 0) < 0 && errno == EINTR) {
+  }
+  // The namespace is gone with its holder; the helper exits right after its record: like a cold
+  // run, answer only once every process of the run is gone.
+  if (group) group->wait_empty(std::chrono::seconds(1));
+  pump(run.out, limits.output_bytes), pump(run.err, limits.output_bytes);
+  protocol::sandbox_reply reply;
+  reply.request_id = request.request_id;
+  if (run.killed == kill_reason::stopped) {  // as a cold run answers it
+    reply.status = run_status::sandbox_error;
+    reply.error = stop.cancelled && stop.cancelled->load() ? "cancelled by the caller"
+                                                           : "cancelled: the caller's deadline passed";
+    return_zygote(slot, std::move(z));
+    return reply;
+  }
+  auto status = finished(records);
+  if (!status) {
+    // No verdict from the warm path: its interpreter died (before or during the run: the status
+    // pipe ends when it and the run's helper are gone) or a warm step failed. This interpreter
+    // is dropped either way.
+    lost_interpreter = !z->alive();
+    return std::nullopt;
+  }
+  rusage usage{};
+  usage.ru_utime = {static_cast<time_t>(status->utime_us / 1000000), static_cast<suseconds_t>(status->utime_us % 1000000)};
+  usage.ru_stime = {static_cast<time_t>(status->stime_us / 1000000), static_cast<suseconds_t>(status->stime_us % 1000000)};
+  usage.ru_maxrss = status->maxrss_kb;
+  fill_reply(reply, run, status->wait_status, usage, group, limits);
+  return_zygote(slot, std::move(z));
+  return reply;
+}
+
+void executor::return_zygote(std::uint32_t slot, std::unique_ptr<zygote> z) const {
+  std::lock_guard<std::mutex> lock(slot_mutex_);
+  auto& kept = zygotes_[slot];
+  if (!kept) kept = std::move(z);  // else a concurrent run of this slot made another: this one goes
 }
 
 status executor::adopt_thread(std::uint32_t slot) const {
@@ -411,7 +626,7 @@ result<std::unique_ptr<run_cgroup>> executor::take_cgroup(std::uint32_t slot, co
   }
   if (kept && kept->reuse(limits)) return kept;
   kept.reset();  // not reusable: removed, and a fresh one made
-  std::string name = std::to_string(getpid()) + "-" + std::to_string(next_run_++);
+  std::string name = std::to_string(getpid()) + "-" + std::to_string(g_next_group++);
   return run_cgroup::create(cgroups_, name, limits);
 }
 

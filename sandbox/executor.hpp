@@ -1,7 +1,9 @@
 // aha::sandbox::executor — runs one untrusted program under full isolation and returns its
 // verdict. Thread-safe: run() may be called from many threads at once (each with its own slot).
 // How a run is isolated is written in sandbox/README.md (the threat model); the child's side is
-// sandbox/jail.cpp, the parent's (spawn, limits, verdict) is executor.cpp.
+// sandbox/jail.cpp, the parent's (spawn, limits, verdict) is executor.cpp. With
+// sandbox_config::warm, Python runs fork from a warm interpreter per slot into namespaces built
+// the same way (sandbox/warm.hpp; README "Warm runs").
 //
 //   auto ex = aha::sandbox::executor::create({});
 //   protocol::sandbox_request req; req.source = "print(input())"; req.stdin_data = "hi\n";
@@ -13,6 +15,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <unordered_map>
 #include <string>
 #include <vector>
@@ -21,6 +24,8 @@
 #include "protocol/messages.hpp"
 #include "sandbox/cgroup.hpp"
 #include "sandbox/jail.hpp"
+#include "sandbox/language.hpp"
+#include "sandbox/warm.hpp"
 #include "sandbox/sandbox_config.hpp"
 #include "sandbox/seccomp_filter.hpp"
 #include "sandbox/uid_lease.hpp"
@@ -69,6 +74,13 @@ class executor {
   std::uint64_t clamped_runs() const { return clamped_runs_.load(); }
   const cgroup_layout& cgroups() const { return cgroups_; }
   const uid_lease& host_uids() const { return lease_; }
+  // Warm runs (config().warm): runs answered by the warm path, runs it handed to the cold path
+  // (a warm setup step failed, or the interpreter died twice), and interpreters started.
+  std::uint64_t warm_runs() const { return warm_runs_.load(); }
+  std::uint64_t warm_fallbacks() const { return warm_fallbacks_.load(); }
+  std::uint64_t zygotes_started() const { return zygotes_started_.load(); }
+  // The pid of slot's warm interpreter, or 0 (tests kill it).
+  pid_t warm_zygote(std::uint32_t slot) const;
 
  private:
   executor(sandbox_config config, seccomp_program filter, cgroup_layout cgroups, uid_lease lease);
@@ -78,8 +90,8 @@ class executor {
   sock_fprog filter_view_;
   cgroup_layout cgroups_;
   std::vector<mount_step> system_steps_;  // the read-only host view, resolved once
-  mutable std::atomic<std::uint64_t> next_run_{0};
   mutable std::atomic<std::uint64_t> clamped_runs_{0};
+  mutable std::atomic<std::uint64_t> warm_runs_{0}, warm_fallbacks_{0}, zygotes_started_{0};
   // v1: one cgroup per slot, kept between runs (creating and removing one costs ~1.5 ms).
   result<std::unique_ptr<run_cgroup>> take_cgroup(std::uint32_t slot, const run_limits& limits) const;
   void return_cgroup(std::uint32_t slot, std::unique_ptr<run_cgroup> group) const;
@@ -87,6 +99,18 @@ class executor {
   mutable std::mutex slot_mutex_;
   mutable std::unordered_map<std::uint32_t, int> slot_netns_;  // fds of /proc/.../ns/net
   mutable std::unordered_map<std::uint32_t, std::unique_ptr<run_cgroup>> slot_cgroups_;
+  // Warm runs (warm.hpp): one interpreter per slot, taken out while a run of the slot uses it.
+  protocol::sandbox_reply run_cold(const protocol::sandbox_request& request, std::uint32_t slot,
+                                   const run_stop& stop, const run_limits& limits, const language& lang,
+                                   run_cgroup* group) const;
+  std::optional<protocol::sandbox_reply> run_warm(const protocol::sandbox_request& request, std::uint32_t slot,
+                                                  const run_stop& stop, const run_limits& limits,
+                                                  const language& lang, run_cgroup* group,
+                                                  bool& lost_interpreter) const;
+  std::unique_ptr<zygote> take_zygote(std::uint32_t slot, run_cgroup* group) const;
+  void return_zygote(std::uint32_t slot, std::unique_ptr<zygote> z) const;
+  std::vector<std::string> home_cgroups_;  // cgroup.procs of aha's own groups (v1)
+  mutable std::unordered_map<std::uint32_t, std::unique_ptr<zygote>> zygotes_;
 };
 
 }  // namespace aha::sandbox

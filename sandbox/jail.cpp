@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <utility>
 
 namespace aha::sandbox {
 
@@ -170,10 +171,53 @@ void compile(const jail_plan& plan) {
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) _exit(1);  // the compiler's stderr says why
 }
 
+// Closes every descriptor except the given ones (ascending). The holder never execs, so what it
+// inherited from aha (other runs' pipes among them) would otherwise stay open for its whole run.
+void close_all_but(int a, int b, int c) {
+  int keep[3] = {a, b, c};
+  unsigned first = 0;
+  for (int fd : keep) {
+    if (static_cast<unsigned>(fd) > first) syscall(SYS_close_range, first, static_cast<unsigned>(fd) - 1, 0u);
+    first = static_cast<unsigned>(fd) + 1;
+  }
+  syscall(SYS_close_range, first, ~0u, 0u);
+}
+
+// plan.hold: the namespaces and the root are ready; say so, and stay as their init (pid 1) until
+// aha kills it. It keeps root in the user namespace (a uid the program does not have, so the
+// program cannot signal, ptrace or read it; init ignores signals without a handler anyway), is
+// not dumpable, and lets the kernel reap orphans (SIGCHLD ignored).
+[[noreturn]] void hold_namespaces(const jail_plan& plan) {
+  if (sethostname(plan.hostname.data(), plan.hostname.size()) != 0) fail(plan, set_hostname);
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) fail(plan, death_signal);  // set_ids cleared it
+  pollfd parent{plan.sync_read_fd, POLLIN, 0};
+  if (poll(&parent, 1, 0) > 0 && (parent.revents & POLLHUP)) _exit(kJailFailure);
+  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+  struct sigaction ignore {};
+  ignore.sa_handler = SIG_IGN;
+  sigaction(SIGCHLD, &ignore, nullptr);
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+  if (write(plan.ready_fd, "r", 1) != 1) _exit(kJailFailure);
+  syscall(SYS_close_range, 0u, ~0u, 0u);
+  for (;;) pause();
+}
+
 }  // namespace
 
 void jail_main(const jail_plan& plan) {
-  close(plan.sync_write_fd);  // so that a dead parent shows as a hang-up on the sync pipe
+  // The sync pipe's write end goes, so that a dead parent shows as a hang-up on it.
+  if (plan.hold) {
+    int keep[3] = {plan.sync_read_fd, plan.report_fd, plan.ready_fd};
+    if (keep[0] > keep[1]) std::swap(keep[0], keep[1]);
+    if (keep[1] > keep[2]) std::swap(keep[1], keep[2]);
+    if (keep[0] > keep[1]) std::swap(keep[0], keep[1]);
+    close_all_but(keep[0], keep[1], keep[2]);
+  } else {
+    close(plan.sync_write_fd);
+  }
   char go = 0;
   if (read(plan.sync_read_fd, &go, 1) != 1) _exit(kJailFailure);  // the parent gave up on us
   // Its own session and process group: otherwise the run stays in its launcher's process group,
@@ -182,6 +226,7 @@ void jail_main(const jail_plan& plan) {
   if (setsid() < 0) fail(plan, new_session);
   if (syscall(SYS_setgroups, 0, nullptr) != 0 || set_ids(0, 0) != 0) fail(plan, become_root);
   build_new_root(plan);
+  if (plan.hold) hold_namespaces(plan);
   drop_privileges(plan);
   reset_signals();
   enter_seccomp(plan);

@@ -53,11 +53,17 @@ struct jail_plan {
   int stdin_fd = -1, stdout_fd = -1, stderr_fd = -1;
   int sync_read_fd = -1, sync_write_fd = -1;  // the parent releases the child by writing one byte
   int report_fd = -1;                         // write end of the failure pipe
+  // Warm runs (sandbox/warm.hpp): the child only builds the namespaces and the root, writes one
+  // byte to ready_fd, and then holds them as the pid namespace's init until it is killed, while a
+  // process forked from the warm interpreter enters them and becomes the program.
+  bool hold = false;
+  int ready_fd = -1;
 
   void prepare_pointers();
 };
 
-// Runs in the child. Never returns: execs the program or _exits with kJailFailure.
+// Runs in the child. Never returns: execs the program (or, with plan.hold, holds the namespaces
+// until killed) or _exits with kJailFailure.
 [[noreturn]] void jail_main(const jail_plan& plan);
 
 }  // namespace aha::sandbox

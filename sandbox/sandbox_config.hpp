@@ -60,6 +60,12 @@ struct sandbox_config {
   // "auto" (v1 controllers, else a v2 subtree that already delegates memory+pids), "none"
   // (rlimits only), or an absolute path to a v2 cgroup directory delegated to aha.
   std::string cgroups = "auto";
+  // Python runs start from a warm interpreter per slot (sandbox/warm.hpp): each run still gets
+  // fresh namespaces, root, limits and privileges, built as for a cold run, but skips the
+  // interpreter's start-up. Other languages, and hosts with cgroup v2, always run cold. A run
+  // the warm path cannot answer is run again (with a new interpreter if it died, else cold).
+  // Costs one resident interpreter (~20 MB) per slot.
+  bool warm = true;
 };
 
 template <class V>
@@ -74,6 +80,7 @@ void describe(V& v, sandbox_config& c) {
   v.field("max_output_bytes", c.max_output_bytes, "largest stdout/stderr cap any run may get, bytes",
           config::range{0, 1 << 30});
   v.field("cgroups", c.cgroups, "\"auto\", \"none\", or a delegated cgroup v2 directory");
+  v.field("warm", c.warm, "Python runs fork from a warm interpreter per slot (fresh namespaces each run)");
 }
 
 }  // namespace aha::sandbox

@@ -9,9 +9,11 @@
 
 TEST_CASE("sandbox config loads from TOML and validates ranges", "[config]") {
   auto loaded = aha::config::load_string<aha::sandbox::sandbox_config>(
-      "workers = 3\ncgroups = \"none\"\n[limits]\ncpu_ms = 1500\nmemory_bytes = 134217728\n");
+      "workers = 3\ncgroups = \"none\"\nwarm = false\n[limits]\ncpu_ms = 1500\nmemory_bytes = 134217728\n");
   REQUIRE(loaded);
   CHECK(loaded->workers == 3);
+  CHECK_FALSE(loaded->warm);
+  CHECK(aha::sandbox::sandbox_config{}.warm);  // on unless turned off
   CHECK(loaded->cgroups == "none");
   CHECK(loaded->limits.cpu_ms == 1500);
   CHECK(loaded->limits.memory_bytes == (128u << 20));

@@ -1,11 +1,15 @@
 // Shared helpers of the sandbox's black-box tests: one executor for the test binary, a run
 // helper with short limits, and checks that a run left nothing behind (no process under the
 // sandbox's host uids, no cgroup of this process). Test-only; included by *.test.cpp files.
+// AHA_SANDBOX_WARM=1 makes the shared executor warm (sandbox_config::warm): CTest runs the
+// adversarial and legal suites once that way too (sandbox/CMakeLists.txt).
 #pragma once
 
 #include <dirent.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -17,9 +21,16 @@
 
 namespace aha::sandbox::testing {
 
+inline bool warm_suite() {
+  const char* warm = std::getenv("AHA_SANDBOX_WARM");
+  return warm && std::string(warm) == "1";
+}
+
 inline std::shared_ptr<executor> shared_executor() {
   static std::shared_ptr<executor> instance = [] {
-    auto created = executor::create(sandbox_config{});
+    sandbox_config config;
+    config.warm = warm_suite();
+    auto created = executor::create(config);
     if (!created) FAIL("sandbox unavailable: " << created.error().message);
     return *created;
   }();
@@ -66,11 +77,12 @@ inline int sandbox_processes(pid_t owner = getpid()) {
   return count;
 }
 
-// Cgroups this test process created that still hold a process other than this one (empty ones
-// are kept per slot).
+// Cgroups this test process created that still hold a process other than this one and its warm
+// interpreters (empty ones are kept per slot).
 inline int leftover_cgroups() {
   const auto& layout = shared_executor()->cgroups();
   std::string prefix = std::to_string(getpid()) + "-";
+  const std::vector<pid_t> zygotes = warm_zygote_pids();
   int count = 0;
   for (const auto& parent : {layout.memory, layout.pids, layout.cpuacct, layout.unified}) {
     if (parent.empty()) continue;
@@ -80,7 +92,9 @@ inline int leftover_cgroups() {
       if (std::string(entry->d_name).rfind(prefix, 0) != 0) continue;
       std::ifstream procs(parent + "/" + entry->d_name + "/cgroup.procs");
       for (pid_t pid; procs >> pid;) {
-        if (pid != getpid()) {  // a pool worker thread of this process may be a resident member
+        // A pool worker thread of this process may be a resident member; a slot's warm
+        // interpreter lives in its group.
+        if (pid != getpid() && std::find(zygotes.begin(), zygotes.end(), pid) == zygotes.end()) {
           ++count;
           break;
         }
