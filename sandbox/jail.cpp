@@ -122,17 +122,6 @@ long set_ids(uid_t uid, gid_t gid) {
   return syscall(SYS_setresuid, uid, uid, uid);
 }
 
-void reset_signals() {
-  struct sigaction dfl {};
-  dfl.sa_handler = SIG_DFL;
-  for (int sig = 1; sig < NSIG; ++sig) {
-    if (sig != SIGKILL && sig != SIGSTOP) sigaction(sig, &dfl, nullptr);
-  }
-  sigset_t none;
-  sigemptyset(&none);
-  sigprocmask(SIG_SETMASK, &none, nullptr);
-}
-
 // Drops every privilege: rlimits, stdio, uid, parent-death signal, inherited files.
 void drop_privileges(const jail_plan& plan) {
   if (sethostname(plan.hostname.data(), plan.hostname.size()) != 0) fail(plan, set_hostname);
@@ -206,6 +195,17 @@ void close_all_but(int a, int b, int c) {
 }
 
 }  // namespace
+
+void reset_signals() {
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < NSIG; ++sig) {
+    if (sig != SIGKILL && sig != SIGSTOP) sigaction(sig, &dfl, nullptr);
+  }
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+}
 
 void jail_main(const jail_plan& plan) {
   // The sync pipe's write end goes, so that a dead parent shows as a hang-up on it.

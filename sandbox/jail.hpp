@@ -62,6 +62,10 @@ struct jail_plan {
   void prepare_pointers();
 };
 
+// Every signal back to its default disposition, none blocked: what a freshly started program
+// expects. Async-signal-safe (for a child between fork and exec); used by jail_main and warm.cpp.
+void reset_signals();
+
 // Runs in the child. Never returns: execs the program (or, with plan.hold, holds the namespaces
 // until killed) or _exits with kJailFailure.
 [[noreturn]] void jail_main(const jail_plan& plan);

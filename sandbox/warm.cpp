@@ -19,6 +19,8 @@
 #include <fstream>
 #include <mutex>
 
+#include "sandbox/jail.hpp"
+
 namespace aha::sandbox {
 
 extern const char* const kWarmZygotePy;  // sandbox/warm_zygote.py, embedded by CMake
@@ -47,14 +49,7 @@ void forget(pid_t pid) {
   // dup2 onto itself keeps close-on-exec: clear it on each kept descriptor explicitly.
   for (int fd = 0; fd <= 3; ++fd) fcntl(fd, F_SETFD, 0);
   if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent) _exit(127);
-  struct sigaction dfl {};
-  dfl.sa_handler = SIG_DFL;
-  for (int sig = 1; sig < NSIG; ++sig) {
-    if (sig != SIGKILL && sig != SIGSTOP) sigaction(sig, &dfl, nullptr);
-  }
-  sigset_t none;
-  sigemptyset(&none);
-  sigprocmask(SIG_SETMASK, &none, nullptr);
+  reset_signals();
   syscall(SYS_close_range, 4u, ~0u, CLOSE_RANGE_CLOEXEC);
   execve(argv[0], argv, envp);
   _exit(127);
