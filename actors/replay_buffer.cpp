@@ -131,10 +131,10 @@ bool complete(const replay_state& st, const fetch_request& request, const std::v
   return expiring >= std::min(request.expiring_groups, request.batch_groups);
 }
 
-// Answers with what is ready; a full batch that lacks groups the learner waits for is answered
-// empty instead (training it would let them age out): the learner asks again.
-void answer(replay_state& st, const fetch_request& request, caf::typed_response_promise<protocol::learner_batch>& promise) {
-  auto ids = select(st, request);
+// Answers with `ids` (select()'s pick); a full batch that lacks groups the learner waits for is
+// answered empty instead (training it would let them age out): the learner asks again.
+void answer(replay_state& st, const fetch_request& request, std::vector<std::uint64_t> ids,
+            caf::typed_response_promise<protocol::learner_batch>& promise) {
   if (ids.size() >= request.batch_groups && !complete(st, request, ids)) ids.clear();
   auto batch = lease(st, request, ids);
   if (batch) {
@@ -147,10 +147,11 @@ void answer(replay_state& st, const fetch_request& request, caf::typed_response_
 // Answers the waiting fetch when a full batch is ready (or `force`: its deadline passed).
 void serve_waiting(replay_state& st, bool force) {
   if (!st.waiting) return;
-  if (!force && !complete(st, st.waiting->request, select(st, st.waiting->request))) return;
+  auto ids = select(st, st.waiting->request);
+  if (!force && !complete(st, st.waiting->request, ids)) return;
   auto waiting = std::move(*st.waiting);
   st.waiting.reset();
-  answer(st, waiting.request, waiting.promise);
+  answer(st, waiting.request, std::move(ids), waiting.promise);
 }
 
 void evict_if_needed(replay_state& st) {
@@ -241,8 +242,9 @@ replay_buffer_impl::behavior_type replay_buffer(self_ptr self, std::shared_ptr<r
         serve_waiting(st, true);  // one learner: a new fetch supersedes a waiting one
         release_leases(st, request.step);
         auto promise = self->make_response_promise<protocol::learner_batch>();
-        if (request.max_wait_ms == 0 || complete(st, request, select(st, request))) {
-          answer(st, request, promise);
+        auto ids = select(st, request);
+        if (request.max_wait_ms == 0 || complete(st, request, ids)) {
+          answer(st, request, std::move(ids), promise);
           return promise;
         }
         st.waiting = pending_fetch{request, promise, st.next_token++};
