@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <caf/io/all.hpp>
+#include <caf/openssl/all.hpp>
 
 #include "actors/cluster_auth.hpp"
 #include "sandbox/pool.hpp"
@@ -44,17 +45,21 @@ result<T> ask(caf::scoped_actor& self, const Handle& to, std::chrono::millisecon
 }
 
 // Connects to the registry, retrying while the controller is not up yet.
-result<cluster_registry_actor> connect(caf::actor_system& sys, const endpoint& at, std::chrono::milliseconds patience,
-                                       const std::atomic<bool>& stop) {
+// With TLS a failed handshake (a controller with another CA) looks like an unreachable one to
+// CAF; the error says to check both.
+result<cluster_registry_actor> connect(caf::actor_system& sys, const endpoint& at, bool tls,
+                                       std::chrono::milliseconds patience, const std::atomic<bool>& stop) {
   const auto until = clock_type::now() + patience;
   for (;;) {
-    auto registry = sys.middleman().remote_actor<cluster_registry_actor>(at.host, at.port);
+    auto registry = tls ? caf::openssl::remote_actor<cluster_registry_actor>(sys, at.host, at.port)
+                        : sys.middleman().remote_actor<cluster_registry_actor>(at.host, at.port);
     if (registry) return *registry;
     if (stop) return make_error(errc::unavailable, "stopped (signal) before reaching the controller");
     if (clock_type::now() >= until) {
       return make_error(errc::unavailable, "cannot reach the controller at " + at.host + ":" + std::to_string(at.port) +
                                                " (" + sys.render(registry.error()) +
-                                               "); is `aha train` running with cluster.listen there?");
+                                               "); is `aha train` running with cluster.listen there" +
+                                               (tls ? ", with the same cluster.tls_dir?" : "?"));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(250));
   }
@@ -176,8 +181,11 @@ result<node_outcome> run_node(const node_setup& setup, const std::atomic<bool>& 
   // 1. Settings: the controller's address, the secret, this node's name and pools.
   auto at = parse_endpoint(setup.join, "--join");
   if (!at) return at.error();
-  auto secret = auth::load_secret(setup.cluster.secret, setup.cluster.secret_file, "cluster.");
-  if (!secret) return make_error(secret.error().code, secret.error().message + "; on aha node: --secret or --secret-file");
+  auto secret = check_cluster(setup.cluster, setup.join);
+  if (!secret) {
+    const bool about_secret = secret.error().message.find("secret") != std::string::npos;
+    return make_error(secret.error().code, secret.error().message + (about_secret ? "; on aha node: --secret or --secret-file" : ""));
+  }
   const auto& node = setup.cluster.node;
   const std::string node_id = node.name.empty() ? host_name() + ":" + std::to_string(::getpid()) : node.name;
   auto sandbox = make_sandbox(setup, log);
@@ -201,7 +209,7 @@ result<node_outcome> run_node(const node_setup& setup, const std::atomic<bool>& 
   caf::actor_system sys{cfg};
 
   // 3. Connect, authenticate both ways, learn the run's rewards.
-  auto registry = connect(sys, *at, node.join_timeout, stop);
+  auto registry = connect(sys, *at, uses_tls(setup.cluster), node.join_timeout, stop);
   if (!registry) return registry.error();
   caf::scoped_actor self{sys};
   std::vector<std::string> kinds;
