@@ -23,6 +23,12 @@ using clock_type = std::chrono::steady_clock;
 // Challenges are single use and expire; a peer that asks for many without joining is refused.
 constexpr auto kChallengeLifetime = std::chrono::seconds(60);
 constexpr std::size_t kMaxOpenChallenges = 256;
+constexpr std::size_t kMaxOpenChallengesPerPeer = 4;  // a join needs one; a peer asking for more is stalling others
+
+struct open_challenge {
+  clock_type::time_point issued;
+  caf::node_id peer;  // the CAF node (connection) that asked
+};
 const std::set<std::string> kPools{"cpu", "sandbox", "checker"};
 
 struct node_entry {
@@ -35,7 +41,7 @@ struct node_entry {
 struct registry_state {
   registry_setup setup;
   std::string reward_settings;                          // TOML of setup.rewards
-  std::map<std::string, clock_type::time_point> challenges;
+  std::map<std::string, open_challenge> challenges;
   std::map<std::string, node_entry> nodes;              // by node id
   cluster_stats counters;
   static inline const char* name = "cluster_registry";
@@ -119,7 +125,7 @@ caf::result<std::uint32_t> on_offer(registry_ptr self, const std::string& node_i
     }
   }
   for (std::size_t i = 0; i < workers.size(); ++i) {
-    self->request(st.setup.grader, st.setup.request_timeout, offer_atom::value, pools[i], workers[i])
+    self->request(st.setup.grader, st.setup.request_timeout, offer_atom::value, pools[i], workers[i], node->second.supervisor)
         .then([](caf::ok_atom) {},
               [self, pool = pools[i]](caf::error& e) { log_line(self, "the grader refused a " + pool + " worker: " + describe(e)); });
   }
@@ -154,10 +160,18 @@ cluster_registry_actor::behavior_type registry(registry_ptr self, registry_setup
         }
         auto& open = self->state.challenges;
         const auto now = clock_type::now();
-        for (auto it = open.begin(); it != open.end();) it = now - it->second > kChallengeLifetime ? open.erase(it) : ++it;
+        for (auto it = open.begin(); it != open.end();) it = now - it->second.issued > kChallengeLifetime ? open.erase(it) : ++it;
+        const auto& sender = self->current_sender();
+        const auto peer = sender ? sender->node() : caf::node_id{};
+        const auto from_peer = std::count_if(open.begin(), open.end(), [&](const auto& c) { return c.second.peer == peer; });
+        if (static_cast<std::size_t>(from_peer) >= kMaxOpenChallengesPerPeer) {
+          return refuse(self, errc::resource_limit, "a peer asked for more than " +
+                                                        std::to_string(kMaxOpenChallengesPerPeer) +
+                                                        " join challenges at once");
+        }
         if (open.size() >= kMaxOpenChallenges) return to_caf_error(errc::resource_limit, "too many joins in progress");
         auto challenge = auth::random_nonce();
-        open.emplace(challenge, now);
+        open.emplace(challenge, open_challenge{now, peer});
         return challenge;
       },
       [self](join_atom, const protocol::node_registration& reg, const std::string& challenge,

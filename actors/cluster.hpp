@@ -38,6 +38,7 @@ struct node_section {
   std::uint32_t sandbox_workers = 2;                // reward workers offered to the "sandbox" pool; 0 = none
   std::uint32_t checker_workers = 8;                // reward workers offered to the "checker" pool; 0 = none
   std::chrono::milliseconds join_timeout{60000};    // how long to keep trying to reach the controller
+  bool rejoin = true;                               // after losing the controller, try to join again
 };
 template <class V>
 void describe(V& v, node_section& c) {
@@ -52,6 +53,9 @@ void describe(V& v, node_section& c) {
           config::range{0, 1024});
   v.field("join_timeout", c.join_timeout, "how long a node keeps trying to reach the controller (duration)",
           config::range{0, 86400});
+  v.field("rejoin", c.rejoin,
+          "after losing the controller (a cut link, a restart), keep trying to join again for join_timeout, "
+          "with fresh workers; false = exit at once");
 }
 
 struct cluster_config {

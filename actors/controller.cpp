@@ -271,6 +271,7 @@ void count_grading(caf::actor_system& sys, const services& s, train_report& repo
   report.reward_tasks_requeued = grading.requeued;
   report.remote_tasks = grading.remote_tasks;
   report.remote_workers_lost = grading.remote_workers_lost;
+  report.remote_requeued_unreachable = grading.requeued_unreachable;
   report.grading_failures_masked = grading.grading_failures_masked;
   if (!s.cluster.registry) return;
   auto cluster = stats_of(sys, s.cluster);
@@ -684,7 +685,8 @@ std::string to_json(const train_report& r) {
                    {"grading_failures_masked", r.grading_failures_masked},
                    {"cluster", {{"nodes_joined", r.nodes_joined}, {"nodes_lost", r.nodes_lost},
                                 {"nodes_refused", r.nodes_refused}, {"remote_tasks", r.remote_tasks},
-                                {"remote_workers_lost", r.remote_workers_lost}}},
+                                {"remote_workers_lost", r.remote_workers_lost},
+                                {"requeued_unreachable", r.remote_requeued_unreachable}}},
                    {"eval", {{"initial", eval_json(r.initial)}, {"after_sft", eval_json(r.after_sft)},
                              {"after_grpo", eval_json(r.after_grpo)}}}};
   return j.dump(2);

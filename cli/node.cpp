@@ -88,7 +88,7 @@ int node(aha::cli::arguments& args) {
     return 1;
   }
   std::cerr << "aha node: offered " << outcome->workers_offered << " workers (" << outcome->worker_restarts
-            << " replacements)\n";
+            << " replacements, " << outcome->rejoins << " rejoins)\n";
   return exit_code(outcome->end);
 }
 
