@@ -1,11 +1,13 @@
 // `aha generate --model PATH --prompt TEXT [--chat] [--system TEXT] [--max-new-tokens N]
-// [--temperature T] [--top-p P] [--top-k K] [--seed S] [--threads N] [--json]`: prints a
+// [--temperature T] [--top-p P] [--top-k K] [--seed S] [--threads N (default 1)] [--json]`: prints a
 // completion of TEXT by a GGUF file, a Hugging Face folder or an aha checkpoint. --chat wraps the
 // prompt in the model's chat template (ChatML or Llama 3, from its tokenizer_config.json or GGUF
-// metadata) and stops at its end-of-turn token. Temperature 0 (the default) is greedy. --json
+// metadata; the template's own default system turn unless --system is given, --system "" for
+// none) and stops at its end-of-turn token. Temperature 0 (the default) is greedy. --json
 // prints one JSON object instead of the text. Tested by scripts/test_model_cli.sh.
 #include <chrono>
 #include <iostream>
+#include <regex>
 
 #include <nlohmann/json.hpp>
 
@@ -16,6 +18,21 @@
 #include "model/runtime.hpp"
 
 namespace {
+
+// A ChatML template's built-in system turn, written as a literal in the template (SmolLM2's and
+// Qwen2.5's add one when the conversation has none): what transformers' apply_chat_template
+// would render without a system message. Empty when there is none.
+std::string default_system_prompt(const std::string& tokenizer_config_json) {
+  auto j = nlohmann::json::parse(tokenizer_config_json, nullptr, false);
+  if (!j.is_object() || !j.contains("chat_template") || !j["chat_template"].is_string()) return "";
+  const auto t = j["chat_template"].get<std::string>();
+  static const std::regex literal(R"('<\|im_start\|>system(?:\n|\\n)([^']*)<\|im_end\|>)");
+  std::smatch m;
+  if (!std::regex_search(t, m, literal)) return "";
+  std::string text = m[1].str();
+  for (size_t at; (at = text.find("\\n")) != std::string::npos;) text.replace(at, 2, "\n");  // a Jinja "\n" escape
+  return text;
+}
 
 const char* finish_name(aha::model::finish_reason f) {
   switch (f) {
@@ -35,7 +52,7 @@ int generate(aha::cli::arguments& args) {
   const bool as_json = args.flag("--json");
   aha::model::sampling_params params;
   params.temperature = 0;
-  int threads = 2;
+  int threads = 1;  // one: two OpenMP threads on a busy 2-core machine ran 5x slower (docs/model.md)
   try {
     if (auto v = args.option("--max-new-tokens")) params.max_new_tokens = std::stoll(*v);
     if (auto v = args.option("--temperature")) params.temperature = std::stod(*v);
@@ -68,7 +85,8 @@ int generate(aha::cli::arguments& args) {
       return 1;
     }
     std::vector<aha::model::chat_message> messages;
-    if (system) messages.push_back({"system", *system});
+    const std::string system_text = system ? *system : default_system_prompt(source->tokenizer_config_json);
+    if (!system_text.empty()) messages.push_back({"system", system_text});
     messages.push_back({"user", *prompt});
     text = aha::model::apply_chat(*format, messages, true);
     for (const char* end : {"<|im_end|>", "<|eot_id|>"})

@@ -1,4 +1,4 @@
-// `aha score --model PATH --text FILE [--window N] [--threads N] [--json]`: the mean negative
+// `aha score --model PATH --text FILE [--window N] [--threads N (default 1)] [--json]`: the mean negative
 // log-likelihood per token of FILE's text under a GGUF file, a Hugging Face folder or an aha
 // checkpoint, and the perplexity exp(mean NLL). The text is cut into windows of N tokens
 // (default 512, at most the model's context); each window's first token has no context and is
@@ -23,7 +23,7 @@ int score(aha::cli::arguments& args) {
   auto text_path = args.option("--text");
   const bool as_json = args.flag("--json");
   int64_t window = 512;
-  int threads = 2;
+  int threads = 1;  // one: two OpenMP threads on a busy 2-core machine ran 5x slower (docs/model.md)
   try {
     if (auto v = args.option("--window")) window = std::stoll(*v);
     if (auto v = args.option("--threads")) threads = std::stoi(*v);
