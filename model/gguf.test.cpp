@@ -573,3 +573,21 @@ TEST_CASE("gguf_model: unsupported or inconsistent files are refused by name") {
   }
   fs::remove_all(dir);
 }
+
+TEST_CASE("gguf_model: the smollm pre-tokenizer isolates every digit before GPT-2's split") {
+  gguf_builder b;
+  add_tokenizer(b, "qwen2", "smollm");
+  const auto bytes = b.build();
+  auto f = gguf_file::parse(bytes.data(), bytes.size(), "smollm.gguf");
+  REQUIRE(f.ok());
+  auto files = gguf_tokenizer(*f);
+  REQUIRE(files.ok());
+  auto tok = bpe_tokenizer::from_json(files->tokenizer_json, files->tokenizer_config_json);
+  REQUIRE(tok.ok());
+  auto id = [&](const char* t) { return *tok->token_id(t); };
+  // "a  1": Digits first gives "a  " + "1", so both spaces end a piece and merge to "ĠĠ"; GPT-2's
+  // regex alone would give "a", " ", " 1" (no "ĠĠ").
+  CHECK(tok->encode("a  1") == std::vector<int32_t>{id("a"), id("ĠĠ"), id("1")});
+  CHECK(tok->encode(" 42x") == std::vector<int32_t>{id("Ġ"), id("4"), id("2"), id("x")});
+  CHECK(tok->decode(tok->encode("a 1234 b")) == "a 1234 b");
+}
