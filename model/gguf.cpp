@@ -502,6 +502,7 @@ result<gguf_file> gguf_file::parse_storage(std::shared_ptr<const storage> bytes,
   if (tensor_count > c.remaining() / 24) return bad_at(8, "tensor_count", std::to_string(tensor_count) + " tensors cannot fit in the file");
 
   std::unordered_set<std::string> keys;
+  size_t alignment_at = 0;  // where general.alignment's value is, for its errors
   f.metadata_.reserve(kv_count);
   for (uint64_t i = 0; i < kv_count; ++i) {
     std::string key;
@@ -512,15 +513,16 @@ result<gguf_file> gguf_file::parse_storage(std::shared_ptr<const storage> bytes,
     if (!c.read(type, ("metadata \"" + key + "\" type").c_str())) return bad();
     if (!known_type(type)) return bad_at(c.offset() - 4, "metadata \"" + key + "\" type", "unknown value type " + std::to_string(type));
     gguf_value v;
+    if (key == "general.alignment") alignment_at = c.offset();
     if (!read_value(c, static_cast<gguf_type>(type), v, "metadata \"" + key + "\"", 0)) return bad();
     f.metadata_.emplace_back(std::move(key), std::move(v));
   }
 
   if (const auto* a = f.find("general.alignment")) {
-    if (a->type != gguf_type::uint32) return bad_at(0, "metadata \"general.alignment\"", std::string("is ") + to_string(a->type) + ", expected uint32");
+    if (a->type != gguf_type::uint32) return bad_at(alignment_at, "metadata \"general.alignment\"", std::string("is ") + to_string(a->type) + ", expected uint32");
     const auto value = static_cast<uint64_t>(a->ints[0]);
     if (value == 0 || (value & (value - 1)) != 0)
-      return bad_at(0, "metadata \"general.alignment\"", std::to_string(value) + " is not a power of two");
+      return bad_at(alignment_at, "metadata \"general.alignment\"", std::to_string(value) + " is not a power of two");
     f.alignment_ = value;
   }
 

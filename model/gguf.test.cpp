@@ -277,7 +277,8 @@ TEST_CASE("gguf: malformed fields give clear errors") {
   {
     gguf_builder b;
     b.scalar<uint32_t>("general.alignment", gguf_type::uint32, 48);
-    contains(error_of(b.build()), "48 is not a power of two");
+    // The value sits after the 24-byte header, the key (8 + 17 bytes) and its type (4).
+    contains(error_of(b.build()), "offset 53: metadata \"general.alignment\": 48 is not a power of two");
   }
   {
     gguf_builder b;
