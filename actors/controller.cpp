@@ -23,6 +23,7 @@
 #include "actors/supervision/teardown.hpp"
 #include "actors/supervision/watchdog.hpp"
 #include "model/char_tokenizer.hpp"
+#include "model/gguf_model.hpp"
 #include "model/hf_checkpoint.hpp"
 #include "model/runtime.hpp"
 #include "report/run_report.hpp"
@@ -44,8 +45,9 @@ struct policy_bundle {
 
 constexpr auto kRequestTimeout = std::chrono::seconds(60);
 
-// The built-in tiny model with its character vocabulary, or a Hugging Face folder (an aha
-// checkpoint of the tiny model included: its aha_tokenizer.json names the character vocabulary).
+// The built-in tiny model with its character vocabulary, a Hugging Face folder (an aha
+// checkpoint of the tiny model included: its aha_tokenizer.json names the character vocabulary),
+// or a GGUF file (load_pretrained reads it too).
 result<policy_bundle> load_policy(const model_section& section, std::uint64_t seed) {
   std::optional<torch::Device> device;
   try {
@@ -66,10 +68,16 @@ result<policy_bundle> load_policy(const model_section& section, std::uint64_t se
   } else {
     auto policy = model::load_pretrained(section.path);
     if (!policy) return policy.error();
-    auto tokenizer = load_tokenizer(section.path);
-    if (!tokenizer) return tokenizer.error();
     out.policy = *policy;
-    out.tokenizer = *tokenizer;
+    if (model::is_gguf_file(section.path)) {  // a llama.cpp GGUF file: the tokenizer is in its metadata
+      auto tokenizer = model::load_gguf_tokenizer(section.path);
+      if (!tokenizer) return tokenizer.error();
+      out.tokenizer = std::make_shared<model::bpe_tokenizer>(std::move(*tokenizer));
+    } else {
+      auto tokenizer = load_tokenizer(section.path);
+      if (!tokenizer) return tokenizer.error();
+      out.tokenizer = *tokenizer;
+    }
   }
   // Everything downstream (engine, trainer, optimizer, replicas) follows the parameters' device.
   out.policy->to(*device);
