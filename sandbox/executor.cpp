@@ -654,9 +654,11 @@ std::optional<protocol::sandbox_reply> executor::run_warm(const protocol::sandbo
 
 void executor::defer_teardown(std::uint32_t slot, int pidfd) const {
   std::lock_guard<std::mutex> lock(slot_mutex_);
-  auto& pending = teardowns_[slot];
-  if (pending >= 0) close(pending);  // a concurrent run of the slot: each waits for its own at most
-  pending = pidfd;
+  auto [pending, fresh] = teardowns_.try_emplace(slot, pidfd);
+  if (!fresh) {  // a concurrent run of the slot's left one: the later holder is awaited
+    close(pending->second);
+    pending->second = pidfd;
+  }
 }
 
 // Waits (up to 2 s) until the slot's last holder has exited: by then the kernel has unmounted

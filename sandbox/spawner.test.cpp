@@ -8,6 +8,7 @@
 // Run: ctest --test-dir build -R 'sandbox.*spawn' -j1
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <chrono>
@@ -123,12 +124,25 @@ TEST_CASE("the holder plan's wire format round-trips and refuses bad bytes", "[s
 TEST_CASE("warm runs clone their holders through the spawner, which holds nothing of a run", "[spawner]") {
   if (!warm_applies(spawning())) AHA_SKIP("cgroup v2 host: warm runs are off there (they run cold)");
   REQUIRE_FALSE(spawning().spawner_path().empty());  // built next to aha, found from the build tree
+  // The caller's own descriptors are untouched by runs (a pending teardown's bookkeeping once
+  // closed fd 0 of the calling process; the adversarial suite's listener then vanished).
+  struct stat before {}, after {};
+  const bool have_stdin = fstat(0, &before) == 0;
   const auto clones = spawning().spawner_clones();
   auto reply = spawning().run(python("import os\nprint(sorted(int(f) for f in os.listdir('/proc/self/fd')))\n"));
   REQUIRE(reply.status == run_status::ok);
   CHECK(reply.stdout_data == "[0, 1, 2, 3]\n");  // stdio, and listdir's own directory
   CHECK(spawning().spawner_clones() == clones + 1);
   CHECK_FALSE(spawning().spawner_broken());
+  // After a run: the interpreter's and the spawner's channels, and the last holder's pidfd (kept
+  // until the slot's next run has seen it exit). More runs add none.
+  const auto own_fds = open_fds(getpid()).size();
+  for (int i = 0; i < 3; ++i) REQUIRE(spawning().run(python("print(1)\n")).stdout_data == "1\n");
+  CHECK(open_fds(getpid()).size() == own_fds);
+  if (have_stdin) {
+    REQUIRE(fstat(0, &after) == 0);
+    CHECK((after.st_dev == before.st_dev && after.st_ino == before.st_ino));
+  }
   pid_t s = spawning().warm_spawner(0);
   REQUIRE(s > 0);
   CHECK(open_fds(s) == std::vector<int>{0, 1, 2, 3});  // /dev/null x3 and its control socket
