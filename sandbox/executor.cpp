@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -249,6 +250,20 @@ void kill_process(const running& run) {
 void kill_run(running& run, kill_reason why) {
   if (run.killed == kill_reason::none) run.killed = why;
   kill_process(run);  // the pid namespace's init: the kernel kills every process in it
+}
+
+// Whether a warm run left files in its tmpfs mounts (the scratch /tmp beyond the source the
+// holder wrote, or /dev/shm), seen through the live holder's root. Such pages are charged to the
+// slot's group until the holder's mount namespace is gone; when statfs fails, assume they are.
+bool left_files(pid_t holder, std::size_t source_bytes) {
+  const std::string root = "/proc/" + std::to_string(holder) + "/root";
+  struct statfs tmp {}, shm {};
+  if (statfs((root + "/tmp").c_str(), &tmp) != 0 || statfs((root + "/dev/shm").c_str(), &shm) != 0) return true;
+  const std::uint64_t block = static_cast<std::uint64_t>(tmp.f_bsize);
+  const std::uint64_t source_blocks = (source_bytes + block - 1) / block;
+  // Inodes in use: the mount's root directory, and in /tmp the source.
+  return tmp.f_blocks - tmp.f_bfree > source_blocks || tmp.f_files - tmp.f_ffree > 2 ||
+         shm.f_blocks != shm.f_bfree || shm.f_files - shm.f_ffree > 1;
 }
 
 // Whether the process of a pidfd has exited (its pidfd is readable then).
@@ -601,12 +616,18 @@ std::optional<protocol::sandbox_reply> executor::run_warm(const protocol::sandbo
   //    nothing: a holder of the spawner is only signalled, and the kernel tears its namespaces
   //    down while the answer goes out (README "Warm runs": why the next run shares nothing with
   //    it). One cloned by aha must be reaped here.
+  // Only a live holder that aha has not signalled may be looked at through /proc/<pid> (its pid is
+  // not reused while it lives); any other is awaited by the slot's next run (at once, usually:
+  // an ended holder has already unmounted everything).
+  const bool leftovers = by_spawner && group &&
+                         (!released || run.killed != kill_reason::none || holder_lost ||
+                          left_files(run.pid, request.source.size()));
   kill_process(run);
   std::uint64_t reap_ns = 0;
-  if (by_spawner) {
+  if (leftovers) {
     defer_teardown(slot, run.pidfd.fd);  // the slot's next run waits for it (await_teardown)
     run.pidfd.fd = -1;
-  } else {
+  } else if (!by_spawner) {
     const auto reap_start = clock::now();
     while (waitpid(run.pid, nullptr, 0) < 0 && errno == EINTR) {
     }
@@ -654,6 +675,10 @@ std::optional<protocol::sandbox_reply> executor::run_warm(const protocol::sandbo
 
 void executor::defer_teardown(std::uint32_t slot, int pidfd) const {
   std::lock_guard<std::mutex> lock(slot_mutex_);
+  {
+    std::lock_guard<std::mutex> count(phases_mutex_);
+    ++phases_.teardowns_deferred;
+  }
   auto [pending, fresh] = teardowns_.try_emplace(slot, pidfd);
   if (!fresh) {  // a concurrent run of the slot's left one: the later holder is awaited
     close(pending->second);

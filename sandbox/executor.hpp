@@ -3,7 +3,8 @@
 // How a run is isolated is written in sandbox/README.md (the threat model); the child's side is
 // sandbox/jail.cpp, the parent's (spawn, limits, verdict) is executor.cpp. With
 // sandbox_config::warm, Python runs fork from a warm interpreter per slot into namespaces built
-// the same way (sandbox/warm.hpp; README "Warm runs").
+// the same way, held by a process the slot's spawner clones (sandbox/warm.hpp,
+// sandbox/spawner.hpp; README "Warm runs").
 //
 //   auto ex = aha::sandbox::executor::create({});
 //   protocol::sandbox_request req; req.source = "print(input())"; req.stdin_data = "hi\n";
@@ -97,11 +98,12 @@ class executor {
   // clone, the hand-over (interpreter, id maps, release), release to the helper's status record
   // (root building, entering, the program), and the record to the answer (killing the holder, the
   // group empty, output); `reap_ns` is the part of the answer spent waiting for the holder's
-  // teardown, which only holders cloned by aha itself need; `teardown_wait_ns` is what runs
-  // (of any kind) waited at their start for the slot's previous holder of a spawner to be gone.
+  // teardown, which only holders cloned by aha itself need; `teardowns_deferred` counts runs of
+  // the spawner that left files in their tmpfs mounts (charged to the slot's group until the
+  // holder is gone), and `teardown_wait_ns` is what the slot's next runs waited for those.
   struct warm_phases {
     std::uint64_t runs = 0, prepare_ns = 0, clone_ns = 0, release_ns = 0, program_ns = 0, answer_ns = 0, reap_ns = 0;
-    std::uint64_t teardown_wait_ns = 0;
+    std::uint64_t teardowns_deferred = 0, teardown_wait_ns = 0;
   };
   warm_phases warm_phase_totals() const;
 
