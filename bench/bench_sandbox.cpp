@@ -180,7 +180,7 @@ int bench_sandbox(aha::cli::arguments& args) {
   double warm_per_second = pool_runs_per_second(**warm_pool, runs * 2);
   std::remove(file.c_str());
 
-  std::cout << "trivial python (print(1)), median of " << runs << " rounds (bare, bwrap, aha, aha warm in turn):\n"
+  std::cout << "trivial python (print(1)), median of " << runs << " rounds (bare, bwrap, aha cold, aha warm without the spawner, aha warm in turn):\n"
             << "  bare (posix_spawn)  " << bare << " ms\n"
             << "  bubblewrap          " << bwrap << " ms" << (have_bwrap ? "" : " (bwrap not installed)")
             << (have_bwrap ? "  (" + std::to_string(bwrap / bare) + "x bare)" : "") << "\n"
