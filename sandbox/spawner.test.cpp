@@ -134,6 +134,12 @@ TEST_CASE("warm runs clone their holders through the spawner, which holds nothin
   CHECK(reply.stdout_data == "[0, 1, 2, 3]\n");  // stdio, and listdir's own directory
   CHECK(spawning().spawner_clones() == clones + 1);
   CHECK_FALSE(spawning().spawner_broken());
+  // A source far over a socket message (the plan travels in a memfd).
+  const std::string padding = "# " + std::string(4 << 20, 'x') + "\n";
+  auto big = spawning().run(python(padding + "print(len(open(__file__).read()))\n"));
+  CHECK(big.status == run_status::ok);
+  CHECK(big.stdout_data == std::to_string(padding.size() + 34) + "\n");
+  CHECK(spawning().spawner_clones() == clones + 2);
   // After a run: the interpreter's and the spawner's channels, and the last holder's pidfd (kept
   // until the slot's next run has seen it exit). More runs add none.
   const auto own_fds = open_fds(getpid()).size();
