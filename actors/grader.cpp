@@ -24,7 +24,7 @@ struct reward_task {
   std::uint32_t slot = 0;     // component index in that rollout's verdict
   std::uint32_t spec = 0;     // index into the specs
   std::uint32_t attempts = 0; // workers lost while running it
-  std::optional<caf::actor_addr> probing;  // past its deadline on this remote worker, its node being probed
+  std::optional<caf::actor_addr> probing{};  // past its deadline on this remote worker, its node being probed
   clock_type::time_point queued_at = clock_type::now();
 };
 
@@ -44,7 +44,7 @@ struct worker_slot {
   reward_worker_actor handle;
   std::optional<std::uint64_t> task;  // running task
   bool offered = false;               // offered from outside (a node's worker): dropped, not respawned, when lost
-  caf::actor contact;                 // an offered worker's node: answers probe while reachable (may be invalid)
+  caf::actor contact{};               // an offered worker's node: answers probe while reachable (may be invalid)
 };
 
 struct pool_state {
@@ -116,17 +116,18 @@ void finish_task(self_ptr self, std::uint64_t task_id, protocol::reward_componen
   auto& st = self->state;
   auto it = st.tasks.find(task_id);
   if (it == st.tasks.end()) return;  // already finished (late result or late deadline)
-  auto task = it->second;
+  // Where it goes, copied before the task is erased (not the task: its probe state stays behind).
+  const auto job_id = it->second.job, sample = std::uint64_t{it->second.sample}, slot = std::uint64_t{it->second.slot};
+  const auto& spec = (*st.specs)[it->second.spec];
   st.tasks.erase(it);
-  const auto& spec = (*st.specs)[task.spec];
   ++st.pools.at(spec.pool).done;
   c.kind = spec.kind;
   c.weight = spec.weight;
   if (c.status == protocol::verdict_status::timeout) ++st.counters.reward_timeouts;
   if (c.status == protocol::verdict_status::error) ++st.counters.reward_errors;
-  auto& job = st.jobs.at(task.job);
-  job.components[task.sample][task.slot] = std::move(c);
-  if (--job.remaining == 0) complete_job(self, task.job);
+  auto& job = st.jobs.at(job_id);
+  job.components[sample][slot] = std::move(c);
+  if (--job.remaining == 0) complete_job(self, job_id);
 }
 
 // Worker `who` died (a crash, or its node's process or connection is gone): it leaves its slot
