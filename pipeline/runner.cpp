@@ -212,6 +212,7 @@ std::vector<planned_stage> plan_stages(const run_config& config) {
     st.samples_file = (folder / "samples.jsonl").string();
     if (spec.kind == stage_kind::rejection_sample) outputs[spec.name] = st.rejection_output;
     if (!spec.from_stage.empty()) st.sft_data = outputs[spec.from_stage];
+    st.from_stage = spec.from_stage;
     if (!spec.data.empty()) st.sft_data = (fs::path(spec.data).is_absolute() ? fs::path(spec.data) : dir / spec.data).string();
     plan.push_back(std::move(st));
   }
@@ -350,9 +351,16 @@ result<pipeline_outcome> run_stages(caf::actor_system& sys, pipeline_inputs in, 
     }
     first_open = false;
     auto started = clock_type::now();
+    std::error_code ec;
     std::uint64_t steps = 0;
     nlohmann::json details = nlohmann::json::object();
-    if (st.kind == stage_kind::sft) {
+    if (st.kind == stage_kind::sft && !st.from_stage.empty() && fs::file_size(st.sft_data, ec) == 0) {
+      // Rejection sampling kept nothing: an outcome of the run, not a broken recipe. Nothing to train.
+      log << "sft: stage \"" << st.from_stage << "\" kept no completion (" << st.sft_data << "): \"" << st.name
+          << "\" trains nothing\n";
+      details = {{"data", st.sft_data}, {"skipped", "the sampled set is empty"}};
+      if (auto saved = save_stage_end(st, i, bundle, trainer, out.sft_steps, 0, version); !saved) return fail(saved.error());
+    } else if (st.kind == stage_kind::sft) {
       trainer.begin_stage(sft_trainer_config(st.config));
       auto taken = run_sft(st.config, *current, bundle, trainer, {st.sft_data, st.examples_file}, log);
       if (!taken) return fail(taken.error());

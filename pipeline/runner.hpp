@@ -33,6 +33,7 @@ struct planned_stage {
   std::string eval_file;        // the held-out samples after it
   std::string examples_file;    // sft: what it trained on (the split audit reads it)
   std::string sft_data;         // sft: its demonstrations file; "" = the dataset's own
+  std::string from_stage;       // sft: the rejection_sample stage that wrote sft_data (an empty set skips it)
   std::string reference_dir;    // grpo: the KL reference model
   std::string rejection_output; // rejection_sample: the SFT set it writes
   std::string samples_file;     // rejection_sample: every graded sample

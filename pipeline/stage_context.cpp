@@ -16,7 +16,10 @@ result<services> spawn_services(caf::actor_system& sys, const run_config& config
   services s;
   s.metrics = metrics;
   std::string cursor = config.prompts.state_file.empty() ? "" : (dir / config.prompts.state_file).string();
-  if (!cursor.empty()) fs::create_directories(fs::path(cursor).parent_path());
+  // A stage's cursor and buffer live in stages/<name>/ (RocksDB creates only the last folder).
+  std::error_code ec;
+  if (!cursor.empty()) fs::create_directories(fs::path(cursor).parent_path(), ec);
+  fs::create_directories((dir / config.replay.dir).parent_path(), ec);
   auto prompts = spawn_prompt_source(sys, config.prompts, cursor);
   if (!prompts) return prompts.error();
   s.prompts = *prompts;
