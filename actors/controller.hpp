@@ -3,7 +3,7 @@
 // metrics (and, without [[stages]], the services every stage shares; with cluster.listen, nodes
 // may add reward workers: actors/cluster.hpp), the stage pipeline (pipeline/runner.hpp: the
 // stages in order, each checkpointed and evaluated), the split audit, and report.json.
-// Tested by tests/pipeline.test.cpp, tests/resume.test.cpp and tests/stages.test.cpp.
+// Tested by tests/pipeline.test.cpp, tests/resume.test.cpp and pipeline/stages.test.cpp.
 #pragma once
 
 #include <cstdint>

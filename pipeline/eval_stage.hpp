@@ -1,7 +1,7 @@
 // eval_stage: the held-out evaluation the pipeline runs before the first stage and after each
 // one (and an `eval` stage's whole work): pass@1 over k samples, pass@k', maj@k, per task, every
 // sample written to a JSONL file (actors/evaluation.hpp). Tested by tests/pipeline.test.cpp and
-// tests/stages.test.cpp.
+// pipeline/stages.test.cpp.
 #pragma once
 
 #include <ostream>

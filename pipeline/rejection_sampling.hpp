@@ -6,7 +6,7 @@
 // rejection.max_chars long — and it differs from those already kept for its prompt, at most
 // rejection.keep per prompt. The kept ones become an SFT set in the run directory, one JSON line
 // each: {"task","prompt","gold","language","completion","sample","reward","components"}.
-// Every sample (kept or not) stays in stages/<name>/samples.jsonl. Tested by tests/stages.test.cpp.
+// Every sample (kept or not) stays in stages/<name>/samples.jsonl. Tested by pipeline/stages.test.cpp.
 #pragma once
 
 #include <cstdint>

@@ -7,7 +7,7 @@
 // without [[stages]] runs the legacy pipeline: SFT "sft" (when sft.steps > 0) then GRPO "grpo"
 // (when grpo.learner.steps > 0) on the run's own services and files, exactly as before pipelines.
 // With [[stages]], stage NAME has its own services and files under stages/NAME/.
-// Not the topology or the report (actors/controller.hpp). Tested by tests/stages.test.cpp.
+// Not the topology or the report (actors/controller.hpp). Tested by pipeline/stages.test.cpp.
 #pragma once
 
 #include <cstdint>

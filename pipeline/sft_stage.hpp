@@ -2,7 +2,7 @@
 // of R1), or a JSONL file such as a rejection_sample stage's output ({"task","prompt","gold",
 // "completion", optional "language"}, one per line). Examples are drawn in a seeded order, and
 // each one trained on is logged to an examples file (actors/run_audit.hpp) for the split audit.
-// Tested by tests/stages.test.cpp, tests/pipeline.test.cpp and tests/audit.test.cpp.
+// Tested by pipeline/stages.test.cpp, tests/pipeline.test.cpp and tests/audit.test.cpp.
 #pragma once
 
 #include <cstdint>

@@ -2,7 +2,7 @@
 // a stage talks to (prompt source, replay buffer, grader, metrics, the cluster's door), the run's
 // checkpoint, and the trainer settings of each kind of stage. The controller builds them; the
 // stages (sft_stage, grpo_stage, eval_stage, rejection_sampling) and the runner use them.
-// Tested through tests/stages.test.cpp, tests/pipeline.test.cpp and tests/resume.test.cpp.
+// Tested through pipeline/stages.test.cpp, tests/pipeline.test.cpp and tests/resume.test.cpp.
 #pragma once
 
 #include <filesystem>

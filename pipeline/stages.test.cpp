@@ -12,6 +12,8 @@
 #include <map>
 #include <set>
 #include <sstream>
+#include <cstdlib>
+#include <iostream>
 #include <stdexcept>
 
 #include <unistd.h>
@@ -429,4 +431,31 @@ TEST_CASE("stages: built-in prompts posed in French are the same problems as in 
   auto bad = aha::actors::tasks::open_dataset(config, aha::actors::tasks::split::train);
   REQUIRE_FALSE(bad.ok());
   CHECK_THAT(bad.error().message, Catch::Contains("valid: en, fr, de, es"));
+}
+
+TEST_CASE("stages: configs/r1_tiny.toml lists R1's stages and validates", "[integration]") {
+  auto config = aha::config::load<run_config>(std::string(AHA_SOURCE_DIR) + "/configs/r1_tiny.toml", {});
+  REQUIRE(config.ok());
+  aha::actors::resolve(*config);
+  auto valid = aha::actors::validate(*config);
+  INFO((valid ? std::string() : valid.error().message));
+  REQUIRE(valid.ok());
+  std::vector<std::string> kinds;
+  for (const auto& s : config->stages) kinds.push_back(aha::actors::stage_kind_name(s.kind));
+  CHECK(kinds == std::vector<std::string>{"sft", "grpo", "rejection_sample", "sft", "grpo"});
+  CHECK(aha::actors::stage_view(*config, 1).grader.rewards.language_weight > 0);  // R1's language reward in RL
+  CHECK(aha::actors::stage_view(*config, 0).grader.rewards.language_weight == 0);
+  CHECK(config->stages[3].from_stage == "rejection");
+}
+
+// Not part of the suite (hidden tag): runs a whole recipe, as `aha train` would, for measurements:
+//   build/pipeline/pipeline_tests "[.recipe]"   (AHA_RECIPE = another recipe, AHA_RECIPE_DIR = its run dir)
+TEST_CASE("stages: run a whole recipe", "[.recipe]") {
+  const char* recipe = std::getenv("AHA_RECIPE");
+  const char* dir = std::getenv("AHA_RECIPE_DIR");
+  auto config = aha::config::load<run_config>(recipe ? recipe : std::string(AHA_SOURCE_DIR) + "/configs/r1_tiny.toml",
+                                              {std::string("run.dir=") + (dir ? dir : "/tmp/aha-r1_tiny")});
+  REQUIRE(config.ok());
+  auto report = aha::actors::run_training(*config, std::cerr);
+  REQUIRE(report.ok());
 }
