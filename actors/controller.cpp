@@ -1,4 +1,4 @@
-// The training run (actors/controller.hpp): topology, stages, supervision, report.
+// The training run (actors/controller.hpp): run directory, policy, services, the stage pipeline, audit, report.
 #include "actors/controller.hpp"
 
 #include <chrono>
