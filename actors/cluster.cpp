@@ -7,9 +7,13 @@
 #include <set>
 #include <thread>
 
+#include <arpa/inet.h>
+
 #include <caf/io/all.hpp>
+#include <caf/openssl/all.hpp>
 
 #include "actors/cluster_auth.hpp"
+#include "actors/cluster_tls.hpp"
 
 namespace aha::actors {
 namespace {
@@ -19,6 +23,12 @@ using clock_type = std::chrono::steady_clock;
 // Challenges are single use and expire; a peer that asks for many without joining is refused.
 constexpr auto kChallengeLifetime = std::chrono::seconds(60);
 constexpr std::size_t kMaxOpenChallenges = 256;
+constexpr std::size_t kMaxOpenChallengesPerPeer = 4;  // a join needs one; a peer asking for more is stalling others
+
+struct open_challenge {
+  clock_type::time_point issued;
+  caf::node_id peer;  // the CAF node (connection) that asked
+};
 const std::set<std::string> kPools{"cpu", "sandbox", "checker"};
 
 struct node_entry {
@@ -31,7 +41,7 @@ struct node_entry {
 struct registry_state {
   registry_setup setup;
   std::string reward_settings;                          // TOML of setup.rewards
-  std::map<std::string, clock_type::time_point> challenges;
+  std::map<std::string, open_challenge> challenges;
   std::map<std::string, node_entry> nodes;              // by node id
   cluster_stats counters;
   static inline const char* name = "cluster_registry";
@@ -115,7 +125,7 @@ caf::result<std::uint32_t> on_offer(registry_ptr self, const std::string& node_i
     }
   }
   for (std::size_t i = 0; i < workers.size(); ++i) {
-    self->request(st.setup.grader, st.setup.request_timeout, offer_atom::value, pools[i], workers[i])
+    self->request(st.setup.grader, st.setup.request_timeout, offer_atom::value, pools[i], workers[i], node->second.supervisor)
         .then([](caf::ok_atom) {},
               [self, pool = pools[i]](caf::error& e) { log_line(self, "the grader refused a " + pool + " worker: " + describe(e)); });
   }
@@ -150,10 +160,18 @@ cluster_registry_actor::behavior_type registry(registry_ptr self, registry_setup
         }
         auto& open = self->state.challenges;
         const auto now = clock_type::now();
-        for (auto it = open.begin(); it != open.end();) it = now - it->second > kChallengeLifetime ? open.erase(it) : ++it;
+        for (auto it = open.begin(); it != open.end();) it = now - it->second.issued > kChallengeLifetime ? open.erase(it) : ++it;
+        const auto& sender = self->current_sender();
+        const auto peer = sender ? sender->node() : caf::node_id{};
+        const auto from_peer = std::count_if(open.begin(), open.end(), [&](const auto& c) { return c.second.peer == peer; });
+        if (static_cast<std::size_t>(from_peer) >= kMaxOpenChallengesPerPeer) {
+          return refuse(self, errc::resource_limit, "a peer asked for more than " +
+                                                        std::to_string(kMaxOpenChallengesPerPeer) +
+                                                        " join challenges at once");
+        }
         if (open.size() >= kMaxOpenChallenges) return to_caf_error(errc::resource_limit, "too many joins in progress");
         auto challenge = auth::random_nonce();
-        open.emplace(challenge, now);
+        open.emplace(challenge, open_challenge{now, peer});
         return challenge;
       },
       [self](join_atom, const protocol::node_registration& reg, const std::string& challenge,
@@ -190,9 +208,26 @@ cluster_registry_actor::behavior_type registry(registry_ptr self, registry_setup
 
 }  // namespace
 
-result<std::string> check_cluster(const cluster_config& config) {
-  if (!config.listen.empty()) {
-    if (auto at = parse_endpoint(config.listen, "cluster.listen"); !at) return at.error();
+bool is_loopback(const std::string& host) {
+  if (host == "localhost" || host == "::1") return true;
+  in_addr v4{};
+  return ::inet_pton(AF_INET, host.c_str(), &v4) == 1 && (ntohl(v4.s_addr) >> 24) == 127;
+}
+
+result<std::string> check_cluster(const cluster_config& config, const std::string& address) {
+  const auto& where = address.empty() ? config.listen : address;
+  if (!where.empty()) {
+    auto at = parse_endpoint(where, address.empty() ? "cluster.listen" : "--join");
+    if (!at) return at.error();
+    if (config.tls_dir.empty() && !config.plaintext && !is_loopback(at->host)) {
+      return make_error(errc::invalid_argument,
+                        "the cluster at " + where + " would run over plain TCP beyond this host: set cluster.tls_dir "
+                        "to a folder made by `aha cluster certs DIR` (copied to every host), or cluster.plaintext = true "
+                        "on a network you trust");
+    }
+  }
+  if (!config.tls_dir.empty()) {
+    if (auto files = tls::load_tls_dir(config.tls_dir, "cluster.tls_dir"); !files) return files.error();
   }
   for (const auto& pool : config.remote_pools) {
     if (!kPools.count(pool)) {
@@ -229,7 +264,17 @@ void configure_middleman(caf::actor_system_config& cfg, const cluster_config& co
   // STACK.md: without heartbeats and a connection timeout a frozen peer is never noticed.
   cfg.set("middleman.heartbeat-interval", caf::timespan{config.heartbeat});
   cfg.set("middleman.connection-timeout", caf::timespan{config.connection_timeout});
+  if (config.tls_dir.empty()) return;
+  // Setting certificate, key and CA turns on CAF's authenticated mode: TLS with both peers'
+  // certificates verified against the CA (SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT).
+  cfg.load<caf::openssl::manager>();
+  const std::filesystem::path dir = config.tls_dir;
+  cfg.openssl_certificate = (dir / "cert.pem").string();
+  cfg.openssl_key = (dir / "key.pem").string();
+  cfg.openssl_cafile = (dir / "ca.pem").string();
 }
+
+bool uses_tls(const cluster_config& config) { return !config.tls_dir.empty(); }
 
 cluster_registry_actor spawn_cluster_registry(caf::actor_system& sys, registry_setup setup) {
   return sys.spawn(registry, std::move(setup));
@@ -251,12 +296,14 @@ result<cluster_door> open_cluster(caf::actor_system& sys, const cluster_config& 
   for (const auto& spec : *specs) setup.reward_names.push_back(spec.name);
   cluster_door door;
   door.registry = spawn_cluster_registry(sys, std::move(setup));
-  auto port = sys.middleman().publish(door.registry, at->port, at->host.c_str(), true);
+  auto port = uses_tls(config) ? caf::openssl::publish(door.registry, at->port, at->host.c_str(), true)
+                               : sys.middleman().publish(door.registry, at->port, at->host.c_str(), true);
   if (!port) {
     caf::anon_send_exit(door.registry, caf::exit_reason::user_shutdown);
     return make_error(errc::io_error, "cluster.listen = \"" + config.listen + "\": cannot listen: " + sys.render(port.error()));
   }
   door.at = endpoint{at->host, *port};
+  door.tls = uses_tls(config);
   return door;
 }
 
@@ -288,7 +335,13 @@ void close_cluster(caf::actor_system& sys, const cluster_door& door) {
   if (!door.registry) return;
   caf::scoped_actor self{sys};
   self->request(door.registry, std::chrono::seconds(10), done_atom::value).receive([](caf::ok_atom) {}, [](caf::error&) {});
-  sys.middleman().unpublish(door.registry, door.at.port);
+  if (door.tls) {
+    // caf::openssl::unpublish does not compile on 0.17.6 (it names unpublish_atom_v); its
+    // manager takes the io middleman's message.
+    caf::anon_send(sys.openssl_manager().actor_handle(), caf::unpublish_atom::value, door.registry.address(), door.at.port);
+  } else {
+    sys.middleman().unpublish(door.registry, door.at.port);
+  }
   self->send_exit(door.registry, caf::exit_reason::user_shutdown);
 }
 

@@ -38,6 +38,7 @@ struct node_section {
   std::uint32_t sandbox_workers = 2;                // reward workers offered to the "sandbox" pool; 0 = none
   std::uint32_t checker_workers = 8;                // reward workers offered to the "checker" pool; 0 = none
   std::chrono::milliseconds join_timeout{60000};    // how long to keep trying to reach the controller
+  bool rejoin = true;                               // after losing the controller, try to join again
 };
 template <class V>
 void describe(V& v, node_section& c) {
@@ -52,12 +53,17 @@ void describe(V& v, node_section& c) {
           config::range{0, 1024});
   v.field("join_timeout", c.join_timeout, "how long a node keeps trying to reach the controller (duration)",
           config::range{0, 86400});
+  v.field("rejoin", c.rejoin,
+          "after losing the controller (a cut link, a restart), keep trying to join again for join_timeout, "
+          "with fresh workers; false = exit at once");
 }
 
 struct cluster_config {
   std::string listen;                                    // controller: "HOST:PORT" nodes join at; "" = one process
   std::string secret;                                    // shared token (prefer secret_file: config.toml shows it redacted)
   std::string secret_file;                               // a file whose first line is the token
+  std::string tls_dir;                                   // ca.pem, cert.pem, key.pem (aha cluster certs); "" = no TLS
+  bool plaintext = false;                                // allow a non-loopback address without TLS
   std::vector<std::string> remote_pools{"cpu", "sandbox", "checker"};  // grader pools nodes may add workers to
   std::uint32_t wait_for_nodes = 0;                      // controller: nodes that must join before the first stage
   std::chrono::milliseconds wait_timeout{120000};        // how long to wait for them
@@ -73,6 +79,11 @@ void describe(V& v, cluster_config& c) {
           "empty = everything in one process");
   v.field("secret", c.secret, "shared token every node must prove it knows (never sent); shown redacted");
   v.field("secret_file", c.secret_file, "file whose first line is the token (instead of secret)");
+  v.field("tls_dir", c.tls_dir,
+          "folder made by `aha cluster certs DIR` (ca.pem, cert.pem, key.pem), the same on every host: all cluster "
+          "traffic is TLS and each side must present the cluster's certificate; empty = plain TCP");
+  v.field("plaintext", c.plaintext,
+          "allow plain TCP (no tls_dir) on an address other than loopback: traffic readable and forgeable on the way");
   v.field("remote_pools", c.remote_pools, "grader worker pools nodes may add workers to (cpu, sandbox, checker)");
   v.field("wait_for_nodes", c.wait_for_nodes, "controller: nodes that must join before the first stage; 0 = none",
           config::range{0, 4096});
@@ -87,9 +98,10 @@ void describe(V& v, cluster_config& c) {
   v.section("node", c.node, "settings of a process started with aha node --join HOST:PORT");
 }
 
-// Validates the keys both sides use (listen when set, the pools, the secret); returns the
-// resolved secret.
-result<std::string> check_cluster(const cluster_config& config);
+// Validates the keys both sides use (listen when set, the pools, the secret, the TLS folder, and
+// that a non-loopback address has TLS unless cluster.plaintext); returns the resolved secret.
+// `address` is the HOST:PORT this side listens at or joins ("" = cluster.listen).
+result<std::string> check_cluster(const cluster_config& config, const std::string& address = "");
 // The same config with the secret replaced by "<redacted>" (what config.toml and `config show` print).
 cluster_config redacted(cluster_config config);
 
@@ -100,9 +112,14 @@ struct endpoint {
 // "HOST:PORT" (or "[v6]:PORT"); `what` names the key or flag in the error.
 result<endpoint> parse_endpoint(const std::string& text, const std::string& what);
 
-// Loads CAF's middleman with the cluster's heartbeat and connection timeout (call on both sides
-// before the actor_system is built; add_message_types too).
+// Loads CAF's middleman with the cluster's heartbeat and connection timeout, and CAF's OpenSSL
+// module with the TLS folder's files when cluster.tls_dir is set (call on both sides before the
+// actor_system is built, after check_cluster; add_message_types too).
 void configure_middleman(caf::actor_system_config& cfg, const cluster_config& config);
+// True when cluster.tls_dir is set: publish and connect through caf::openssl.
+bool uses_tls(const cluster_config& config);
+// 127.0.0.0/8, ::1 and "localhost": traffic that never leaves this host.
+bool is_loopback(const std::string& host);
 
 using hello_atom = caf::atom_constant<caf::atom("hello")>;
 using join_atom = caf::atom_constant<caf::atom("join")>;
@@ -144,6 +161,7 @@ cluster_registry_actor spawn_cluster_registry(caf::actor_system& sys, registry_s
 struct cluster_door {
   cluster_registry_actor registry;
   endpoint at;  // the port actually bound (cluster.listen may ask for port 0)
+  bool tls = false;
 };
 // Spawns the registry for `grader` and publishes it. The grader must run the built-in rewards of
 // `rewards` (nodes build the same list and the registry checks that their names match).

@@ -215,3 +215,13 @@ TEST_CASE("cluster registry: a joined node's workers reach the grader and its lo
   CHECK(s.joined == 1);
   CHECK(f.log.back().find("is gone") != std::string::npos);
 }
+
+TEST_CASE("cluster registry: one peer holds at most four open join challenges") {
+  registry_fixture f;
+  for (int i = 0; i < 4; ++i) f.challenge();
+  auto fifth = ask<std::string>(*f.sys, f.registry, hello_atom::value, kClusterProtocolVersion);
+  f.run();
+  REQUIRE(fifth->error);
+  CHECK(errc_of(*fifth->error) == errc::resource_limit);
+  CHECK(f.stats().refused == 1);
+}

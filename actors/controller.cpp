@@ -19,6 +19,7 @@
 #include "actors/supervision/teardown.hpp"
 #include "actors/tasks/dataset.hpp"
 #include "model/char_tokenizer.hpp"
+#include "model/gguf_model.hpp"
 #include "model/hf_checkpoint.hpp"
 #include "model/runtime.hpp"
 #include "pipeline/eval_stage.hpp"
@@ -37,8 +38,9 @@ using pipeline::resume_point;
 using pipeline::seconds_since;
 using pipeline::services;
 
-// The built-in tiny model with its character vocabulary, or a Hugging Face folder (an aha
-// checkpoint of the tiny model included: its aha_tokenizer.json names the character vocabulary).
+// The built-in tiny model with its character vocabulary, a Hugging Face folder (an aha
+// checkpoint of the tiny model included: its aha_tokenizer.json names the character vocabulary),
+// or a GGUF file (load_pretrained reads it too).
 result<policy_bundle> load_policy(const model_section& section, std::uint64_t seed) {
   std::optional<torch::Device> device;
   try {
@@ -59,10 +61,16 @@ result<policy_bundle> load_policy(const model_section& section, std::uint64_t se
   } else {
     auto policy = model::load_pretrained(section.path);
     if (!policy) return policy.error();
-    auto tokenizer = load_tokenizer(section.path);
-    if (!tokenizer) return tokenizer.error();
     out.policy = *policy;
-    out.tokenizer = *tokenizer;
+    if (model::is_gguf_file(section.path)) {  // a llama.cpp GGUF file: the tokenizer is in its metadata
+      auto tokenizer = model::load_gguf_tokenizer(section.path);
+      if (!tokenizer) return tokenizer.error();
+      out.tokenizer = std::make_shared<model::bpe_tokenizer>(std::move(*tokenizer));
+    } else {
+      auto tokenizer = load_tokenizer(section.path);
+      if (!tokenizer) return tokenizer.error();
+      out.tokenizer = *tokenizer;
+    }
   }
   // Everything downstream (engine, trainer, optimizer, replicas) follows the parameters' device.
   out.policy->to(*device);
@@ -130,6 +138,7 @@ void count_grading(caf::actor_system& sys, const std::optional<services>& shared
   report.reward_tasks_requeued = p.requeued;
   report.remote_tasks = p.remote_tasks;
   report.remote_workers_lost = p.remote_workers_lost;
+  report.remote_requeued_unreachable = p.requeued_unreachable;
   report.grading_failures_masked = p.failures_masked;
   if (!shared) return;
   const services& s = *shared;
@@ -138,6 +147,7 @@ void count_grading(caf::actor_system& sys, const std::optional<services>& shared
   report.reward_tasks_requeued += grading.requeued;
   report.remote_tasks += grading.remote_tasks;
   report.remote_workers_lost += grading.remote_workers_lost;
+  report.remote_requeued_unreachable += grading.requeued_unreachable;
   report.grading_failures_masked += grading.grading_failures_masked;
   if (!s.cluster.registry) return;
   auto cluster = stats_of(sys, s.cluster);
@@ -313,7 +323,8 @@ std::string to_json(const train_report& r) {
                    {"grading_failures_masked", r.grading_failures_masked},
                    {"cluster", {{"nodes_joined", r.nodes_joined}, {"nodes_lost", r.nodes_lost},
                                 {"nodes_refused", r.nodes_refused}, {"remote_tasks", r.remote_tasks},
-                                {"remote_workers_lost", r.remote_workers_lost}}},
+                                {"remote_workers_lost", r.remote_workers_lost},
+                                {"requeued_unreachable", r.remote_requeued_unreachable}}},
                    {"eval", {{"initial", eval_json(r.initial)}, {"after_sft", eval_json(r.after_sft)},
                              {"after_grpo", eval_json(r.after_grpo)}}}};
   j["stages"] = nlohmann::json::array();

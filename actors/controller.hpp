@@ -55,6 +55,7 @@ struct train_report {
   std::uint64_t grading_failures_masked = 0;  // stored rollouts graded timeout/error: out of advantages and loss
   std::uint64_t remote_tasks = 0;            // reward tasks graded by nodes' workers
   std::uint64_t remote_workers_lost = 0;     // nodes' workers dropped (node killed, frozen or gone; past a deadline)
+  std::uint64_t remote_requeued_unreachable = 0;  // remote tasks past their deadline on an unreachable node: re-queued
   std::uint64_t nodes_joined = 0;            // nodes that joined (cluster.listen)
   std::uint64_t nodes_lost = 0;              // nodes that disappeared mid-run
   std::uint64_t nodes_refused = 0;           // join attempts refused (wrong secret, other version)

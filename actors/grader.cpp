@@ -24,6 +24,7 @@ struct reward_task {
   std::uint32_t slot = 0;     // component index in that rollout's verdict
   std::uint32_t spec = 0;     // index into the specs
   std::uint32_t attempts = 0; // workers lost while running it
+  std::optional<caf::actor_addr> probing;  // past its deadline on this remote worker, its node being probed
   clock_type::time_point queued_at = clock_type::now();
 };
 
@@ -43,6 +44,7 @@ struct worker_slot {
   reward_worker_actor handle;
   std::optional<std::uint64_t> task;  // running task
   bool offered = false;               // offered from outside (a node's worker): dropped, not respawned, when lost
+  caf::actor contact;                 // an offered worker's node: answers probe while reachable (may be invalid)
 };
 
 struct pool_state {
@@ -139,6 +141,7 @@ void worker_lost(self_ptr self, const std::string& pool_name, const caf::actor_a
   if (auto running = vacate(self, pool, slot)) {
     auto it = st.tasks.find(*running);
     if (it != st.tasks.end()) {
+      it->second.probing.reset();
       if (++it->second.attempts > st.config.max_requeues) {
         finish_task(self, *running, failed(protocol::verdict_status::error, "reward worker died while grading"));
       } else {
@@ -162,6 +165,8 @@ void run_on(self_ptr self, const std::string& pool_name, worker_slot& slot, std:
   self->request(slot.handle, deadline + kReplyGrace, work_atom::value, task.spec, job.prompt, job.rollouts[task.sample])
       .then(
           [self, pool_name, task_id, who](protocol::reward_component& c) {
+            auto task = self->state.tasks.find(task_id);
+            if (task != self->state.tasks.end() && task->second.probing) return;  // late: the probe decides
             auto& pool = self->state.pools.at(pool_name);
             auto slot = slot_of(pool, who);
             if (slot != pool.workers.end() && slot->task == task_id) {
@@ -188,7 +193,7 @@ void dispatch(self_ptr self, const std::string& pool_name) {
 
 // A task missed its deadline: timeout verdict; its worker is abandoned (killed: a remote one's
 // node then offers a replacement) and leaves its slot (vacate).
-void on_deadline(self_ptr self, std::uint64_t task_id) {
+void time_out(self_ptr self, std::uint64_t task_id) {
   auto& st = self->state;
   auto it = st.tasks.find(task_id);
   if (it == st.tasks.end()) return;
@@ -203,6 +208,54 @@ void on_deadline(self_ptr self, std::uint64_t task_id) {
   finish_task(self, task_id, failed(protocol::verdict_status::timeout, spec.name + " missed its " +
                                                                        std::to_string(spec.deadline.count()) + "ms deadline"));
   dispatch(self, spec.pool);
+}
+
+// The probed node did not answer: the deadline passed because its worker could not be reached,
+// not because the check was slow. The worker is abandoned and the task re-queued (at the front,
+// like a lost worker's; an error verdict after max_requeues).
+void unreachable(self_ptr self, std::uint64_t task_id, const caf::actor_addr& who) {
+  auto& st = self->state;
+  auto it = st.tasks.find(task_id);
+  if (it == st.tasks.end() || it->second.probing != who) return;  // lost or decided meanwhile
+  it->second.probing.reset();
+  const auto pool_name = (*st.specs)[it->second.spec].pool;
+  auto& pool = st.pools.at(pool_name);
+  if (auto slot = slot_of(pool, who); slot != pool.workers.end()) {
+    self->send_exit(slot->handle, caf::exit_reason::kill);
+    vacate(self, pool, slot);
+  }
+  if (++it->second.attempts > st.config.max_requeues) {
+    finish_task(self, task_id, failed(protocol::verdict_status::error, "reward worker's node unreachable"));
+  } else {
+    pool.queue.push_front(task_id);
+    ++st.counters.requeued;
+    ++st.counters.requeued_unreachable;
+  }
+  dispatch(self, pool_name);
+}
+
+// A task's deadline: on a local worker (or a remote one without a contact) it times out. On a
+// node's worker the node is probed first: answered, the check really was slow (timeout); not
+// answered within node_probe, the node is unreachable (a cut link not yet noticed by the
+// connection timeout) and the task is re-queued rather than graded as a timeout.
+void on_deadline(self_ptr self, std::uint64_t task_id) {
+  auto& st = self->state;
+  auto it = st.tasks.find(task_id);
+  if (it == st.tasks.end() || it->second.probing) return;
+  auto& pool = st.pools.at((*st.specs)[it->second.spec].pool);
+  auto slot = std::find_if(pool.workers.begin(), pool.workers.end(), [&](const worker_slot& w) { return w.task == task_id; });
+  if (slot == pool.workers.end() || !slot->offered || !slot->contact) return time_out(self, task_id);
+  auto who = caf::actor_cast<caf::actor_addr>(slot->handle);
+  it->second.probing = who;
+  self->request(slot->contact, st.config.node_probe, probe_atom::value)
+      .then(
+          [self, task_id, who](caf::ok_atom) {
+            auto task = self->state.tasks.find(task_id);
+            if (task == self->state.tasks.end() || task->second.probing != who) return;
+            task->second.probing.reset();
+            time_out(self, task_id);
+          },
+          [self, task_id, who](caf::error&) { unreachable(self, task_id, who); });
 }
 
 std::vector<protocol::reward_verdict> verdicts_of(job_state& job, std::uint32_t grading_us) {
@@ -377,14 +430,15 @@ grader_impl::behavior_type grader(self_ptr self, grader_config config, replay_bu
         return promise;
       },
       [self](deadline_atom, std::uint64_t task_id) { on_deadline(self, task_id); },
-      [self](offer_atom, const std::string& pool_name, caf::actor worker) -> caf::result<caf::ok_atom> {
+      [self](offer_atom, const std::string& pool_name, caf::actor worker, caf::actor contact) -> caf::result<caf::ok_atom> {
         auto pool = self->state.pools.find(pool_name);
         if (pool == self->state.pools.end()) {
           return to_caf_error(errc::invalid_argument, "grader: no worker pool '" + pool_name + "'");
         }
         if (!worker) return to_caf_error(errc::invalid_argument, "grader: an invalid worker was offered");
         self->monitor(worker);
-        pool->second.workers.push_back(worker_slot{caf::actor_cast<reward_worker_actor>(worker), std::nullopt, true});
+        pool->second.workers.push_back(
+            worker_slot{caf::actor_cast<reward_worker_actor>(worker), std::nullopt, true, std::move(contact)});
         dispatch(self, pool_name);
         return caf::ok_atom::value;
       },

@@ -37,6 +37,7 @@ struct grader_config {
   std::uint32_t checker_workers = 16;           // workers waiting on batched checker runs (countdown)
   std::uint32_t max_pending_groups = 256;       // grade/score requests in progress; more are refused
   std::uint32_t max_requeues = 2;               // re-queues of one task after worker deaths, then an error verdict
+  std::chrono::milliseconds node_probe{2000};   // a remote task past its deadline: how long its node has to answer a probe
   std::chrono::milliseconds store_timeout{60000};  // replay buffer put request timeout
   sandbox::sandbox_config sandbox;              // the sandbox pool used by code and countdown rewards
   bool require_sandbox = true;                  // false: run without one when it cannot start (code and
@@ -56,6 +57,9 @@ void describe(V& v, grader_config& c) {
   v.field("max_pending_groups", c.max_pending_groups, "groups in grading at once; more are refused",
           config::range{1, 1e6});
   v.field("max_requeues", c.max_requeues, "re-queues of a task whose worker died", config::range{0, 100});
+  v.field("node_probe", c.node_probe,
+          "a task on a node's worker past its deadline: the node must answer a probe within this, or it is "
+          "unreachable and the task is re-queued instead of timing out (duration)", config::range{0.001, 3600});
   v.field("store_timeout", c.store_timeout, "timeout of the replay buffer write (duration)", config::range{0.001, 3600});
   v.field("require_sandbox", c.require_sandbox,
           "fail at start-up when the sandbox cannot start (false: code/countdown rewards become error verdicts)");

@@ -258,9 +258,19 @@ caf::actor spawn_remote_double(caf::actor_system& sys, remote_behaviour behaviou
   });
 }
 
-// Offers `worker` to the grader's "cpu" pool and checks that it was taken.
-void offer(grader_fixture& f, const caf::actor& worker) {
-  auto taken = ask<caf::ok_atom>(*f.sys, f.grader, offer_atom::value, std::string("cpu"), worker);
+// A node's contact as the grader sees it: answers probe (reachable), or never (unreachable).
+caf::actor spawn_contact(caf::actor_system& sys, bool reachable) {
+  return sys.spawn([reachable](caf::event_based_actor* self) -> caf::behavior {
+    return {[=](probe_atom) -> caf::result<caf::ok_atom> {
+      if (reachable) return caf::ok_atom::value;
+      return self->make_response_promise<caf::ok_atom>();  // a cut link: nothing comes back
+    }};
+  });
+}
+
+// Offers `worker` (its node's `contact`, may be invalid) to the grader's "cpu" pool and checks that it was taken.
+void offer(grader_fixture& f, const caf::actor& worker, const caf::actor& contact = {}) {
+  auto taken = ask<caf::ok_atom>(*f.sys, f.grader, offer_atom::value, std::string("cpu"), worker, contact);
   f.run_without_workers();
   REQUIRE(taken->value);
 }
@@ -282,7 +292,7 @@ TEST_CASE("grader: an offered worker takes tasks like a local one") {
   CHECK(s.remote_tasks == 1);
   CHECK(s.remote_workers == 1);
   auto refused = ask<caf::ok_atom>(*f.sys, f.grader, offer_atom::value, std::string("gpu"),
-                                   caf::actor_cast<caf::actor>(spawn_reward_worker(*f.sys, specs, threading::scheduled)));
+                                   caf::actor_cast<caf::actor>(spawn_reward_worker(*f.sys, specs, threading::scheduled)), caf::actor{});
   f.run();
   REQUIRE(refused->error);
   CHECK(errc_of(*refused->error) == errc::invalid_argument);
@@ -330,6 +340,45 @@ TEST_CASE("grader: an offered worker past its deadline gives a timeout verdict a
   CHECK(s.remote_workers == 0);
   CHECK(s.remote_workers_lost == 1);
   CHECK(s.in_flight_tasks == 0);
+}
+
+TEST_CASE("grader: a node's worker past its deadline: a node that answers the probe gets a timeout verdict") {
+  grader_fixture f;
+  offer(f, spawn_remote_double(*f.sys, remote_behaviour::never_answer), spawn_contact(*f.sys, true));
+  auto group = ask<protocol::scored_group>(*f.sys, f.grader, grade_atom::value, math_prompt(1, "4"),
+                                           rollouts({"4", "5", "4"}));
+  f.run();
+  CHECK(!group->answered());
+  // Timeouts one at a time, earliest first: the deadlines (the probe is answered at once).
+  while (!group->answered() && f.sched->trigger_timeout()) f.run();
+  REQUIRE(group->value);
+  CHECK(group->value->verdicts.at(2).components.at(0).status == protocol::verdict_status::timeout);
+  auto s = f.stats();
+  CHECK(s.reward_timeouts == 1);
+  CHECK(s.requeued_unreachable == 0);
+  CHECK(s.remote_workers_lost == 1);
+}
+
+TEST_CASE("grader: a node's worker past its deadline whose node does not answer is re-queued, not a timeout") {
+  grader_fixture f;
+  offer(f, spawn_remote_double(*f.sys, remote_behaviour::never_answer), spawn_contact(*f.sys, false));
+  auto group = ask<protocol::scored_group>(*f.sys, f.grader, grade_atom::value, math_prompt(1, "4"),
+                                           rollouts({"4", "5", "4"}));
+  f.run();
+  CHECK(!group->answered());
+  // Timeouts one at a time, earliest first: the deadlines (the node is probed), then the probe's
+  // (node_probe), which comes before the worker's own reply timeout (deadline + 30 s).
+  while (!group->answered() && f.sched->trigger_timeout()) f.run();
+  REQUIRE(group->value);
+  CHECK(group->value->rewards == std::vector<float>{1.1f, 0.1f, 1.1f});  // graded locally after the re-queue
+  check_all_ok(*group->value);
+  auto s = f.stats();
+  CHECK(s.reward_timeouts == 0);
+  CHECK(s.requeued_unreachable == 1);
+  CHECK(s.requeued == 1);
+  CHECK(s.remote_workers == 0);
+  CHECK(s.remote_workers_lost == 1);
+  CHECK(s.grading_failures_masked == 0);
 }
 
 TEST_CASE("grader: a sandbox run still going at its reward's deadline is killed and its slot freed") {

@@ -35,6 +35,7 @@ using requeue_atom = caf::atom_constant<caf::atom("requeue")>;
 using stored_atom = caf::atom_constant<caf::atom("stored")>;
 using handover_atom = caf::atom_constant<caf::atom("handover")>;
 using offer_atom = caf::atom_constant<caf::atom("offer")>;
+using probe_atom = caf::atom_constant<caf::atom("probe")>;
 using progress_atom = caf::atom_constant<caf::atom("progress")>;
 using restart_atom = caf::atom_constant<caf::atom("restart")>;
 
@@ -118,12 +119,14 @@ struct grader_stats {
   std::uint64_t remote_tasks = 0;           // tasks finished by remote workers since start
   std::uint64_t remote_workers_lost = 0;    // remote workers dropped: died, node gone, or past a deadline
   std::uint64_t grading_failures_masked = 0;  // stored rollouts whose grade failed (timeout/error): masked, not trained as wrong
+  std::uint64_t requeued_unreachable = 0;     // remote tasks past their deadline whose node did not answer: re-queued
 };
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, grader_stats& x) {
   return f(caf::meta::type_name("aha.grader_stats"), x.groups, x.rollouts, x.reward_timeouts, x.reward_errors,
            x.worker_restarts, x.requeued, x.queued_tasks, x.in_flight_tasks, x.pending_groups, x.grading_ms_mean,
-           x.remote_workers, x.remote_in_flight_tasks, x.remote_tasks, x.remote_workers_lost, x.grading_failures_masked);
+           x.remote_workers, x.remote_in_flight_tasks, x.remote_tasks, x.remote_workers_lost, x.grading_failures_masked,
+           x.requeued_unreachable);
 }
 
 // What a watched actor is doing, for the watchdog (actors/supervision/watchdog.hpp): the work it
@@ -198,9 +201,12 @@ using prompt_source_actor = caf::typed_actor<
 //                             by bounding its outstanding grade requests. A reward that misses its
 //                             deadline is a verdict_status::timeout component (value 0), counted.
 //  score(prompt, rollouts) -> the verdicts only, nothing stored (evaluation).
-//  offer(pool, worker)     -> ok: a reward worker from outside (a node's; reward_worker_actor's
+//  offer(pool, worker, contact) -> ok: a reward worker from outside (a node's; reward_worker_actor's
 //                             protocol) joins the pool like a local one; when it dies, its task is
 //                             re-queued and its slot dropped (the grader respawns only its own).
+//                             `contact` (may be invalid) answers probe -> ok while its node is
+//                             reachable: a remote task past its deadline whose node does not answer
+//                             is re-queued (the node is unreachable), not stored as a timeout.
 //  stats                   -> grader_stats.
 //  progress                -> progress_list: per pool, tasks queued or running, tasks finished, the oldest.
 //  restart(pool)           -> how many workers: every busy worker of the pool is abandoned (killed)
@@ -210,7 +216,7 @@ using grader_actor = caf::typed_actor<
     caf::replies_to<grade_atom, protocol::prompt, std::vector<protocol::rollout>>::with<protocol::scored_group>,
     caf::replies_to<score_atom, protocol::prompt, std::vector<protocol::rollout>>::with<
         std::vector<protocol::reward_verdict>>,
-    caf::replies_to<offer_atom, std::string, caf::actor>::with<caf::ok_atom>,
+    caf::replies_to<offer_atom, std::string, caf::actor, caf::actor>::with<caf::ok_atom>,
     caf::replies_to<stats_atom>::with<grader_stats>, caf::replies_to<progress_atom>::with<progress_list>,
     caf::replies_to<restart_atom, std::string>::with<std::uint32_t>>;
 

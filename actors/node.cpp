@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <caf/io/all.hpp>
+#include <caf/openssl/all.hpp>
 
 #include "actors/cluster_auth.hpp"
 #include "sandbox/pool.hpp"
@@ -44,17 +45,21 @@ result<T> ask(caf::scoped_actor& self, const Handle& to, std::chrono::millisecon
 }
 
 // Connects to the registry, retrying while the controller is not up yet.
-result<cluster_registry_actor> connect(caf::actor_system& sys, const endpoint& at, std::chrono::milliseconds patience,
-                                       const std::atomic<bool>& stop) {
+// With TLS a failed handshake (a controller with another CA) looks like an unreachable one to
+// CAF; the error says to check both.
+result<cluster_registry_actor> connect(caf::actor_system& sys, const endpoint& at, bool tls,
+                                       std::chrono::milliseconds patience, const std::atomic<bool>& stop) {
   const auto until = clock_type::now() + patience;
   for (;;) {
-    auto registry = sys.middleman().remote_actor<cluster_registry_actor>(at.host, at.port);
+    auto registry = tls ? caf::openssl::remote_actor<cluster_registry_actor>(sys, at.host, at.port)
+                        : sys.middleman().remote_actor<cluster_registry_actor>(at.host, at.port);
     if (registry) return *registry;
     if (stop) return make_error(errc::unavailable, "stopped (signal) before reaching the controller");
     if (clock_type::now() >= until) {
       return make_error(errc::unavailable, "cannot reach the controller at " + at.host + ":" + std::to_string(at.port) +
                                                " (" + sys.render(registry.error()) +
-                                               "); is `aha train` running with cluster.listen there?");
+                                               "); is `aha train` running with cluster.listen there" +
+                                               (tls ? ", with the same cluster.tls_dir?" : "?"));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(250));
   }
@@ -145,6 +150,7 @@ node_end supervise(caf::scoped_actor& self, const cluster_registry_actor& regist
         running = false;
         return caf::ok_atom::value;
       },
+      [&](probe_atom) { return caf::ok_atom::value; },  // the grader asks whether this node is reachable
       [&](caf::down_msg& down) {
         if (down.source == registry.address()) {
           log << "aha node: lost the controller (" << describe(down.reason) << "); leaving\n";
@@ -170,14 +176,51 @@ node_end supervise(caf::scoped_actor& self, const cluster_registry_actor& regist
   return end;
 }
 
+// Connects (retrying within join_timeout), authenticates both ways, builds the rewards the
+// controller names (the first time) and offers one worker per entry of `pools`. On a rejoin a
+// refusal other than a wrong secret or version (the controller may not have noticed the old
+// connection's loss yet: the name is still taken) is retried within join_timeout too.
+result<cluster_registry_actor> join_and_offer(caf::scoped_actor& self, caf::actor_system& sys, const endpoint& at,
+                                              const node_setup& setup, const std::string& secret,
+                                              const std::string& node_id, const std::vector<std::string>& kinds,
+                                              const std::vector<std::string>& pools,
+                                              const std::shared_ptr<sandbox::pool>& sandbox, bool rejoining,
+                                              const std::atomic<bool>& stop, worker_set& set, node_outcome& outcome) {
+  const auto until = clock_type::now() + setup.cluster.node.join_timeout;
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - clock_type::now());
+    auto registry = connect(sys, at, uses_tls(setup.cluster), std::max(left, std::chrono::milliseconds(0)), stop);
+    if (!registry) return registry.error();
+    auto rewards = handshake(self, *registry, setup, secret, node_id, kinds);
+    if (!rewards) {
+      const bool final = !rejoining || rewards.error().code == errc::denied ||
+                         rewards.error().code == errc::version_mismatch || stop || clock_type::now() >= until;
+      if (final) return rewards.error();
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      continue;
+    }
+    if (!set.specs) {
+      auto specs = make_builtin_rewards(*rewards, sandbox, "this node has no sandbox");
+      if (!specs) return specs.error();
+      set.specs = std::make_shared<const std::vector<reward_spec>>(bounded_by_deadlines(std::move(*specs)));
+      for (const auto& spec : *set.specs) set.reward_names.push_back(spec.name);
+    }
+    if (auto s = offer_workers(self, *registry, setup, node_id, set, pools, outcome); !s) return s.error();
+    return *registry;
+  }
+}
+
 }  // namespace
 
 result<node_outcome> run_node(const node_setup& setup, const std::atomic<bool>& stop, std::ostream& log) {
   // 1. Settings: the controller's address, the secret, this node's name and pools.
   auto at = parse_endpoint(setup.join, "--join");
   if (!at) return at.error();
-  auto secret = auth::load_secret(setup.cluster.secret, setup.cluster.secret_file, "cluster.");
-  if (!secret) return make_error(secret.error().code, secret.error().message + "; on aha node: --secret or --secret-file");
+  auto secret = check_cluster(setup.cluster, setup.join);
+  if (!secret) {
+    const bool about_secret = secret.error().message.find("secret") != std::string::npos;
+    return make_error(secret.error().code, secret.error().message + (about_secret ? "; on aha node: --secret or --secret-file" : ""));
+  }
   const auto& node = setup.cluster.node;
   const std::string node_id = node.name.empty() ? host_name() + ":" + std::to_string(::getpid()) : node.name;
   auto sandbox = make_sandbox(setup, log);
@@ -200,28 +243,37 @@ result<node_outcome> run_node(const node_setup& setup, const std::atomic<bool>& 
   configure_middleman(cfg, setup.cluster);
   caf::actor_system sys{cfg};
 
-  // 3. Connect, authenticate both ways, learn the run's rewards.
-  auto registry = connect(sys, *at, node.join_timeout, stop);
-  if (!registry) return registry.error();
+  // 3. Join, offer the workers and supervise them until the run ends. A node that loses the
+  //    controller (a cut link: heartbeats stop) joins again when cluster.node.rejoin, with fresh
+  //    workers: the controller has re-queued whatever the old ones held.
   caf::scoped_actor self{sys};
   std::vector<std::string> kinds;
   for (const auto& pool : pools) kinds.push_back("reward_worker:" + pool);
-  auto rewards = handshake(self, *registry, setup, *secret, node_id, kinds);
-  if (!rewards) return rewards.error();
-  auto specs = make_builtin_rewards(*rewards, *sandbox, "this node has no sandbox");
-  if (!specs) return specs.error();
-  *specs = bounded_by_deadlines(std::move(*specs));
-
-  // 4. Offer the workers, then supervise them until the run ends.
-  worker_set set;
-  set.specs = std::make_shared<const std::vector<reward_spec>>(std::move(*specs));
-  for (const auto& spec : *set.specs) set.reward_names.push_back(spec.name);
   node_outcome outcome;
-  if (auto s = offer_workers(self, *registry, setup, node_id, set, pools, outcome); !s) return s.error();
-  log << "aha node: '" << node_id << "' joined " << setup.join << ": offering " << node.cpu_workers << " cpu, "
-      << (*sandbox ? node.sandbox_workers : 0) << " sandbox and " << (*sandbox ? node.checker_workers : 0)
-      << " checker reward workers\n";
-  outcome.end = supervise(self, *registry, setup, node_id, set, outcome, stop, log);
+  worker_set set;
+  for (std::uint64_t joins = 0;; ++joins) {
+    auto joined = join_and_offer(self, sys, *at, setup, *secret, node_id, kinds, pools, *sandbox, joins > 0, stop, set,
+                                 outcome);
+    if (!joined) {
+      if (joins == 0) return joined.error();
+      log << "aha node: could not join again: " << joined.error().message << "\n";
+      outcome.end = node_end::controller_lost;
+      break;
+    }
+    if (joins == 0) {
+      log << "aha node: '" << node_id << "' joined " << setup.join << ": offering " << node.cpu_workers << " cpu, "
+          << (*sandbox ? node.sandbox_workers : 0) << " sandbox and " << (*sandbox ? node.checker_workers : 0)
+          << " checker reward workers\n";
+    } else {
+      ++outcome.rejoins;
+      log << "aha node: '" << node_id << "' joined " << setup.join << " again (" << outcome.rejoins << ")\n";
+    }
+    outcome.end = supervise(self, *joined, setup, node_id, set, outcome, stop, log);
+    if (outcome.end != node_end::controller_lost || !node.rejoin || stop) break;
+    for (const auto& [worker, pool] : set.pool_of) self->send_exit(caf::actor_cast<caf::actor>(worker), caf::exit_reason::user_shutdown);
+    set.pool_of.clear();
+    log << "aha node: trying to join again for up to " << node.join_timeout.count() << " ms\n";
+  }
   if (setup.on_leaving) setup.on_leaving(outcome.end);
   for (const auto& [worker, pool] : set.pool_of) {
     self->send_exit(caf::actor_cast<caf::actor>(worker), caf::exit_reason::user_shutdown);

@@ -4,7 +4,8 @@
 // offers its reward workers (cluster.node.cpu_workers / sandbox_workers / checker_workers; the
 // sandbox from grader.sandbox). Then it supervises: a worker that dies (a crash, or killed by the grader
 // at a deadline) is replaced and offered again. It ends when the controller says the run is
-// over (done), when the controller is gone, or when `stop` is set (a signal).
+// over (done), when `stop` is set (a signal), or when the controller is gone and cannot be joined
+// again within cluster.node.join_timeout (cluster.node.rejoin; a cut link that comes back).
 // Tested end to end by tests/cluster.test.cpp (as a real process).
 #pragma once
 
@@ -41,6 +42,7 @@ struct node_outcome {
   node_end end = node_end::run_over;
   std::uint64_t workers_offered = 0;  // including replacements
   std::uint64_t worker_restarts = 0;  // workers that died and were replaced
+  std::uint64_t rejoins = 0;          // joins after losing the controller (cluster.node.rejoin)
 };
 
 // Runs the node; returns when it ends, or an error when it could not join (unreachable,

@@ -1,9 +1,13 @@
 // `aha bench sandbox [--runs N] [--workers N]`: start-up cost of a trivial Python program run
 // bare (posix_spawn, no isolation), under bubblewrap (all namespaces, like aha), under aha (cold:
-// a new interpreter per run) and under aha with warm runs (sandbox_config::warm: forked from a
-// warm interpreter, fresh namespaces per run), measured in the same process, in interleaved
-// rounds; then each pool's throughput. Prints a table and, last, one JSON line: bare_ms,
-// bwrap_ms, aha_ms, warm_ms (medians), runs_per_s, warm_runs_per_s and the ratios to bare.
+// a new interpreter per run), under aha with warm runs whose holders aha clones itself
+// (sandbox_config::spawner "none") and with warm runs as configured by default (holders cloned by
+// the sandbox spawner, answered before their teardown), measured in the same process, in
+// interleaved rounds; then warm runs back to back (each run's slot starts right after the last
+// answer, so it waits for that holder's teardown), the warm runs' phases (executor::warm_phases,
+// means), and each pool's throughput. Prints a table and, last, one JSON line: bare_ms,
+// bwrap_ms, aha_ms, warm_ms, warm_no_spawner_ms, warm_back_to_back_ms (medians), runs_per_s,
+// warm_runs_per_s and the ratios to bare.
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -14,6 +18,7 @@
 #include <functional>
 #include <future>
 #include <iostream>
+#include <sstream>
 
 #include <nlohmann/json.hpp>
 
@@ -80,6 +85,42 @@ std::vector<std::string> bwrap_argv(const std::string& file) {
           "--clearenv", "/usr/bin/python3", "-I", "-B", "/tmp/main.py"};
 }
 
+// Median wall milliseconds of `runs` warm runs one after the other (nothing in between).
+double back_to_back_median(aha::sandbox::pool& pool, const aha::protocol::sandbox_request& request, int runs) {
+  std::vector<double> ms;
+  for (int i = 0; i < runs; ++i) {
+    auto start = clock_type::now();
+    if (pool.run(request).stdout_data != "1\n") return -1;
+    ms.push_back(std::chrono::duration<double, std::milli>(clock_type::now() - start).count());
+  }
+  std::sort(ms.begin(), ms.end());
+  return ms[ms.size() / 2];
+}
+
+// Means per answered warm run of the phases between two snapshots, in milliseconds.
+nlohmann::json phase_means(const aha::sandbox::executor::warm_phases& a, const aha::sandbox::executor::warm_phases& b) {
+  const double n = static_cast<double>(std::max<std::uint64_t>(1, b.runs - a.runs));
+  auto ms = [&](std::uint64_t x, std::uint64_t y) { return static_cast<double>(y - x) / 1e6 / n; };
+  return {{"runs", b.runs - a.runs},
+          {"prepare", ms(a.prepare_ns, b.prepare_ns)},
+          {"clone", ms(a.clone_ns, b.clone_ns)},
+          {"release", ms(a.release_ns, b.release_ns)},
+          {"program", ms(a.program_ns, b.program_ns)},
+          {"answer", ms(a.answer_ns, b.answer_ns)},
+          {"of_which_reap", ms(a.reap_ns, b.reap_ns)},
+          {"teardown_wait_at_start", ms(a.teardown_wait_ns, b.teardown_wait_ns)}};
+}
+
+std::string phase_line(const nlohmann::json& p) {
+  std::ostringstream line;
+  line.precision(2);
+  line << std::fixed << "prepare " << p["prepare"].get<double>() << ", clone " << p["clone"].get<double>()
+       << ", release " << p["release"].get<double>() << ", program " << p["program"].get<double>() << ", answer "
+       << p["answer"].get<double>() << " (reap " << p["of_which_reap"].get<double>() << "); teardown wait at start "
+       << p["teardown_wait_at_start"].get<double>() << " ms (" << p["runs"].get<std::uint64_t>() << " runs)";
+  return line.str();
+}
+
 double pool_runs_per_second(aha::sandbox::pool& pool, int runs) {
   aha::protocol::sandbox_request request;
   request.source = kProgram;
@@ -105,6 +146,10 @@ int bench_sandbox(aha::cli::arguments& args) {
   warm_config.warm = true;
   auto warm_pool = aha::sandbox::pool::create(warm_config);
   if (!warm_pool) return std::cerr << "aha bench sandbox: " << warm_pool.error().message << "\n", 1;
+  aha::sandbox::sandbox_config own_config = warm_config;
+  own_config.spawner = "none";  // holders cloned by aha, reaped before the answer (the path before the spawner)
+  auto own_pool = aha::sandbox::pool::create(own_config);
+  if (!own_pool) return std::cerr << "aha bench sandbox: " << own_pool.error().message << "\n", 1;
 
   std::string file = "/tmp/aha_bench_" + std::to_string(getpid()) + ".py";
   std::ofstream(file) << kProgram;
@@ -112,33 +157,56 @@ int bench_sandbox(aha::cli::arguments& args) {
   request.source = kProgram;
   // Warm the page cache for all three before timing.
   spawn_and_wait({"/usr/bin/python3", "-I", "-B", file});
-  (*warm_pool)->run(request);  // starts the warm interpreter of the slot that takes it
+  (*warm_pool)->run(request);  // starts the warm interpreter (and spawner) of the slot that takes it
+  (*own_pool)->run(request);
+  const auto& warm_runner = (*warm_pool)->runner();
+  const auto& own_runner = (*own_pool)->runner();
   bool have_bwrap = access("/usr/bin/bwrap", X_OK) == 0;
+  const auto warm_phases_0 = warm_runner.warm_phase_totals(), own_phases_0 = own_runner.warm_phase_totals();
   auto medians = interleaved_medians(runs, {
       [&] { return spawn_and_wait({"/usr/bin/python3", "-I", "-B", file}); },
       [&] { return have_bwrap && spawn_and_wait(bwrap_argv(file)); },
       [&] { return (*pool)->run(request).stdout_data == "1\n"; },
+      [&] { return (*own_pool)->run(request).stdout_data == "1\n"; },
       [&] { return (*warm_pool)->run(request).stdout_data == "1\n"; }});
-  double bare = medians[0], bwrap = medians[1], aha = medians[2], warm = medians[3];
+  const auto warm_phases_1 = warm_runner.warm_phase_totals(), own_phases_1 = own_runner.warm_phase_totals();
+  double bare = medians[0], bwrap = medians[1], aha = medians[2], own = medians[3], warm = medians[4];
+  double back_to_back = back_to_back_median(**warm_pool, request, runs);
+  const auto warm_phases_2 = warm_runner.warm_phase_totals();
+  const auto interleaved_phases = phase_means(warm_phases_0, warm_phases_1);
+  const auto own_phases = phase_means(own_phases_0, own_phases_1);
+  const auto back_to_back_phases = phase_means(warm_phases_1, warm_phases_2);
   double per_second = pool_runs_per_second(**pool, runs * 2);
   double warm_per_second = pool_runs_per_second(**warm_pool, runs * 2);
-  const auto& warm_runner = (*warm_pool)->runner();
   std::remove(file.c_str());
 
-  std::cout << "trivial python (print(1)), median of " << runs << " rounds (bare, bwrap, aha, aha warm in turn):\n"
+  std::cout << "trivial python (print(1)), median of " << runs << " rounds (bare, bwrap, aha cold, aha warm without the spawner, aha warm in turn):\n"
             << "  bare (posix_spawn)  " << bare << " ms\n"
             << "  bubblewrap          " << bwrap << " ms" << (have_bwrap ? "" : " (bwrap not installed)")
             << (have_bwrap ? "  (" + std::to_string(bwrap / bare) + "x bare)" : "") << "\n"
             << "  aha sandbox (cold)  " << aha << " ms  (" << aha / bare << "x bare)\n"
+            << "  aha warm, no spawner " << own << " ms  (" << own / bare << "x bare)\n"
             << "  aha sandbox (warm)  " << warm << " ms  (" << warm / bare << "x bare)\n"
+            << "  aha warm back to back " << back_to_back << " ms  (" << back_to_back / bare << "x bare)\n"
+            << "  phases, warm:          " << phase_line(interleaved_phases) << "\n"
+            << "  phases, back to back:  " << phase_line(back_to_back_phases) << "\n"
+            << "  phases, no spawner:    " << phase_line(own_phases) << "\n"
             << "  aha pool throughput " << per_second << " runs/s cold, " << warm_per_second << " runs/s warm, with "
             << (*pool)->workers() << " workers\n"
             << "  warm runs " << warm_runner.warm_runs() << ", handed to cold " << warm_runner.warm_fallbacks()
-            << ", interpreters started " << warm_runner.zygotes_started() << "\n";
+            << ", interpreters started " << warm_runner.zygotes_started() << ", holders cloned by the spawner "
+            << warm_runner.spawner_clones() << " ("
+            << (warm_runner.spawner_path().empty() ? std::string("no spawner found") : warm_runner.spawner_path())
+            << ")\n";
   std::cout << nlohmann::json{{"bare_ms", bare},
                               {"bwrap_ms", bwrap},
                               {"aha_ms", aha},
                               {"warm_ms", warm},
+                              {"warm_no_spawner_ms", own},
+                              {"warm_back_to_back_ms", back_to_back},
+                              {"warm_phases_ms", interleaved_phases},
+                              {"back_to_back_phases_ms", back_to_back_phases},
+                              {"no_spawner_phases_ms", own_phases},
                               {"runs_per_s", per_second},
                               {"warm_runs_per_s", warm_per_second},
                               {"aha_over_bare", aha / bare},
@@ -149,7 +217,7 @@ int bench_sandbox(aha::cli::arguments& args) {
                               {"runs", runs}}
                    .dump()
             << "\n";
-  return bare < 0 || aha < 0 || warm < 0 || per_second < 0 || warm_per_second < 0 ? 1 : 0;
+  return bare < 0 || aha < 0 || warm < 0 || own < 0 || back_to_back < 0 || per_second < 0 || warm_per_second < 0 ? 1 : 0;
 }
 
 }  // namespace

@@ -1,4 +1,4 @@
-// `aha node --join HOST:PORT [CONFIG] [--secret S | --secret-file F] [--name N] [--cpu-workers N]
+// `aha node --join HOST:PORT [CONFIG] [--secret S | --secret-file F] [--tls-dir DIR] [--name N] [--cpu-workers N]
 // [--sandbox-workers N] [--checker-workers N] [--set key=value ...]`: offers this host's reward workers to a running
 // controller (`aha train` with cluster.listen) until its run is over (actors/node.hpp). CONFIG, a
 // recipe, is optional: its [cluster] and [grader.sandbox] sections apply; flags win over it.
@@ -21,7 +21,7 @@ namespace {
 
 constexpr const char* kName = "node";
 constexpr const char* kUsage =
-    "usage: aha node --join HOST:PORT [CONFIG] [--secret S | --secret-file F] [--name N] [--cpu-workers N] "
+    "usage: aha node --join HOST:PORT [CONFIG] [--secret S | --secret-file F] [--tls-dir DIR] [--name N] [--cpu-workers N] "
     "[--sandbox-workers N] [--checker-workers N] [--set key=value ...]";
 std::atomic<bool> g_stop{false};
 
@@ -59,7 +59,7 @@ int node(aha::cli::arguments& args) {
   auto overrides = args.options("--set");
   auto join = args.option("--join"), secret = args.option("--secret"), secret_file = args.option("--secret-file");
   auto name = args.option("--name"), cpu = args.option("--cpu-workers"), sandbox = args.option("--sandbox-workers");
-  auto checker = args.option("--checker-workers");
+  auto checker = args.option("--checker-workers"), tls_dir = args.option("--tls-dir");
   auto positional = args.positionals();
   if (auto unknown = args.unknown_options(); !unknown.empty()) return aha::cli::usage_error(kName, unknown);
   if (!join || positional.size() > 1) return aha::cli::usage_error(kName, kUsage);
@@ -73,6 +73,7 @@ int node(aha::cli::arguments& args) {
   // A secret from the command line replaces the recipe's, whichever form that used.
   if (secret || secret_file) cluster.secret = secret.value_or(""), cluster.secret_file = secret_file.value_or("");
   if (name) cluster.node.name = *name;
+  if (tls_dir) cluster.tls_dir = *tls_dir;
   if (!parse_count(cpu, cluster.node.cpu_workers) || !parse_count(sandbox, cluster.node.sandbox_workers) ||
       !parse_count(checker, cluster.node.checker_workers)) {
     return aha::cli::usage_error(kName, "--cpu-workers, --sandbox-workers and --checker-workers take a count from 0 to 1024");
@@ -87,7 +88,7 @@ int node(aha::cli::arguments& args) {
     return 1;
   }
   std::cerr << "aha node: offered " << outcome->workers_offered << " workers (" << outcome->worker_restarts
-            << " replacements)\n";
+            << " replacements, " << outcome->rejoins << " rejoins)\n";
   return exit_code(outcome->end);
 }
 

@@ -79,12 +79,18 @@ status parse_pre_tokenizer(const json& j, impl_t& t) {
     t.splits.push_back(std::move(*re));
     return ok_status();
   }
+  if (type == "Digits") {  // digits isolated, one by one or in runs (SmolLM2's tokenizer)
+    auto re = unicode_regex::compile(j.value("individual_digits", false) ? R"(\p{N})" : R"(\p{N}+)");
+    if (!re) return re.error();
+    t.splits.push_back(std::move(*re));
+    return ok_status();
+  }
   if (type == "ByteLevel") {
     t.add_prefix_space = j.value("add_prefix_space", false);
     if (j.value("use_regex", true)) t.splits.push_back(*unicode_regex::compile(kGpt2Pattern));
     return ok_status();
   }
-  return make_error(errc::invalid_argument, "tokenizer.json: pre_tokenizer \"" + type + "\" is not supported (expected ByteLevel, Split or Sequence)");
+  return make_error(errc::invalid_argument, "tokenizer.json: pre_tokenizer \"" + type + "\" is not supported (expected ByteLevel, Split, Digits or Sequence)");
 }
 
 status parse_model(const json& m, impl_t& t) {

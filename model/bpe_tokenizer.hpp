@@ -1,7 +1,7 @@
 // bpe_tokenizer: byte-level BPE from a Hugging Face tokenizer.json (GPT-2, Llama 3, Qwen2 style),
 // matching the `tokenizers` library's ids: added/special tokens split first (leftmost-longest),
 // then the normalizer (none or NFC), the pre-tokenizer (ByteLevel with its GPT-2 regex, or
-// Split(regex, Isolated) + ByteLevel), rank-ordered merges (ignore_merges honoured), and the
+// Split(regex, Isolated) + ByteLevel, Digits), rank-ordered merges (ignore_merges honoured), and the
 // ByteLevel decoder. Unsupported components are rejected by name; added tokens' lstrip/rstrip/
 // single_word flags are not applied. Tests: bpe_tokenizer.test.cpp.
 #pragma once

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "model/gguf_model.hpp"
 #include "model/safetensors.hpp"
 
 namespace aha::model {
@@ -89,6 +90,7 @@ status load_weights(transformer& model, const std::string& dir) {
 }
 
 result<transformer> load_pretrained(const std::string& dir) {
+  if (is_gguf_file(dir)) return load_gguf_model(dir);
   auto config = read_model_config(dir);
   if (!config) return config.error();
   transformer model(*config);
@@ -106,6 +108,17 @@ status save_pretrained(transformer& model, const std::string& dir, const save_op
   if (auto s = write_safetensors((fs::path(dir) / "model.safetensors").string(), named_parameters(model), options.dtype); !s)
     return s;
   if (options.tokenizer_from.empty()) return ok_status();
+  if (is_gguf_file(options.tokenizer_from)) {  // the tokenizer rebuilt from the GGUF metadata
+    auto f = gguf_file::open(options.tokenizer_from);
+    if (!f) return f.error();
+    auto files = gguf_tokenizer(*f);
+    if (!files) return files.error();
+    std::ofstream(fs::path(dir) / "tokenizer.json", std::ios::binary) << files->tokenizer_json;
+    std::ofstream(fs::path(dir) / "tokenizer_config.json", std::ios::binary) << files->tokenizer_config_json << "\n";
+    nlohmann::json generation = {{"bos_token_id", config.bos_token_id}, {"eos_token_id", config.eos_token_id}};
+    std::ofstream(fs::path(dir) / "generation_config.json") << generation.dump(2) << "\n";
+    return ok_status();
+  }
   for (const char* name : {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json"}) {
     const auto from = fs::path(options.tokenizer_from) / name;
     if (fs::exists(from) && !fs::equivalent(from.parent_path(), fs::path(dir), ec))

@@ -20,13 +20,14 @@ result<model_config> read_model_config(const std::string& dir);
 // corrupt file. Tensors the model does not use (e.g. a tied lm_head) are ignored.
 status load_weights(transformer& model, const std::string& dir);
 
-// read_model_config + a new model + load_weights.
+// read_model_config + a new model + load_weights; `dir` may also name a GGUF file (gguf_model.hpp).
 result<transformer> load_pretrained(const std::string& dir);
 
 struct save_options {
   std::string dtype = "F32";        // F32, BF16 or F16 (config.json's torch_dtype follows)
   std::string tokenizer_from;       // copy tokenizer.json, tokenizer_config.json, special_tokens_map.json,
-                                    // generation_config.json from this folder when non-empty
+                                    // generation_config.json from this folder when non-empty;
+                                    // a GGUF file: tokenizer.json / tokenizer_config.json rebuilt from its metadata
 };
 
 // Writes <dir>/config.json and <dir>/model.safetensors (creating dir), plus tokenizer files.

@@ -148,6 +148,7 @@ void add_grading(caf::actor_system& sys, const services& s, pipeline_outcome& ou
   out.requeued += grading.requeued;
   out.remote_tasks += grading.remote_tasks;
   out.remote_workers_lost += grading.remote_workers_lost;
+  out.requeued_unreachable += grading.requeued_unreachable;
   out.failures_masked += grading.grading_failures_masked;
 }
 

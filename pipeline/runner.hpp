@@ -83,6 +83,7 @@ struct pipeline_outcome {
   std::optional<grpo_outcome> last_grpo;         // the last GRPO stage this process ran, summed where counts
   // Grading counters of the per-stage graders (with [[stages]]), summed; the controller adds the shared one's.
   std::uint64_t worker_restarts = 0, requeued = 0, remote_tasks = 0, remote_workers_lost = 0, failures_masked = 0;
+  std::uint64_t requeued_unreachable = 0;
   std::vector<std::string> sft_files;            // what the SFT stages trained on (for the split audit)
   std::vector<std::string> replay_dirs;          // the GRPO stages' replay buffers (for the split audit)
 };

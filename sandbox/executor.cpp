@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -198,6 +199,7 @@ executor::executor(sandbox_config config, seccomp_program filter, cgroup_layout 
     : config_(std::move(config)), lease_(std::move(lease)), filter_(std::move(filter)), cgroups_(std::move(cgroups)) {
   filter_view_ = filter_.view();
   system_steps_ = system_steps();
+  if (config_.warm) spawner_path_ = find_spawner(config_.spawner);
   if (cgroups_.kind == cgroup_kind::v1) {  // aha's own groups: the parents of the aha_sandbox directories
     for (const std::string* dir : {&cgroups_.memory, &cgroups_.pids, &cgroups_.cpuacct}) {
       std::string procs = dir->substr(0, dir->rfind('/')) + "/cgroup.procs";
@@ -238,9 +240,36 @@ pid_t clone_child(const jail_plan& plan, bool new_network) {
   return static_cast<pid_t>(pid);
 }
 
+// SIGKILL through the pidfd when there is one: a warm run's holder is the spawner's child, not
+// ours, so its pid could be reused once it is gone; a pidfd always means this process.
+void kill_process(const running& run) {
+  if (run.pidfd.fd >= 0) syscall(SYS_pidfd_send_signal, run.pidfd.fd, SIGKILL, nullptr, 0);
+  else kill(run.pid, SIGKILL);
+}
+
 void kill_run(running& run, kill_reason why) {
   if (run.killed == kill_reason::none) run.killed = why;
-  kill(run.pid, SIGKILL);  // the pid namespace's init: the kernel kills every process in it
+  kill_process(run);  // the pid namespace's init: the kernel kills every process in it
+}
+
+// Whether a warm run left files in its tmpfs mounts (the scratch /tmp beyond the source the
+// holder wrote, or /dev/shm), seen through the live holder's root. Such pages are charged to the
+// slot's group until the holder's mount namespace is gone; when statfs fails, assume they are.
+bool left_files(pid_t holder, std::size_t source_bytes) {
+  const std::string root = "/proc/" + std::to_string(holder) + "/root";
+  struct statfs tmp {}, shm {};
+  if (statfs((root + "/tmp").c_str(), &tmp) != 0 || statfs((root + "/dev/shm").c_str(), &shm) != 0) return true;
+  const std::uint64_t block = static_cast<std::uint64_t>(tmp.f_bsize);
+  const std::uint64_t source_blocks = (source_bytes + block - 1) / block;
+  // Inodes in use: the mount's root directory, and in /tmp the source.
+  return tmp.f_blocks - tmp.f_bfree > source_blocks || tmp.f_files - tmp.f_ffree > 2 ||
+         shm.f_blocks != shm.f_bfree || shm.f_files - shm.f_ffree > 1;
+}
+
+// Whether the process of a pidfd has exited (its pidfd is readable then).
+bool exited(int pidfd) {
+  pollfd p{pidfd, POLLIN, 0};
+  return pidfd >= 0 && poll(&p, 1, 0) == 1;
 }
 
 bool stop_applies(const run_stop& stop) {
@@ -318,6 +347,7 @@ void fill_reply(protocol::sandbox_reply& reply, running& run, int wait_status, c
 protocol::sandbox_reply executor::run(const protocol::sandbox_request& request, std::uint32_t slot,
                                       const run_stop& stop) const {
   // 1. Resolve the language and limits; create the cgroup.
+  const auto entered = clock::now();
   if (stop_applies(stop)) return sandbox_error(request, "cancelled before the run started");
   if (slot >= uid_lease::kBlockSize - 1) return sandbox_error(request, "slot " + std::to_string(slot) + " out of range");
   const language* lang = find_language(request.language);
@@ -325,6 +355,9 @@ protocol::sandbox_reply executor::run(const protocol::sandbox_request& request, 
   bool clamped = false;
   const run_limits limits = effective_limits(config_, request, &clamped);
   if (clamped) ++clamped_runs_;
+  // The previous run's holder of this slot may still be tearing its namespaces down (a warm run
+  // answers before that): its tmpfs pages are charged to the slot's group until then.
+  await_teardown(slot);
   std::unique_ptr<run_cgroup> group;
   if (cgroups_.kind != cgroup_kind::none) {
     auto taken = take_cgroup(slot, limits);
@@ -332,26 +365,29 @@ protocol::sandbox_reply executor::run(const protocol::sandbox_request& request, 
     group = std::move(*taken);
   }
   protocol::sandbox_reply reply;
-  // Warm: a run the warm path did not answer is not lost. Its interpreter died (killed, or the
-  // OOM killer picked it): once more with a new one; any other warm failure: run it cold. The
-  // program's output of a failed attempt went to no one, and its processes are gone.
+  // Warm: a run the warm path did not answer is not lost. A process of aha's side died under it
+  // (its interpreter killed or OOM-picked, its spawner or holder killed): once more warm, with new
+  // ones; any other warm failure: run it cold. The program's output of a failed attempt went to
+  // no one, and its processes are gone.
   for (int attempt = 0; config_.warm && lang->name == "python" && cgroups_.kind != cgroup_kind::v2; ++attempt) {
-    bool lost_interpreter = false;
-    if (auto warm = run_warm(request, slot, stop, limits, *lang, group.get(), lost_interpreter)) {
+    bool again = false;
+    if (auto warm = run_warm(request, slot, stop, limits, *lang, group.get(), entered, again)) {
       ++warm_runs_;
       if (group) return_cgroup(slot, std::move(group));
       return std::move(*warm);
     }
+    await_teardown(slot);
     if (group && !group->reuse(limits)) group.reset();
     if (!group && cgroups_.kind != cgroup_kind::none) {
       auto taken = take_cgroup(slot, limits);
       if (!taken) return sandbox_error(request, taken.error().message);
       group = std::move(*taken);
     }
-    if (!lost_interpreter || attempt == 1) {
+    if (!again || attempt == 1) {
       ++warm_fallbacks_;
       break;
     }
+    ++warm_retries_;
   }
   reply = run_cold(request, slot, stop, limits, *lang, group.get());
   if (group) return_cgroup(slot, std::move(group));
@@ -504,7 +540,8 @@ std::unique_ptr<zygote> executor::take_zygote(std::uint32_t slot, run_cgroup* gr
 std::optional<protocol::sandbox_reply> executor::run_warm(const protocol::sandbox_request& request,
                                                           std::uint32_t slot, const run_stop& stop,
                                                           const run_limits& limits, const language& lang,
-                                                          run_cgroup* group, bool& lost_interpreter) const {
+                                                          run_cgroup* group, clock::time_point entered,
+                                                          bool& again) const {
   std::unique_ptr<zygote> z = take_zygote(slot, group);
   if (!z) return std::nullopt;
   // 1. The holder's plan: the cold run's namespaces and root, then hold them (jail_plan::hold).
@@ -522,18 +559,39 @@ std::optional<protocol::sandbox_reply> executor::run_warm(const protocol::sandbo
   plan.prepare_pointers();
   plan.sync_read_fd = sync->read.fd, plan.sync_write_fd = sync->write.fd, plan.report_fd = report->write.fd;
   plan.ready_fd = ready->write.fd;
-  // 2. Clone the holder (born in the group when this thread is resident; else left outside it:
-  //    the program's process, forked by the member interpreter, is what the group must hold).
+  // 2. Clone the holder: by the slot's spawner (a small address space: a cheap clone; the holder
+  //    is its child, in aha's own cgroups); else by aha itself (born in the group when this
+  //    thread is resident; else left outside it: the program's process, forked by the member
+  //    interpreter, is what the group must hold).
   running run;
   run.group = group;
-  const bool born_inside = group && group->resident() && t_resident && t_netns_slot == std::int64_t{slot};
-  if (born_inside) run.thread_cpu_base = thread_cpu_ns();
+  const bool resident_here = group && group->resident() && t_resident && t_netns_slot == std::int64_t{slot};
+  if (resident_here) run.thread_cpu_base = thread_cpu_ns();
   if (group) run.warm = z.get(), run.warm_cpu_base = z->cpu_ns();
-  run.start = clock::now();
-  run.pid = clone_child(plan, t_netns_slot != static_cast<std::int64_t>(slot));
-  if (run.pid < 0) return std::nullopt;
+  const auto clone_start = clock::now();
+  std::unique_ptr<spawner> cloner = take_spawner(slot);
+  const bool by_spawner = cloner != nullptr;
+  if (by_spawner) {
+    run.start = clock::now();
+    auto held = cloner->clone_holder(plan, sync->read.fd, report->write.fd, ready->write.fd);
+    if (!held) {
+      // Dead, stuck or failing: it is killed, and the run tried again warm with a new one. Never
+      // with these pipes: a holder it may have cloned before dying could still read them.
+      cloner.reset();
+      again = true;
+      return_zygote(slot, std::move(z));
+      return std::nullopt;
+    }
+    run.pid = held->pid, run.pidfd = fd_guard(held->pidfd);
+    ++spawner_clones_;
+  } else {
+    run.start = clock::now();
+    run.pid = clone_child(plan, t_netns_slot != static_cast<std::int64_t>(slot));
+    if (run.pid < 0) return std::nullopt;
+    run.pidfd = fd_guard(static_cast<int>(syscall(SYS_pidfd_open, run.pid, 0)));
+  }
   report->write.reset(), ready->write.reset(), sync->read.reset();
-  run.pidfd = fd_guard(static_cast<int>(syscall(SYS_pidfd_open, run.pid, 0)));
+  const auto cloned = clock::now();
   // 3. Hand the run to the interpreter, map the holder's ids and release it.
   const int fds[7] = {run.pidfd.fd, ready->read.fd, input->fd, out->write.fd, err->write.fd, done->write.fd, spec->fd};
   const bool handed = run.pidfd.fd >= 0 && z->fork_run(fds);
@@ -543,16 +601,42 @@ std::optional<protocol::sandbox_reply> executor::run_warm(const protocol::sandbo
   for (int fd : {run.out.fd.fd, run.err.fd.fd, status_pipe.fd}) fcntl(fd, F_SETFL, O_NONBLOCK);
   run.done_fd = status_pipe.fd;
   const bool released = handed && write_id_maps(run.pid, lease_, slot).ok() && write(sync->write.fd, "g", 1) == 1;
-  // 4. Watch the run until the helper reports the program's end; then end the namespace.
+  const auto release_done = clock::now();
+  // 4. Watch the run until the helper reports the program's end.
   if (released) supervise(run, limits, stop);
   std::string records = released ? read_status_records(status_pipe.fd, std::chrono::seconds(5)) : std::string();
-  kill(run.pid, SIGKILL);
-  while (waitpid(run.pid, nullptr, 0) < 0 && errno == EINTR) {
+  const auto reported = clock::now();
+  // A holder that is gone although aha never killed it died under the run (its spawner died, and
+  // with it the holder by PDEATHSIG): the helper then killed the program, so the record says
+  // nothing about it. Checked before aha's own kill below.
+  const bool holder_lost = released && run.killed == kill_reason::none && exited(run.pidfd.fd);
+  // 5. End the namespaces. The record was read to its end, so the program's pid namespace is gone
+  //    (the helper reaped its init) and the helper has closed its files; the group empty (below)
+  //    means the helper has exited too. What is left is the holder, which is trusted and runs
+  //    nothing: a holder of the spawner is only signalled, and the kernel tears its namespaces
+  //    down while the answer goes out (README "Warm runs": why the next run shares nothing with
+  //    it). One cloned by aha must be reaped here.
+  // Only a live holder that aha has not signalled may be looked at through /proc/<pid> (its pid is
+  // not reused while it lives); any other is awaited by the slot's next run (at once, usually:
+  // an ended holder has already unmounted everything).
+  const bool leftovers = by_spawner && group &&
+                         (!released || run.killed != kill_reason::none || holder_lost ||
+                          left_files(run.pid, request.source.size()));
+  kill_process(run);
+  std::uint64_t reap_ns = 0;
+  if (leftovers) {
+    defer_teardown(slot, run.pidfd.fd);  // the slot's next run waits for it (await_teardown)
+    run.pidfd.fd = -1;
+  } else if (!by_spawner) {
+    const auto reap_start = clock::now();
+    while (waitpid(run.pid, nullptr, 0) < 0 && errno == EINTR) {
+    }
+    reap_ns = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now() - reap_start).count());
   }
-  // The namespace is gone with its holder; the helper exits right after its record: like a cold
-  // run, answer only once every process of the run is gone.
+  // Like a cold run, answer only once every process of the run is gone.
   if (group) group->wait_empty(std::chrono::seconds(1));
   pump(run.out, limits.output_bytes), pump(run.err, limits.output_bytes);
+  if (cloner && cloner->alive()) return_spawner(slot, std::move(cloner));
   protocol::sandbox_reply reply;
   reply.request_id = request.request_id;
   if (run.killed == kill_reason::stopped) {  // as a cold run answers it
@@ -563,11 +647,12 @@ std::optional<protocol::sandbox_reply> executor::run_warm(const protocol::sandbo
     return reply;
   }
   auto status = finished(records);
-  if (!status) {
+  if (!status || holder_lost) {
     // No verdict from the warm path: its interpreter died (before or during the run: the status
-    // pipe ends when it and the run's helper are gone) or a warm step failed. This interpreter
-    // is dropped either way.
-    lost_interpreter = !z->alive();
+    // pipe ends when it and the run's helper are gone), its holder died, or a warm step failed.
+    // A dead interpreter or holder: run it again warm; else cold. A live interpreter is kept.
+    again = holder_lost || !z->alive();
+    if (z->alive()) return_zygote(slot, std::move(z));
     return std::nullopt;
   }
   rusage usage{};
@@ -576,7 +661,92 @@ std::optional<protocol::sandbox_reply> executor::run_warm(const protocol::sandbo
   usage.ru_maxrss = status->maxrss_kb;
   fill_reply(reply, run, status->wait_status, usage, group, limits);
   return_zygote(slot, std::move(z));
+  const auto answered = clock::now();
+  auto ns = [](clock::time_point a, clock::time_point b) {
+    return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(b - a).count());
+  };
+  std::lock_guard<std::mutex> lock(phases_mutex_);
+  ++phases_.runs;
+  phases_.prepare_ns += ns(entered, clone_start), phases_.clone_ns += ns(clone_start, cloned);
+  phases_.release_ns += ns(cloned, release_done), phases_.program_ns += ns(release_done, reported);
+  phases_.answer_ns += ns(reported, answered), phases_.reap_ns += reap_ns;
   return reply;
+}
+
+void executor::defer_teardown(std::uint32_t slot, int pidfd) const {
+  std::lock_guard<std::mutex> lock(slot_mutex_);
+  {
+    std::lock_guard<std::mutex> count(phases_mutex_);
+    ++phases_.teardowns_deferred;
+  }
+  auto [pending, fresh] = teardowns_.try_emplace(slot, pidfd);
+  if (!fresh) {  // a concurrent run of the slot's left one: the later holder is awaited
+    close(pending->second);
+    pending->second = pidfd;
+  }
+}
+
+// Waits (up to 2 s) until the slot's last holder has exited: by then the kernel has unmounted
+// its tmpfs mounts (exit_task_namespaces runs before the exit is signalled on the pidfd), so the
+// group's memory no longer holds the previous run's files when this run's counters start.
+void executor::await_teardown(std::uint32_t slot) const {
+  int pidfd = -1;
+  {
+    std::lock_guard<std::mutex> lock(slot_mutex_);
+    auto found = teardowns_.find(slot);
+    if (found == teardowns_.end()) return;
+    pidfd = found->second;
+    teardowns_.erase(found);
+  }
+  const auto start = clock::now();
+  pollfd p{pidfd, POLLIN, 0};
+  while (poll(&p, 1, 2000) < 0 && errno == EINTR) {
+  }
+  close(pidfd);
+  const auto waited = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now() - start).count());
+  std::lock_guard<std::mutex> lock(phases_mutex_);
+  phases_.teardown_wait_ns += waited;
+}
+
+executor::warm_phases executor::warm_phase_totals() const {
+  std::lock_guard<std::mutex> lock(phases_mutex_);
+  return phases_;
+}
+
+pid_t executor::warm_spawner(std::uint32_t slot) const {
+  std::lock_guard<std::mutex> lock(slot_mutex_);
+  auto found = spawners_.find(slot);
+  return found == spawners_.end() ? 0 : found->second->pid();
+}
+
+// The slot's spawner, alive (started when needed, in the calling thread's network namespace);
+// null when there is no spawner executable, or one would not start (then never again: warm runs
+// clone from aha rather than pay a failed start each).
+std::unique_ptr<spawner> executor::take_spawner(std::uint32_t slot) const {
+  if (spawner_path_.empty() || spawner_broken_.load()) return nullptr;
+  std::unique_ptr<spawner> s;
+  {
+    std::lock_guard<std::mutex> lock(slot_mutex_);
+    auto found = spawners_.find(slot);
+    if (found != spawners_.end()) s = std::move(found->second), spawners_.erase(found);
+  }
+  if (s && !s->alive()) s.reset();
+  if (!s) {
+    auto started = spawner::start(spawner_path_, home_cgroups_, t_netns_slot == std::int64_t{slot});
+    if (!started) {
+      spawner_broken_ = true;
+      return nullptr;
+    }
+    s = std::move(*started);
+    ++spawners_started_;
+  }
+  return s;
+}
+
+void executor::return_spawner(std::uint32_t slot, std::unique_ptr<spawner> s) const {
+  std::lock_guard<std::mutex> lock(slot_mutex_);
+  auto& kept = spawners_[slot];
+  if (!kept) kept = std::move(s);  // else a concurrent run of this slot made another: this one goes
 }
 
 void executor::return_zygote(std::uint32_t slot, std::unique_ptr<zygote> z) const {
@@ -615,6 +785,7 @@ status executor::join_slot_network(std::uint32_t slot) const {
 
 executor::~executor() {
   for (auto& [slot, fd] : slot_netns_) close(fd);
+  for (auto& [slot, fd] : teardowns_) close(fd);
 }
 
 result<std::unique_ptr<run_cgroup>> executor::take_cgroup(std::uint32_t slot, const run_limits& limits) const {

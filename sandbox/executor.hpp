@@ -3,7 +3,8 @@
 // How a run is isolated is written in sandbox/README.md (the threat model); the child's side is
 // sandbox/jail.cpp, the parent's (spawn, limits, verdict) is executor.cpp. With
 // sandbox_config::warm, Python runs fork from a warm interpreter per slot into namespaces built
-// the same way (sandbox/warm.hpp; README "Warm runs").
+// the same way, held by a process the slot's spawner clones (sandbox/warm.hpp,
+// sandbox/spawner.hpp; README "Warm runs").
 //
 //   auto ex = aha::sandbox::executor::create({});
 //   protocol::sandbox_request req; req.source = "print(input())"; req.stdin_data = "hi\n";
@@ -27,6 +28,7 @@
 #include "sandbox/language.hpp"
 #include "sandbox/warm.hpp"
 #include "sandbox/sandbox_config.hpp"
+#include "sandbox/spawner.hpp"
 #include "sandbox/seccomp_filter.hpp"
 #include "sandbox/uid_lease.hpp"
 
@@ -81,6 +83,29 @@ class executor {
   std::uint64_t zygotes_started() const { return zygotes_started_.load(); }
   // The pid of slot's warm interpreter, or 0 (tests kill it).
   pid_t warm_zygote(std::uint32_t slot) const;
+  // Spawners (sandbox/spawner.hpp): the executable in use ("" when warm runs clone their holders
+  // from aha), spawners started, holders they cloned, the slot's spawner pid (or 0; tests kill
+  // it), and warm runs run again warm because a process of aha's side (interpreter, spawner,
+  // holder) died under them.
+  const std::string& spawner_path() const { return spawner_path_; }
+  bool spawner_broken() const { return spawner_broken_.load(); }
+  std::uint64_t spawners_started() const { return spawners_started_.load(); }
+  std::uint64_t spawner_clones() const { return spawner_clones_.load(); }
+  pid_t warm_spawner(std::uint32_t slot) const;
+  std::uint64_t warm_retries() const { return warm_retries_.load(); }
+  // Where answered warm runs spent their time, summed (clock_gettime stamps; `aha bench sandbox`
+  // prints the means): run() entry to the holder's clone (limits, cgroup, pipes, plan), the
+  // clone, the hand-over (interpreter, id maps, release), release to the helper's status record
+  // (root building, entering, the program), and the record to the answer (killing the holder, the
+  // group empty, output); `reap_ns` is the part of the answer spent waiting for the holder's
+  // teardown, which only holders cloned by aha itself need; `teardowns_deferred` counts runs of
+  // the spawner that left files in their tmpfs mounts (charged to the slot's group until the
+  // holder is gone), and `teardown_wait_ns` is what the slot's next runs waited for those.
+  struct warm_phases {
+    std::uint64_t runs = 0, prepare_ns = 0, clone_ns = 0, release_ns = 0, program_ns = 0, answer_ns = 0, reap_ns = 0;
+    std::uint64_t teardowns_deferred = 0, teardown_wait_ns = 0;
+  };
+  warm_phases warm_phase_totals() const;
 
  private:
   executor(sandbox_config config, seccomp_program filter, cgroup_layout cgroups, uid_lease lease);
@@ -92,6 +117,9 @@ class executor {
   std::vector<mount_step> system_steps_;  // the read-only host view, resolved once
   mutable std::atomic<std::uint64_t> clamped_runs_{0};
   mutable std::atomic<std::uint64_t> warm_runs_{0}, warm_fallbacks_{0}, zygotes_started_{0};
+  mutable std::atomic<std::uint64_t> spawners_started_{0}, spawner_clones_{0}, warm_retries_{0};
+  mutable std::mutex phases_mutex_;
+  mutable warm_phases phases_;
   // v1: one cgroup per slot, kept between runs (creating and removing one costs ~1.5 ms).
   result<std::unique_ptr<run_cgroup>> take_cgroup(std::uint32_t slot, const run_limits& limits) const;
   void return_cgroup(std::uint32_t slot, std::unique_ptr<run_cgroup> group) const;
@@ -106,11 +134,22 @@ class executor {
   std::optional<protocol::sandbox_reply> run_warm(const protocol::sandbox_request& request, std::uint32_t slot,
                                                   const run_stop& stop, const run_limits& limits,
                                                   const language& lang, run_cgroup* group,
-                                                  bool& lost_interpreter) const;
+                                                  std::chrono::steady_clock::time_point entered,
+                                                  bool& again) const;
   std::unique_ptr<zygote> take_zygote(std::uint32_t slot, run_cgroup* group) const;
   void return_zygote(std::uint32_t slot, std::unique_ptr<zygote> z) const;
   std::vector<std::string> home_cgroups_;  // cgroup.procs of aha's own groups (v1)
   mutable std::unordered_map<std::uint32_t, std::unique_ptr<zygote>> zygotes_;
+  // A slot's spawner, taken out while a run of the slot uses it.
+  std::unique_ptr<spawner> take_spawner(std::uint32_t slot) const;
+  mutable std::atomic<bool> spawner_broken_{false};  // one would not start: clone from aha
+  void return_spawner(std::uint32_t slot, std::unique_ptr<spawner> s) const;
+  std::string spawner_path_;
+  // A holder of the spawner is answered before its teardown; the slot's next run waits for it.
+  void defer_teardown(std::uint32_t slot, int pidfd) const;
+  void await_teardown(std::uint32_t slot) const;
+  mutable std::unordered_map<std::uint32_t, int> teardowns_;  // slot -> the last holder's pidfd
+  mutable std::unordered_map<std::uint32_t, std::unique_ptr<spawner>> spawners_;
 };
 
 }  // namespace aha::sandbox

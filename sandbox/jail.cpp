@@ -1,4 +1,5 @@
 // The child side of a run (see jail.hpp). Only system calls below: no allocation, no locks.
+// Also compiled into the spawner executable (spawner_main.cpp): depend on libc only.
 #include "sandbox/jail.hpp"
 
 #include <fcntl.h>
@@ -178,7 +179,8 @@ void close_all_but(int a, int b, int c) {
 // not dumpable, and lets the kernel reap orphans (SIGCHLD ignored).
 [[noreturn]] void hold_namespaces(const jail_plan& plan) {
   if (sethostname(plan.hostname.data(), plan.hostname.size()) != 0) fail(plan, set_hostname);
-  if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) fail(plan, death_signal);  // set_ids cleared it
+  // Dies with its parent: aha's thread, or the slot's spawner (set_ids cleared the setting).
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) fail(plan, death_signal);
   pollfd parent{plan.sync_read_fd, POLLIN, 0};
   if (poll(&parent, 1, 0) > 0 && (parent.revents & POLLHUP)) _exit(kJailFailure);
   prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);

@@ -4,7 +4,8 @@
 // The child: waits for its uid/gid maps and cgroup, becomes its own session and process group,
 // builds a fresh root (tmpfs + read-only binds, private /tmp, /dev, /dev/shm, new /proc, no
 // /sys), pivots into it, sets rlimits, becomes an unprivileged uid, clears signals and fds,
-// loads seccomp, and execs. Called by sandbox/executor.cpp.
+// loads seccomp, and execs. Called by sandbox/executor.cpp, and for warm runs' holders by the
+// spawner executable (sandbox/spawner_main.cpp), which links jail.cpp alone.
 #pragma once
 
 #include <linux/filter.h>

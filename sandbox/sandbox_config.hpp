@@ -66,6 +66,11 @@ struct sandbox_config {
   // the warm path cannot answer is run again (with a new interpreter if it died, else cold).
   // Costs one resident interpreter (~20 MB) per slot.
   bool warm = true;
+  // Where warm runs clone their namespace holders from (sandbox/spawner.hpp): "" finds the
+  // `aha-sandbox-spawner` executable next to aha (then in the build tree), a path names it,
+  // "none" clones them from aha itself (slower: aha's page tables are copied per run, and the
+  // run waits for its holder's teardown). Without the executable, warm runs clone from aha.
+  std::string spawner;
 };
 
 template <class V>
@@ -81,6 +86,7 @@ void describe(V& v, sandbox_config& c) {
           config::range{0, 1 << 30});
   v.field("cgroups", c.cgroups, "\"auto\", \"none\", or a delegated cgroup v2 directory");
   v.field("warm", c.warm, "Python runs fork from a warm interpreter per slot (fresh namespaces each run)");
+  v.field("spawner", c.spawner, "warm runs' holder spawner: \"\" (next to aha), a path, or \"none\"");
 }
 
 }  // namespace aha::sandbox

@@ -1,8 +1,8 @@
 // aha::sandbox::zygote — one slot's warm Python interpreter (sandbox_config::warm). A
 // `/usr/bin/python3 -I -B` process started once (sandbox/warm_zygote.py) that has initialised
-// the interpreter and imported the common modules, and then only forks: per run the executor
-// clones a holder that builds the run's fresh namespaces and root exactly as a cold run
-// (jail_plan::hold), and hands the zygote that run's descriptors; a forked helper enters the
+// the interpreter and imported the common modules, and then only forks: per run a holder that
+// builds the run's fresh namespaces and root exactly as a cold run (jail_plan::hold) is cloned,
+// by the slot's spawner (sandbox/spawner.hpp) or by the executor, which hands the zygote that run's descriptors; a forked helper enters the
 // holder's namespaces and forks the program's process, which drops privileges as a cold run
 // does and runs /tmp/main.py. The zygote itself never runs user code nor reads a request, so
 // every run starts from the same pristine interpreter. The whole protocol and what a run can and

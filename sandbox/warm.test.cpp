@@ -1,13 +1,16 @@
 // Warm runs (sandbox_config::warm, sandbox/warm.hpp): the same verdicts as cold runs, nothing of
 // one run reaching the next, limits per run, and a killed interpreter replaced without losing or
 // mis-grading a run. The adversarial and legal suites also run whole with warm runs (a second
-// CTest registration, sandbox/CMakeLists.txt).
+// CTest registration, sandbox/CMakeLists.txt). The holders are cloned by the sandbox spawner
+// (sandbox/spawner.hpp) when it is built; AHA_SANDBOX_SPAWNER=none (a third registration,
+// sandbox.warm.without_spawner) runs these cases with holders cloned by aha itself.
 // Run: ctest --test-dir build -R 'sandbox.*warm' -j1
 #include <signal.h>
 #include <sys/wait.h>
 
 #include <chrono>
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <thread>
 
@@ -25,6 +28,7 @@ namespace {
 std::shared_ptr<executor> make_executor(bool warm) {
   sandbox_config config;
   config.warm = warm;
+  if (const char* spawner = std::getenv("AHA_SANDBOX_SPAWNER")) config.spawner = spawner;
   auto created = executor::create(config);
   if (!created) FAIL("sandbox unavailable: " << created.error().message);
   return *created;
@@ -96,6 +100,8 @@ TEST_CASE("warm runs give the verdicts of cold runs", "[warm]") {
       {"fork bomb", python("import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n", 1000, 1500)},
   };
   const auto warm_before = warm().warm_runs();
+  const auto clones_before = warm().spawner_clones();
+  const auto retries_before = warm().warm_retries();
   for (const auto& p : programs) {
     INFO(p.what);
     sandbox_reply c = cold().run(p.request);
@@ -114,6 +120,9 @@ TEST_CASE("warm runs give the verdicts of cold runs", "[warm]") {
   }
   CHECK(warm().warm_runs() - warm_before == programs.size());
   CHECK(warm().warm_fallbacks() == 0);
+  CHECK(warm().warm_retries() == retries_before);
+  // Through the spawner when there is one (each run cloned its holder there), else from aha.
+  CHECK(warm().spawner_clones() - clones_before == (warm().spawner_path().empty() ? 0 : programs.size()));
 }
 
 TEST_CASE("nothing of one warm run reaches the next", "[warm]") {

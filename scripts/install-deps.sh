@@ -7,6 +7,8 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build ccache pkg-config git
   libcaf-dev libcaf-doc                       # actors (CAF 0.17)
+  libssl-dev                                  # cluster TLS (CAF's OpenSSL module; certificates)
+  iproute2                                    # tests: network namespaces stand in for hosts
   libtorch-dev libopenblas0-openmp            # model (CPU LibTorch; OpenBLAS-openmp, not the reference BLAS)
   libicu-dev                                  # model: BPE pre-tokenizer regex (\p{L}) and NFC
   libzmq3-dev cppzmq-dev libsodium-dev        # sandbox service (ZeroMQ + CURVE)

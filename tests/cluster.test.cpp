@@ -27,6 +27,7 @@
 #include "actors/replay_buffer.hpp"
 #include "actors/tasks/arithmetic.hpp"
 #include "actors/tasks/countdown.hpp"
+#include "tests/aha_process.hpp"
 #include "tests/tiny_run.hpp"
 
 // LibTorch pulls in glog, whose CHECK would replace Catch2's: include Catch2 last.
@@ -42,63 +43,15 @@ namespace {
 
 constexpr auto kGuard = std::chrono::seconds(25);  // hang guard of every wait
 
-// `aha ARGS...` in a child process, its stdout and stderr in a file.
-class aha_process {
+// `aha ARGS...` in a child process (tests/aha_process.hpp), with this file's hang guard on wait().
+class aha_process : public aha::testing::aha_process {
  public:
-  aha_process(const std::vector<std::string>& args, std::string log_path) : log_path_(std::move(log_path)) {
-    std::vector<std::string> words{AHA_BINARY};
-    words.insert(words.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (auto& w : words) argv.push_back(w.data());
-    argv.push_back(nullptr);
-    pid_ = ::fork();
-    if (pid_ == 0) {  // only async-signal-safe calls until exec
-      int fd = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      ::dup2(fd, 1);
-      ::dup2(fd, 2);
-      ::close_range(3, ~0U, 0);  // the controller's sockets stay with the controller
-      ::execv(argv[0], argv.data());
-      ::_exit(127);
-    }
-    REQUIRE(pid_ > 0);
-  }
-  ~aha_process() {
-    if (running()) {
-      ::kill(pid_, SIGCONT);
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-  }
-  void signal(int sig) { ::kill(pid_, sig); }
-  bool running() { return pid_ > 0 && !status_ && !reap(WNOHANG); }
-  // The wait status once it ended (hang guard: kGuard).
+  using aha::testing::aha_process::aha_process;
   int wait() {
-    REQUIRE(wait_within(kGuard));
-    return *status_;
+    auto status = wait_within(kGuard);
+    REQUIRE(status);
+    return *status;
   }
-  // The wait status, or nothing when it has not ended within `limit`.
-  std::optional<int> wait_within(std::chrono::milliseconds limit) {
-    auto until = clock_type::now() + limit;
-    while (!status_ && clock_type::now() < until) {
-      if (!reap(WNOHANG)) std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return status_;
-  }
-  std::string log() const {
-    std::ifstream in(log_path_);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-  }
-
- private:
-  bool reap(int flags) {
-    int st = 0;
-    if (::waitpid(pid_, &st, flags) != pid_) return false;
-    status_ = st;
-    return true;
-  }
-  pid_t pid_ = -1;
-  std::optional<int> status_;
-  std::string log_path_;
 };
 
 // Polls `done` until it holds (hang guard: kGuard).
