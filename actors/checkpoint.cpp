@@ -112,7 +112,8 @@ status save_checkpoint(const std::string& dir, const checkpoint_parts& parts, co
   }
   nlohmann::json j{{"format", kStateFormat},         {"stage", state.stage},
                    {"sft_steps", state.sft_steps},   {"grpo_step", state.grpo_step},
-                   {"weight_version", state.weight_version}};
+                   {"weight_version", state.weight_version}, {"stage_index", state.stage_index},
+                   {"stage_name", state.stage_name},         {"stage_done", state.stage_done}};
   if (auto s = write_text(tmp / kStateFile, j.dump()); !s) return s;  // last: its presence marks a complete folder
   if (auto s = sync_folder(tmp); !s) return s;
   AHA_FAULT_POINT("checkpoint.before_publish");
@@ -142,9 +143,12 @@ result<std::optional<trainer_state>> read_trainer_state(const std::string& dir) 
   state.sft_steps = j->value("sft_steps", std::uint64_t{0});
   state.grpo_step = j->value("grpo_step", std::uint64_t{0});
   state.weight_version = j->value("weight_version", std::uint64_t{0});
-  if (state.stage != "sft" && state.stage != "grpo") {
+  state.stage_index = j->value("stage_index", std::int64_t{-1});
+  state.stage_name = j->value("stage_name", std::string());
+  state.stage_done = j->value("stage_done", false);
+  if (state.stage != "sft" && state.stage != "grpo" && state.stage != "rejection_sample" && state.stage != "eval") {
     return make_error(errc::corrupt_data, (target / kStateFile).string() + ": stage '" + state.stage +
-                                              "', expected \"sft\" or \"grpo\"");
+                                              "', expected \"sft\", \"grpo\", \"rejection_sample\" or \"eval\"");
   }
   return std::optional<trainer_state>{state};
 }

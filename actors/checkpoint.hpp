@@ -21,10 +21,16 @@ namespace aha::actors {
 
 // trainer_state.json: where the run stood when the checkpoint was taken.
 struct trainer_state {
-  std::string stage;                 // "sft": the cold-start stage is complete; "grpo": in or after GRPO
-  std::uint64_t sft_steps = 0;       // SFT steps taken
-  std::uint64_t grpo_step = 0;       // GRPO steps taken (the learner's next step)
+  std::string stage;                 // the stage's kind: "sft" (complete), "grpo" (in or after it),
+                                     // "rejection_sample" or "eval" (complete)
+  std::uint64_t sft_steps = 0;       // SFT steps taken (all SFT stages together)
+  std::uint64_t grpo_step = 0;       // GRPO steps taken in this stage (the learner's next step)
   std::uint64_t weight_version = 0;  // version of the saved weights (GRPO steps that changed them)
+  // Where in the stage pipeline (pipeline/runner.hpp) the checkpoint was taken. Checkpoints
+  // written before pipelines existed carry neither: stage_index -1, read as the legacy stages.
+  std::int64_t stage_index = -1;     // the stage's position in the run's pipeline
+  std::string stage_name;            // its name (a resume checks it against the recipe)
+  bool stage_done = false;           // the stage finished: a resume starts with the next one
 };
 
 struct checkpoint_parts {

@@ -1,11 +1,9 @@
-// controller: runs a training run from a run_config — the main job behind `aha train`.
-// It builds the topology in one process (prompt source, generators, grader with its reward
-// workers, replay buffer, learner, rollout gate, metrics) and, with cluster.listen, lets nodes
-// (`aha node --join`, actors/cluster.hpp) add reward workers; runs the stages in order (cold-start
-// SFT, held-out evaluation, GRPO, evaluation), supervises the generators (a dead one is replaced;
-// the prompts it held are re-issued and their window slots returned), checkpoints after SFT and
-// during GRPO (actors/checkpoint.hpp), resumes a run (run.resume), and writes report.json.
-// Tested by tests/pipeline.test.cpp and tests/resume.test.cpp.
+// controller: runs a training run from a run_config — the main job behind `aha train`, as
+// numbered steps: the run directory (new or resumed), the policy, the actor system with its
+// metrics (and, without [[stages]], the services every stage shares; with cluster.listen, nodes
+// may add reward workers: actors/cluster.hpp), the stage pipeline (pipeline/runner.hpp: the
+// stages in order, each checkpointed and evaluated), the split audit, and report.json.
+// Tested by tests/pipeline.test.cpp, tests/resume.test.cpp and pipeline/stages.test.cpp.
 #pragma once
 
 #include <cstdint>
@@ -16,14 +14,16 @@
 #include "actors/rollout_gate.hpp"
 #include "actors/run_config.hpp"
 #include "core/result.hpp"
+#include "pipeline/runner.hpp"
 
 namespace aha::actors {
 
 struct train_report {
   std::string run_dir;
   eval_report initial;          // before any training
-  eval_report after_sft;        // after the cold-start stage (== initial when it is skipped)
-  eval_report after_grpo;       // after reinforcement learning
+  eval_report after_sft;        // after the cold-start stage (== initial when it is skipped); with
+                                // [[stages]], after the last SFT stage
+  eval_report after_grpo;       // after reinforcement learning; with [[stages]], after the last stage
   std::uint64_t sft_steps = 0;
   std::uint64_t grpo_steps = 0;
   double sft_seconds = 0;
@@ -59,9 +59,11 @@ struct train_report {
   std::uint64_t nodes_joined = 0;            // nodes that joined (cluster.listen)
   std::uint64_t nodes_lost = 0;              // nodes that disappeared mid-run
   std::uint64_t nodes_refused = 0;           // join attempts refused (wrong secret, other version)
+  std::vector<pipeline::stage_report> stages;  // every stage: kind, steps, seconds, held-out accuracy after it
 };
 
-// Runs every stage of `config`; progress goes to `log`. Writes <run_dir>/report.json,
+// Runs every stage of `config` ([[stages]], or SFT then GRPO); progress goes to `log`. Writes
+// <run_dir>/report.json, <run_dir>/stages.json (each finished stage's figures),
 // <run_dir>/config.toml (resolved), <run_dir>/metrics.jsonl, <run_dir>/checkpoint, every eval's
 // samples (<run_dir>/eval_<stage>.jsonl) and what SFT trained on (<run_dir>/sft_examples.jsonl).
 // A new run refuses a run_dir that already holds files. With config.run.resume, the run in

@@ -232,6 +232,7 @@ learner_actor::behavior_type learner(self_ptr self, learner_setup setup) {
 metric_map batch_statistics(const protocol::learner_batch& batch, std::uint64_t learner_version) {
   metric_map m;
   double rewards = 0, rewards_sq = 0, n = 0, length = 0, accuracy = 0, accuracy_n = 0, format = 0, format_n = 0;
+  double language = 0, language_n = 0;  // the language-consistency component, when the recipe weighs it
   double timeouts = 0, errors = 0, failed = 0, graded = 0, revisions = 0;
   std::map<std::uint64_t, double> lag_counts;
   for (const auto& g : batch.groups) {
@@ -255,6 +256,7 @@ metric_map batch_statistics(const protocol::learner_batch& batch, std::uint64_t 
       for (const auto& c : g.verdicts[i].components) {
         if (c.kind == protocol::reward_kind::accuracy) accuracy += c.value, accuracy_n += 1;
         if (c.kind == protocol::reward_kind::format) format += c.value >= 1.0f ? 1 : 0, format_n += 1;
+        if (c.kind == protocol::reward_kind::language) language += c.value, language_n += 1;
       }
     }
   }
@@ -267,6 +269,7 @@ metric_map batch_statistics(const protocol::learner_batch& batch, std::uint64_t 
   m["grading/failed_masked"] = failed;  // rollouts of this batch masked: no advantage share, no loss
   if (accuracy_n > 0) m["accuracy"] = accuracy / accuracy_n;
   if (format_n > 0) m["format_rate"] = format / format_n;
+  if (language_n > 0) m["language_rate"] = language / language_n;  // mean share of words in the prompt's language
   m["response_length"] = length / n;  // R1-Zero's signatures over training: length and self-revision
   m["revision_rate"] = revisions / n;
   m["rollouts"] = n;

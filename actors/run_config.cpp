@@ -1,6 +1,8 @@
 // Derived settings of a run (actors/run_config.hpp).
 #include "actors/run_config.hpp"
 
+#include <cctype>
+#include <set>
 #include <thread>
 
 namespace aha::actors {
@@ -39,33 +41,134 @@ std::vector<std::string> resolve(run_config& config) {
   return notes;
 }
 
-status validate(const run_config& config) {
-  std::vector<std::string> problems;
-  const bool trains_grpo = config.grpo.learner.steps > 0;
+const char* stage_kind_name(stage_kind kind) {
+  switch (kind) {
+    case stage_kind::sft: return "sft";
+    case stage_kind::grpo: return "grpo";
+    case stage_kind::rejection_sample: return "rejection_sample";
+    case stage_kind::eval: return "eval";
+    case stage_kind::none: break;
+  }
+  return "none";
+}
+
+run_config stage_view(const run_config& config, std::size_t index) {
+  const stage_spec& stage = config.stages.at(index);
+  run_config out = config;
+  out.stages.clear();
+  out.prompts = stage.config.prompts;
+  out.generator = stage.config.generator;
+  out.grader = stage.config.grader;
+  out.sft = stage.config.sft;
+  out.grpo = stage.config.grpo;
+  out.eval = stage.config.eval;
+  // A stage's rollouts and cursor are its own: a later GRPO stage starts with an empty buffer and
+  // a resumed one finds exactly its groups.
+  const std::string folder = "stages/" + stage.name + "/";
+  out.replay.dir = folder + config.replay.dir;
+  if (!out.prompts.state_file.empty()) out.prompts.state_file = folder + out.prompts.state_file;
+  // The stage's copy was taken before the run's derived settings: derive its own.
+  resolve(out);
+  return out;
+}
+
+namespace {
+
+bool file_safe(const std::string& name) {
+  if (name.empty()) return false;
+  for (char c : name) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-') return false;
+  }
+  return true;
+}
+
+// Checks the [[stages]] entries themselves (each one's sections are checked by validate_run).
+void validate_stages(const run_config& config, std::vector<std::string>& problems) {
+  std::set<std::string> names;
+  for (std::size_t i = 0; i < config.stages.size(); ++i) {
+    const auto& s = config.stages[i];
+    const std::string at = "stages[" + std::to_string(i) + "] \"" + s.name + "\": ";
+    if (!file_safe(s.name)) problems.push_back(at + "name must be letters, digits, '_' or '-' (it names stages/<name>/)");
+    if (!names.insert(s.name).second) problems.push_back(at + "name is used by an earlier stage; names must be unique");
+    if (s.kind == stage_kind::none) {
+      problems.push_back(at + "missing kind: one of sft, grpo, rejection_sample, eval");
+      continue;
+    }
+    if (s.kind != stage_kind::sft && (!s.data.empty() || !s.from_stage.empty())) {
+      problems.push_back(at + "data and from_stage belong to sft stages, not " + stage_kind_name(s.kind));
+    }
+    if (!s.data.empty() && !s.from_stage.empty()) {
+      problems.push_back(at + "set data or from_stage, not both");
+    }
+    if (!s.from_stage.empty()) {
+      bool found = false;
+      for (std::size_t j = 0; j < i; ++j) {
+        found = found || (config.stages[j].name == s.from_stage && config.stages[j].kind == stage_kind::rejection_sample);
+      }
+      if (!found) problems.push_back(at + "from_stage = \"" + s.from_stage + "\" names no earlier rejection_sample stage");
+    }
+    if (s.kind == stage_kind::rejection_sample) {
+      if (!(s.rejection.temperature > 0)) {
+        problems.push_back(at + "rejection.temperature must be > 0 (k samples at temperature 0 are k copies)");
+      }
+      if (s.rejection.keep > s.rejection.samples) {
+        problems.push_back(at + "rejection.keep = " + std::to_string(s.rejection.keep) +
+                           " is more than rejection.samples = " + std::to_string(s.rejection.samples));
+      }
+    }
+  }
+  if (!config.stages.empty() && !config.cluster.listen.empty()) {
+    problems.push_back("cluster.listen: nodes join one grader, and each of [[stages]] has its own; "
+                       "run a pipeline without cluster.listen (or a recipe without [[stages]])");
+  }
+}
+
+// The checks of one runnable configuration (the run's, or one stage's view); `prefix` names it.
+void validate_run(const run_config& config, bool trains_grpo, const std::string& prefix,
+                  std::vector<std::string>& problems) {
+  auto add = [&](const std::string& line) { problems.push_back(prefix + line); };
   const auto& gen = config.generator;
   const std::uint64_t window =
       static_cast<std::uint64_t>(config.grpo.learner.groups_per_step) * (std::uint64_t{config.run.max_staleness} + 1);
   if (trains_grpo && gen.prompts_per_batch > window) {
     // The gate admits a batch only when all of it can be consumed within eta: a larger one never is.
-    problems.push_back("generator.prompts_per_batch = " + std::to_string(gen.prompts_per_batch) +
+    add("generator.prompts_per_batch = " + std::to_string(gen.prompts_per_batch) +
                        " is larger than the staleness window grpo.learner.groups_per_step x (run.max_staleness + 1) = " +
                        std::to_string(window) + ": use at most " + std::to_string(window) +
                        ", or raise groups_per_step or max_staleness");
   }
   if (trains_grpo && gen.max_outstanding_groups < gen.prompts_per_batch) {
-    problems.push_back("generator.max_outstanding_groups = " + std::to_string(gen.max_outstanding_groups) +
+    add("generator.max_outstanding_groups = " + std::to_string(gen.max_outstanding_groups) +
                        " is smaller than generator.prompts_per_batch = " + std::to_string(gen.prompts_per_batch) +
                        ": a generator would never start a batch; use at least " + std::to_string(gen.prompts_per_batch));
   }
   if (trains_grpo && !(gen.temperature > 0)) {
-    problems.push_back("generator.temperature = " + std::to_string(gen.temperature) +
+    add("generator.temperature = " + std::to_string(gen.temperature) +
                        ": GRPO samples and trains at this temperature and needs it > 0 (e.g. 1.0); "
                        "greedy decoding belongs to eval.temperature = 0");
   }
   for (auto k : config.eval.pass_at) {
     if (k < 1 || k > config.eval.samples) {
-      problems.push_back("eval.pass_at holds " + std::to_string(k) + ": each k must be in [1, eval.samples = " +
+      add("eval.pass_at holds " + std::to_string(k) + ": each k must be in [1, eval.samples = " +
                          std::to_string(config.eval.samples) + "] (pass@k needs at least k samples per prompt)");
+    }
+  }
+}
+
+}  // namespace
+
+status validate(const run_config& config) {
+  std::vector<std::string> problems;
+  if (config.stages.empty()) {
+    validate_run(config, config.grpo.learner.steps > 0, "", problems);
+  } else {
+    // With [[stages]] the sections above are only the stages' defaults: each stage's view is checked.
+    validate_stages(config, problems);
+    const bool entries_ok = problems.empty();  // a stage without a kind has no view to check
+    for (std::size_t i = 0; i < config.stages.size() && entries_ok; ++i) {
+      const auto& s = config.stages[i];
+      validate_run(stage_view(config, i), s.kind == stage_kind::grpo && s.config.grpo.learner.steps > 0,
+                   "stages[" + std::to_string(i) + "] \"" + s.name + "\": ", problems);
     }
   }
   if (problems.empty()) return ok_status();

@@ -118,6 +118,81 @@ void describe(V& v, eval_section& c) {
   v.field("pass_at", c.pass_at, "k' of the unbiased pass@k' reported, each in [1, samples]; empty: [1, samples]");
 }
 
+// A stage pipeline (pipeline/runner.hpp): the kinds of stage a recipe's [[stages]] may list.
+// `none` is only the unset value (validate() asks for a kind).
+enum class stage_kind { none, sft, grpo, rejection_sample, eval };
+const char* stage_kind_name(stage_kind kind);
+
+// rejection_sample: k completions per training prompt from the current policy, graded by the
+// stage's grader; kept only when correct and readable (format, language, length), at most m per
+// prompt, deduplicated; written as an SFT set (pipeline/rejection_sampling.hpp).
+struct rejection_config {
+  std::uint32_t prompts = 64;        // training prompts sampled (the train split in a seeded order)
+  std::uint32_t samples = 8;         // k: completions sampled per prompt
+  std::uint32_t keep = 2;            // m: at most this many kept per prompt
+  double temperature = 1.0;          // sampling temperature (> 0: k draws, not k copies)
+  std::uint32_t max_new_tokens = 0;  // completion budget (tokens); 0 = generator.max_new_tokens
+  std::uint32_t max_chars = 0;       // a kept completion has at most this many characters; 0 = no bound
+  double min_language = 1.0;         // language consistency a kept completion needs (1 = no foreign word)
+  std::string output;                // JSONL in the run directory; "" = <stage name>.jsonl
+};
+template <class V>
+void describe(V& v, rejection_config& c) {
+  v.field("prompts", c.prompts, "training prompts sampled", config::range{1, 1e7});
+  v.field("samples", c.samples, "k: completions sampled per prompt", config::range{1, 1024});
+  v.field("keep", c.keep, "m: at most this many correct, readable, distinct completions kept per prompt",
+          config::range{1, 1024});
+  v.field("temperature", c.temperature, "sampling temperature (> 0)", config::range{0, 10});
+  v.field("max_new_tokens", c.max_new_tokens, "completion budget (tokens); 0 = generator.max_new_tokens",
+          config::range{0, 1e6});
+  v.field("max_chars", c.max_chars, "longest completion kept (characters); 0 = no bound", config::range{0, 1e9});
+  v.field("min_language", c.min_language, "language consistency a kept completion needs", config::range{0, 1});
+  v.field("output", c.output, "JSONL written in the run directory; empty = <stage name>.jsonl");
+}
+
+// The sections a stage may override. A stage's table overlays the run's: keys it names replace
+// the run's values, every other key keeps the run's (so [[stages]] and the plain sections are
+// one mechanism). run, model, replay, metrics, cluster and supervision belong to the whole run.
+struct stage_sections {
+  prompt_source_config prompts;
+  generator_config generator;
+  grader_config grader;
+  sft_section sft;
+  grpo_section grpo;
+  eval_section eval;
+};
+template <class V>
+void describe_stage_sections(V& v, stage_sections& c) {
+  v.section("prompts", c.prompts, "training prompts (built-in tasks or JSONL) and the held-out set");
+  v.section("generator", c.generator, "rollout generation");
+  v.section("grader", c.grader, "rewards, advantages and the sandbox");
+  v.section("sft", c.sft, "supervised fine-tuning");
+  v.section("grpo", c.grpo, "reinforcement learning (GRPO)");
+  v.section("eval", c.eval, "held-out evaluation after each stage");
+}
+
+// One entry of [[stages]].
+struct stage_spec {
+  std::string name;                  // unique; names the stage's files (stages/<name>/) and report entry
+  stage_kind kind = stage_kind::none;
+  std::string data;                  // sft: JSONL of demonstrations ({"prompt","completion",...}), relative
+                                     // to the run directory; "" = the dataset's own demonstrations
+  std::string from_stage;            // sft: train on this earlier rejection_sample stage's output
+  rejection_config rejection;        // rejection_sample's settings
+  stage_sections config;             // the run's sections, overlaid by the stage's table
+};
+template <class V>
+void describe(V& v, stage_spec& c) {
+  v.required("name", c.name, "the stage's name: letters, digits, '_' or '-', unique in the recipe");
+  v.field("kind", c.kind, "what the stage does",
+          {{"sft", stage_kind::sft}, {"grpo", stage_kind::grpo}, {"rejection_sample", stage_kind::rejection_sample},
+           {"eval", stage_kind::eval}});
+  v.field("data", c.data, "sft: JSONL demonstrations relative to the run directory; empty = the dataset's");
+  v.field("from_stage", c.from_stage, "sft: the earlier rejection_sample stage whose output it trains on");
+  v.section("rejection", c.rejection, "rejection_sample: k, m, temperature and readability filters");
+  describe_stage_sections(v, c.config);
+}
+
 struct run_config {
   run_section run;
   model_section model;
@@ -131,7 +206,16 @@ struct run_config {
   eval_section eval;
   cluster_config cluster;
   supervision_config supervision;
+  std::vector<stage_spec> stages;  // the stage pipeline; empty = SFT (when sft.steps > 0), then GRPO
 };
+
+// A stage as the run's sections stand now: the prototype that a [[stages]] table overlays.
+inline stage_spec stage_prototype(const run_config& c) {
+  stage_spec s;
+  s.config = {c.prompts, c.generator, c.grader, c.sft, c.grpo, c.eval};
+  return s;
+}
+
 template <class V>
 void describe(V& v, run_config& c) {
   v.section("run", c.run, "the run: name, directory, seed, scheduling");
@@ -146,7 +230,15 @@ void describe(V& v, run_config& c) {
   v.section("eval", c.eval, "held-out evaluation after each stage");
   v.section("cluster", c.cluster, "other processes and hosts: where nodes join, the shared secret, aha node settings");
   v.section("supervision", c.supervision, "the watchdog, restart limits and backoff, bounded teardown");
+  // Last: each stage starts as a copy of the sections read above.
+  v.list("stages", c.stages,
+         "the stage pipeline, run in order (sft, grpo, rejection_sample, eval); each table overlays the sections above",
+         stage_prototype(c));
 }
+
+// The run as stage `index` of config.stages sees it: the stage's sections over the run's, its own
+// replay buffer and prompt cursor under stages/<name>/, derived settings resolved; no stages.
+run_config stage_view(const run_config& config, std::size_t index);
 
 // Derives secondary settings: the run dir, sync mode's zero staleness, threads. Returns the
 // notes explaining each derived value (logged at start-up).
@@ -155,7 +247,9 @@ std::vector<std::string> resolve(run_config& config);
 // Checks a resolved config for combinations no single key's range can catch: a generator batch
 // larger than the staleness window (it could never be admitted), fewer outstanding groups than
 // one batch (a generator would never start), a GRPO temperature <= 0 (the trainer divides
-// logits by it; eval may be greedy). One line per problem, naming the key and what is valid.
+// logits by it; eval may be greedy); and each [[stages]] entry (a kind, a unique file-safe name,
+// from_stage naming an earlier rejection_sample stage, the stage's own sections as above). One
+// line per problem, naming the key (or stages[i] "name") and what is valid.
 status validate(const run_config& config);
 
 }  // namespace aha::actors

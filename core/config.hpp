@@ -15,7 +15,8 @@
 //   }
 //
 // Visitor methods: field(key, x, doc [, range | choices]), required(key, x, doc),
-// section(key, sub, doc) for a nested struct, list(key, vector<sub>, doc) for arrays of tables.
+// section(key, sub, doc) for a nested struct, list(key, vector<sub>, doc [, prototype]) for arrays
+// of tables (with a prototype, each table overlays a copy of it).
 // Field types: bool, integers, floating point, std::string, std::chrono durations ("200ms"),
 // byte_size ("256MiB"), enums (with choices), std::vector of strings / numbers.
 // Errors name file:line, the key, and what is valid (nearest name for unknown keys).
@@ -123,6 +124,16 @@ class reader {
     items.clear();
     for (auto& table : tables) bind(*table, items.emplace_back());
   }
+  // An array of tables whose every item starts as `prototype`: a table overlays it (the keys it
+  // names replace the prototype's, the others stay), e.g. a recipe's [[stages]] over its sections.
+  template <class S>
+  void list(std::string_view key, std::vector<S>& items, std::string_view /*doc*/, const S& prototype) {
+    known_.emplace_back(key);
+    auto tables = table_.table_list(key);
+    if (tables.empty()) return;
+    items.clear();
+    for (auto& table : tables) bind(*table, items.emplace_back(prototype));
+  }
 
   // Reads every field of `x` from `table`, then rejects keys that no field claimed.
   template <class S>
@@ -224,6 +235,10 @@ class writer {
       out << "\n# " << doc << "\n";
       for (const auto& item : items) out << "[[" << path << "]]\n" << print(item, path);
     });
+  }
+  template <class S>
+  void list(std::string_view key, const std::vector<S>& items, std::string_view doc, const S&) {
+    list(key, items, doc);
   }
 
   // TOML text for `x`: its fields, then its sections (TOML needs scalars before sub-tables).

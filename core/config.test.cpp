@@ -142,3 +142,53 @@ TEST_CASE("config: the printed config reads back to the same values") {
   CHECK(again->datasets[1].weight == 0.5);
   CHECK(aha::config::to_toml(*again) == text);
 }
+
+namespace {
+
+// A list whose items start as a copy of the sections read before it (a recipe's [[stages]]).
+struct phase_config {
+  std::string name;
+  learner_config learner;
+};
+template <class V>
+void describe(V& v, phase_config& c) {
+  v.required("name", c.name, "phase name");
+  v.section("learner", c.learner, "overrides of the run's learner");
+}
+struct phased_config {
+  learner_config learner;
+  std::vector<phase_config> phases;
+};
+template <class V>
+void describe(V& v, phased_config& c) {
+  v.section("learner", c.learner, "the run's learner");
+  v.list("phases", c.phases, "phases over the learner", phase_config{"", c.learner});
+}
+
+}  // namespace
+
+TEST_CASE("config: a list with a prototype overlays each table on the sections read before it") {
+  auto config = aha::config::load_string<phased_config>(R"(
+[learner]
+lr = 0.5
+micro_batches = 4
+[[phases]]
+name = "a"
+[[phases]]
+name = "b"
+[phases.learner]
+lr = 0.25
+)");
+  REQUIRE(config.ok());
+  REQUIRE(config->phases.size() == 2);
+  CHECK(config->phases[0].learner.lr == 0.5);          // the run's value
+  CHECK(config->phases[1].learner.lr == 0.25);         // the phase's own
+  CHECK(config->phases[1].learner.micro_batches == 4);  // the run's, where the phase is silent
+  // The printed config reads back to the same phases; unknown keys in an item are still refused.
+  auto again = aha::config::load_string<phased_config>(aha::config::to_toml(*config));
+  REQUIRE(again.ok());
+  CHECK(again->phases[1].learner.lr == 0.25);
+  auto bad = aha::config::load_string<phased_config>("[[phases]]\nname = \"a\"\n[phases.learner]\nlrr = 1\n");
+  REQUIRE_FALSE(bad.ok());
+  CHECK_THAT(bad.error().message, Catch::Contains("lrr"));
+}

@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "actors/tasks/phrasing.hpp"
 #include "actors/tasks/split.hpp"
 
 namespace aha::actors::tasks {
@@ -18,10 +19,22 @@ namespace {
 constexpr std::uint64_t kSideDraws = 10000;
 
 // One draw of a built-in task; `draw` numbers the attempts at one sample.
-task_sample builtin_draw(const dataset_config& config, const std::string& task, split s, std::uint64_t draw) {
+task_sample builtin_task_draw(const dataset_config& config, const std::string& task, split s, std::uint64_t draw) {
   if (task == "countdown") return countdown_sample(config.countdown, config.seed, s, draw);
   if (task == "addition") return addition_sample(config.addition, config.seed, s, draw);
   return arithmetic_sample(config.arithmetic, config.seed, s, draw);
+}
+
+// One draw, posed in one of config.languages (phrasing.hpp): chosen from its own stream, so the
+// problems drawn are the same whatever the languages (open_dataset checked their names).
+task_sample builtin_draw(const dataset_config& config, const std::string& task, split s, std::uint64_t draw) {
+  auto sample = builtin_task_draw(config, task, s, draw);
+  if (config.languages.size() <= 1 && (config.languages.empty() || config.languages[0] == "en")) return sample;
+  sample_rng pick(config.seed ^ 0x1a46ull, s, draw);
+  const auto& language = config.languages[pick.next() % config.languages.size()];
+  pose(task, language, sample.prompt.text);
+  sample.prompt.language = language;
+  return sample;
 }
 
 // Sample k of `task` on side `s`: the first of its draws whose problem lies on that side.
@@ -137,6 +150,13 @@ namespace {
 
 status check_builtin_tasks(const dataset_config& config) {
   if (config.tasks.empty()) return make_error(errc::invalid_argument, "dataset: no tasks (valid: addition, arithmetic, countdown)");
+  if (config.languages.empty()) return make_error(errc::invalid_argument, "dataset.languages: empty (e.g. [\"en\"])");
+  for (const auto& language : config.languages) {
+    std::string probe;
+    if (auto problem = pose("arithmetic", language, probe); !problem.empty()) {
+      return make_error(errc::invalid_argument, "dataset.languages: " + problem);
+    }
+  }
   for (const auto& task : config.tasks) {
     if (task != "arithmetic" && task != "countdown" && task != "addition") {
       return make_error(errc::invalid_argument,

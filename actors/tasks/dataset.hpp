@@ -37,6 +37,7 @@ struct dataset_config {
   std::uint64_t train_size = 20000;       // built-in prompts per epoch (all tasks together)
   std::uint64_t eval_size = 200;          // built-in held-out prompts (distinct problems)
   double eval_fraction = 0.1;             // share of each built-in problem space held out
+  std::vector<std::string> languages = {"en"};  // built-in prompts posed in these, drawn per prompt (phrasing.hpp)
   addition_config addition;
   arithmetic_config arithmetic;
   countdown_config countdown;
@@ -53,6 +54,9 @@ void describe(V& v, dataset_config& c) {
   v.field("eval_fraction", c.eval_fraction,
           "share of each built-in task's problems held out (a problem's side is a hash of its text)",
           config::range{0.001, 0.5});
+  v.field("languages", c.languages,
+          "languages the built-in prompts are posed in, one drawn per prompt: en, fr, de, es (one problem, one split "
+          "side in every language)");
   v.section("addition", c.addition, "the built-in column addition/subtraction task");
   v.section("arithmetic", c.arithmetic, "the built-in arithmetic task");
   v.section("countdown", c.countdown, "the built-in countdown task");

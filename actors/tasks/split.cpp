@@ -1,6 +1,8 @@
 // The split by construction (actors/tasks/split.hpp).
 #include "actors/tasks/split.hpp"
 
+#include "actors/tasks/phrasing.hpp"
+
 #include <cmath>
 
 namespace aha::actors::tasks {
@@ -13,6 +15,7 @@ bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' |
 }  // namespace
 
 std::string problem_key(std::string_view task, std::string_view text) {
+  text = unposed(task, text);  // one problem in every language a built-in task is posed in
   std::string key(task);
   key += '\n';
   bool pending_space = false;

@@ -16,7 +16,8 @@
 namespace aha::actors::tasks {
 
 // "task\n" + the prompt text trimmed, runs of white space collapsed to one space, ASCII
-// letters lowered: "What is  2+2?" and "what is 2+2?" are one problem.
+// letters lowered: "What is  2+2?" and "what is 2+2?" are one problem. A built-in task's
+// language phrase is dropped first (phrasing.hpp): "Calcule 3+4=" and "3+4=" are one problem.
 std::string problem_key(std::string_view task, std::string_view text);
 inline std::string problem_key(const protocol::prompt& p) { return problem_key(p.task, p.text); }
 
