@@ -71,7 +71,7 @@ long resident_kib() {
 
 }  // namespace
 
-TEST_CASE("cluster tls: a folder made by aha cluster certs checks; broken ones name the file") {
+TEST_CASE("cluster tls: a folder made by aha cluster certs checks and broken ones name the file") {
   temp_dir dir;
   auto made = dir.path / "a";
   REQUIRE(tls::write_cluster_certs(made, 30).ok());
@@ -119,7 +119,7 @@ TEST_CASE("cluster tls: a folder made by aha cluster certs checks; broken ones n
   CHECK(readable.error().message.find("chmod 600") != std::string::npos);
 }
 
-TEST_CASE("cluster tls: plain TCP beyond loopback needs cluster.plaintext; a bad tls_dir stops the start") {
+TEST_CASE("cluster tls: plain TCP beyond loopback needs cluster.plaintext and a bad tls_dir stops the start") {
   cluster_config c;
   c.secret = "s";
   c.listen = "127.0.0.1:0";
@@ -141,7 +141,7 @@ TEST_CASE("cluster tls: plain TCP beyond loopback needs cluster.plaintext; a bad
   CHECK(!is_loopback("10.0.0.1"));
 }
 
-TEST_CASE("cluster tls: members talk over TLS; another cluster's certificate or plain TCP gets nothing") {
+TEST_CASE("cluster tls: members talk over TLS but another cluster's certificate or plain TCP gets nothing") {
   temp_dir dir;
   REQUIRE(tls::write_cluster_certs(dir.path / "ours", 30).ok());
   REQUIRE(tls::write_cluster_certs(dir.path / "theirs", 30).ok());

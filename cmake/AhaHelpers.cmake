@@ -63,7 +63,11 @@ function(aha_add_unit_tests library)
   # must survive both (hence eight backslashes), or it splits the list and shifts every later
   # name/value pair (only the first label stood, and TIMEOUT was lost that way).
   string(REPLACE ";" "\\\\\\\\;" labels "${folder};${A_LABELS}")
+  # CTest runs each case by its name as a Catch filter, and cuts names at ';': a case whose name
+  # has one would match nothing and "pass" without running. `-w NoTests` makes a filter that runs
+  # no test fail instead, so such a name cannot hide a test.
   catch_discover_tests(${exe} TEST_PREFIX "${folder}."
+    EXTRA_ARGS -w NoTests
     WORKING_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR}
     PROPERTIES LABELS "${labels}" TIMEOUT ${A_TIMEOUT} SKIP_REGULAR_EXPRESSION "AHA-SKIPPED:")
 endfunction()

@@ -189,7 +189,7 @@ TEST_CASE("two processes at once lease disjoint host uid blocks", "[neighbours]"
   CHECK(*uids_b.begin() == lease_b + 1);
 }
 
-TEST_CASE("executors of one process lease separate blocks; a lease ends with its holder", "[neighbours]") {
+TEST_CASE("executors of one process lease separate blocks and a lease ends with its holder", "[neighbours]") {
   std::uint32_t shared = shared_executor()->host_uids().first();
   auto second = aha::sandbox::executor::create(aha::sandbox::sandbox_config{});
   REQUIRE(second);

@@ -96,7 +96,7 @@ nlohmann::json report_of(const cluster_files& files) {
 
 }  // namespace
 
-TEST_CASE("hosts: aha train on one host grades on an aha node on another over TLS; strangers never join",
+TEST_CASE("hosts: aha train on one host grades on an aha node on another over TLS and strangers never join",
           "[integration][netns]") {
   testing::netns_hosts hosts(3);
   if (hosts.unavailable()) AHA_SKIP(*hosts.unavailable());
@@ -128,7 +128,7 @@ TEST_CASE("hosts: aha train on one host grades on an aha node on another over TL
   CHECK(report["cluster"]["remote_tasks"].get<std::uint64_t>() > 0);
 }
 
-TEST_CASE("hosts: a link cut mid-run re-queues the node's tasks; when it returns the node joins again",
+TEST_CASE("hosts: a link cut mid-run re-queues the node's tasks and the node joins again when it returns",
           "[integration][netns]") {
   testing::netns_hosts hosts(2);
   if (hosts.unavailable()) AHA_SKIP(*hosts.unavailable());

@@ -232,7 +232,7 @@ TEST_CASE("built-in held-out sets share no problem with training, whatever the s
   }
 }
 
-TEST_CASE("built-in held-out sets are distinct problems; a small space yields fewer, and says so") {
+TEST_CASE("built-in held-out sets are distinct problems, and a small space yields fewer and says so") {
   dataset_config config;
   config.tasks = {"arithmetic"};
   config.arithmetic.max_operand = 9;
