@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "core/test_skip.hpp"
@@ -53,6 +54,20 @@ sandbox_request python(const std::string& source, std::uint32_t cpu_ms = 2000, s
 }
 
 bool warm_applies() { return warm().cgroups().kind != cgroup_kind::v2; }
+
+// Waits (hang guard 10 s) until `pid` has exited: gone, or a zombie not yet reaped. A SIGKILL
+// lands asynchronously; a run started before it has, still finds the old interpreter alive.
+bool wait_exited(pid_t pid) {
+  for (int i = 0; i < 1000; ++i) {
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string line;
+    if (!std::getline(stat, line)) return true;
+    const auto close = line.rfind(')');
+    if (close != std::string::npos && close + 2 < line.size() && line[close + 2] == 'Z') return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
 
 }  // namespace
 
@@ -204,6 +219,7 @@ TEST_CASE("a killed warm interpreter is replaced and no run is lost", "[warm]") 
   const auto started = warm().zygotes_started();
   // Killed between runs: the next run starts a new one and is answered warm.
   kill(first, SIGKILL);
+  REQUIRE(wait_exited(first));
   const auto warm_before = warm().warm_runs();
   auto after = warm().run(python("print(2)\n"));
   CHECK(after.status == run_status::ok);
