@@ -132,25 +132,17 @@ status open_cluster_door(caf::actor_system& sys, const run_config& config, servi
 
 // The grader's and the cluster's counters, for report.json: the run's grader (without [[stages]])
 // and the stages' own, summed by the pipeline.
-void count_grading(caf::actor_system& sys, const std::optional<services>& shared, const pipeline::pipeline_outcome& p,
+void count_grading(caf::actor_system& sys, const std::optional<services>& shared, pipeline::pipeline_outcome p,
                    train_report& report) {
+  if (shared) pipeline::add_grading(sys, *shared, p);
   report.reward_worker_restarts = p.worker_restarts;
   report.reward_tasks_requeued = p.requeued;
   report.remote_tasks = p.remote_tasks;
   report.remote_workers_lost = p.remote_workers_lost;
   report.remote_requeued_unreachable = p.requeued_unreachable;
   report.grading_failures_masked = p.failures_masked;
-  if (!shared) return;
-  const services& s = *shared;
-  auto grading = pipeline::stats_from<grader_stats>(sys, s.grader, stats_atom::value);
-  report.reward_worker_restarts += grading.worker_restarts;
-  report.reward_tasks_requeued += grading.requeued;
-  report.remote_tasks += grading.remote_tasks;
-  report.remote_workers_lost += grading.remote_workers_lost;
-  report.remote_requeued_unreachable += grading.requeued_unreachable;
-  report.grading_failures_masked += grading.grading_failures_masked;
-  if (!s.cluster.registry) return;
-  auto cluster = stats_of(sys, s.cluster);
+  if (!shared || !shared->cluster.registry) return;
+  auto cluster = stats_of(sys, shared->cluster);
   report.nodes_joined = cluster.joined;
   report.nodes_lost = cluster.lost;
   report.nodes_refused = cluster.refused;

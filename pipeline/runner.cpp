@@ -141,16 +141,6 @@ stage_report report_of(const planned_stage& stage, std::uint64_t steps, double s
   return r;
 }
 
-// The grading counters of a stage's own grader, added to the outcome before it stops.
-void add_grading(caf::actor_system& sys, const services& s, pipeline_outcome& out) {
-  auto grading = stats_from<grader_stats>(sys, s.grader, stats_atom::value);
-  out.worker_restarts += grading.worker_restarts;
-  out.requeued += grading.requeued;
-  out.remote_tasks += grading.remote_tasks;
-  out.remote_workers_lost += grading.remote_workers_lost;
-  out.requeued_unreachable += grading.requeued_unreachable;
-  out.failures_masked += grading.grading_failures_masked;
-}
 
 // The checkpoint of a stage's end: the weights after it, with where the pipeline stands.
 status save_stage_end(const planned_stage& stage, std::size_t index, const policy_bundle& bundle,
@@ -168,6 +158,16 @@ status save_stage_end(const planned_stage& stage, std::size_t index, const polic
 }
 
 }  // namespace
+
+void add_grading(caf::actor_system& sys, const services& s, pipeline_outcome& out) {
+  auto grading = stats_from<grader_stats>(sys, s.grader, stats_atom::value);
+  out.worker_restarts += grading.worker_restarts;
+  out.requeued += grading.requeued;
+  out.remote_tasks += grading.remote_tasks;
+  out.remote_workers_lost += grading.remote_workers_lost;
+  out.requeued_unreachable += grading.requeued_unreachable;
+  out.failures_masked += grading.grading_failures_masked;
+}
 
 std::vector<planned_stage> plan_stages(const run_config& config) {
   const fs::path dir = config.run.dir;

@@ -105,6 +105,10 @@ result<start_point> start_of(const std::vector<planned_stage>& plan, const std::
 status prepare_resume(const run_config& stage_config, std::uint64_t grpo_step, std::uint64_t version,
                       std::ostream& log);
 
+// Adds the grading counters of `s`'s grader (a stage's own, before it stops, or the run's shared
+// one) to `out`.
+void add_grading(caf::actor_system& sys, const services& s, pipeline_outcome& out);
+
 // Runs the plan from the start point; the caller owns the services in `shared` and the metrics.
 result<pipeline_outcome> run_stages(caf::actor_system& sys, pipeline_inputs inputs, std::ostream& log);
 

@@ -28,6 +28,7 @@
 #include "pipeline/rejection_sampling.hpp"
 #include "pipeline/runner.hpp"
 #include "rewards/format_reward.hpp"
+#include "tests/tiny_run.hpp"
 
 // LibTorch pulls in glog, whose CHECK would replace Catch2's: include Catch2 last.
 #undef CHECK
@@ -82,30 +83,8 @@ steps = 3
 run_config staged_run(const std::string& name, const std::string& stages_toml) {
   const std::string dir = (fs::temp_directory_path() / ("aha-" + name + "-" + std::to_string(::getpid()))).string();
   fs::remove_all(dir);
-  const std::string base = R"(
-[run]
-seed = 3
-threads = 1
-max_wall = "5m"
-[prompts.dataset]
-tasks = ["arithmetic"]
-eval_size = 8
-[generator]
-group_size = 4
-prompts_per_batch = 2
-max_new_tokens = 16
-[sft]
-batch_size = 8
-[grpo.learner]
-groups_per_step = 2
-checkpoint_every = 2
-[eval]
-prompts = 4
-max_new_tokens = 16
-[metrics]
-progress = false
-)";
-  auto config = aha::config::load_string<run_config>(base + stages_toml, {"run.dir=" + dir}, "<" + name + ">");
+  auto config = aha::config::load_string<run_config>(std::string(aha::testing::kTinyRunToml) + stages_toml,
+                                                     {"run.dir=" + dir}, "<" + name + ">");
   INFO((config.ok() ? std::string() : config.error().message));
   REQUIRE(config.ok());
   return *config;

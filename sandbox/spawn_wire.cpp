@@ -1,7 +1,9 @@
 // Encoding and decoding of a holder clone request (see spawn_wire.hpp). Little-endian fixed-width
 // integers and length-prefixed strings; a magic word first so that a spawner of another build
-// refuses the bytes instead of misreading them.
+// refuses the bytes instead of misreading them. And the one way messages with descriptors are sent.
 #include "sandbox/spawn_wire.hpp"
+
+#include <sys/socket.h>
 
 #include <cstring>
 
@@ -88,6 +90,23 @@ std::string decode_hold(const std::string& bytes, hold_request& out) {
   if (in.bad) return "truncated mount steps";
   if (in.at != bytes.size()) return "trailing bytes";
   return {};
+}
+
+bool send_with_fds(int socket, const void* data, std::size_t size, const int* fds, std::size_t count) {
+  constexpr std::size_t kMaxFds = 8;
+  if (count > kMaxFds) return false;
+  iovec payload{const_cast<void*>(data), size};
+  alignas(cmsghdr) char control[CMSG_SPACE(kMaxFds * sizeof(int))] = {};
+  msghdr message{};
+  message.msg_iov = &payload, message.msg_iovlen = 1;
+  if (count > 0) {
+    message.msg_control = control, message.msg_controllen = CMSG_SPACE(count * sizeof(int));
+    cmsghdr* header = CMSG_FIRSTHDR(&message);
+    header->cmsg_level = SOL_SOCKET, header->cmsg_type = SCM_RIGHTS;
+    header->cmsg_len = CMSG_LEN(count * sizeof(int));
+    std::memcpy(CMSG_DATA(header), fds, count * sizeof(int));
+  }
+  return sendmsg(socket, &message, MSG_NOSIGNAL) == static_cast<ssize_t>(size);
 }
 
 }  // namespace aha::sandbox

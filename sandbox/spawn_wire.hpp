@@ -6,6 +6,7 @@
 // buffer and every enum against its range. Tested in sandbox/spawner.test.cpp.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <string>
@@ -38,5 +39,10 @@ struct spawn_reply {
   std::int32_t pid = -1;
   std::int32_t error = 0;  // errno of the failed step when pid <= 0
 };
+
+// One message on a Unix socket: `size` bytes of `data` and `count` descriptors (SCM_RIGHTS; none
+// when count is 0). True when all of it was sent. aha's requests to the spawner and the warm
+// zygote, and the spawner's replies, all travel this way.
+bool send_with_fds(int socket, const void* data, std::size_t size, const int* fds, std::size_t count);
 
 }  // namespace aha::sandbox

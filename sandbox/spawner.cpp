@@ -124,17 +124,8 @@ result<spawner::holder> spawner::clone_holder(const jail_plan& plan, int sync_re
     done += static_cast<std::size_t>(n);
   }
   const int fds[4] = {memfd, sync_read, report_write, ready_write};
-  char command = 'c';
-  iovec data{&command, 1};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof fds)] = {};
-  msghdr message{};
-  message.msg_iov = &data, message.msg_iovlen = 1;
-  message.msg_control = control, message.msg_controllen = sizeof control;
-  cmsghdr* header = CMSG_FIRSTHDR(&message);
-  header->cmsg_level = SOL_SOCKET, header->cmsg_type = SCM_RIGHTS;
-  header->cmsg_len = CMSG_LEN(sizeof fds);
-  std::memcpy(CMSG_DATA(header), fds, sizeof fds);
-  const bool sent = sendmsg(channel_, &message, MSG_NOSIGNAL) == 1;
+  const char command = 'c';
+  const bool sent = send_with_fds(channel_, &command, 1, fds, 4);
   close(memfd);
   if (!sent) return make_error(errc::unavailable, errno_text("send the request"));
 

@@ -33,18 +33,7 @@ constexpr int kNamespaces = CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_N
 constexpr off_t kMaxPlan = 1 << 30;  // the source file travels in the plan
 
 void answer(spawn_reply reply, int pidfd) {
-  iovec data{&reply, sizeof reply};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  msghdr message{};
-  message.msg_iov = &data, message.msg_iovlen = 1;
-  if (pidfd >= 0) {
-    message.msg_control = control, message.msg_controllen = sizeof control;
-    cmsghdr* header = CMSG_FIRSTHDR(&message);
-    header->cmsg_level = SOL_SOCKET, header->cmsg_type = SCM_RIGHTS;
-    header->cmsg_len = CMSG_LEN(sizeof(int));
-    std::memcpy(CMSG_DATA(header), &pidfd, sizeof pidfd);
-  }
-  if (sendmsg(kChannel, &message, MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof reply)) _exit(1);  // aha is gone
+  if (!send_with_fds(kChannel, &reply, sizeof reply, &pidfd, pidfd >= 0 ? 1 : 0)) _exit(1);  // aha is gone
 }
 
 // Reads the whole memfd (from offset 0); false on a read error or an oversized plan.

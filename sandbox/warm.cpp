@@ -20,6 +20,7 @@
 #include <mutex>
 
 #include "sandbox/jail.hpp"
+#include "sandbox/spawn_wire.hpp"
 
 namespace aha::sandbox {
 
@@ -116,17 +117,8 @@ zygote::~zygote() {
 }
 
 bool zygote::fork_run(const int (&fds)[7]) const {
-  char command = 'r';
-  iovec data{&command, 1};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof fds)] = {};
-  msghdr message{};
-  message.msg_iov = &data, message.msg_iovlen = 1;
-  message.msg_control = control, message.msg_controllen = sizeof control;
-  cmsghdr* header = CMSG_FIRSTHDR(&message);
-  header->cmsg_level = SOL_SOCKET, header->cmsg_type = SCM_RIGHTS;
-  header->cmsg_len = CMSG_LEN(sizeof fds);
-  std::memcpy(CMSG_DATA(header), fds, sizeof fds);
-  return sendmsg(channel_, &message, MSG_NOSIGNAL) == 1;
+  const char command = 'r';
+  return send_with_fds(channel_, &command, 1, fds, 7);
 }
 
 bool zygote::alive() {

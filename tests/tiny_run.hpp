@@ -13,13 +13,8 @@
 
 namespace aha::testing {
 
-// The run in a fresh folder <tmp>/aha-<name>-<pid>; `overrides` as with --set.
-inline result<actors::run_config> tiny_run_config(const std::string& name, std::vector<std::string> overrides) {
-  namespace fs = std::filesystem;
-  const std::string dir = (fs::temp_directory_path() / ("aha-" + name + "-" + std::to_string(::getpid()))).string();
-  fs::remove_all(dir);
-  overrides.insert(overrides.begin(), "run.dir=" + dir);
-  return config::load_string<actors::run_config>(R"(
+// Its sections (a recipe may append more after them, e.g. [[stages]]).
+inline constexpr const char* kTinyRunToml = R"(
 [run]
 seed = 3
 threads = 1
@@ -41,8 +36,15 @@ prompts = 4
 max_new_tokens = 16
 [metrics]
 progress = false
-)",
-                                                 overrides);
+)";
+
+// The run in a fresh folder <tmp>/aha-<name>-<pid>; `overrides` as with --set.
+inline result<actors::run_config> tiny_run_config(const std::string& name, std::vector<std::string> overrides) {
+  namespace fs = std::filesystem;
+  const std::string dir = (fs::temp_directory_path() / ("aha-" + name + "-" + std::to_string(::getpid()))).string();
+  fs::remove_all(dir);
+  overrides.insert(overrides.begin(), "run.dir=" + dir);
+  return config::load_string<actors::run_config>(kTinyRunToml, overrides);
 }
 
 }  // namespace aha::testing
