@@ -4,6 +4,7 @@
 #include "actors/cluster.hpp"
 #include "actors/interfaces.hpp"
 #include "actors/supervision/watchdog.hpp"
+#include "cluster/generator_host.hpp"
 
 namespace aha::actors {
 
@@ -49,6 +50,7 @@ void add_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<progress_report>("aha.progress_report");
   cfg.add_message_type<stall>("aha.stall");
   cfg.add_message_type<std::vector<std::uint64_t>>("aha.u64_list");
+  cluster::add_message_types(cfg);  // weight stream, generator hosts
   cfg.add_error_category(kErrorCategory, [](std::uint8_t code, caf::atom_value, const caf::message& context) {
     return describe(to_caf_error(static_cast<errc>(code - 1), context.match_elements<std::string>()
                                                                ? context.get_as<std::string>(0)

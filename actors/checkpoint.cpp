@@ -104,8 +104,9 @@ status save_checkpoint(const std::string& dir, const checkpoint_parts& parts, co
   if (!chars) options.tokenizer_from = parts.tokenizer_from;
   if (auto s = model::save_pretrained(*parts.policy, tmp.string(), options); !s) return s;
   if (chars) {
-    nlohmann::json marker{{"format", kTokenizerFormat}, {"type", "char"}, {"vocab_size", chars->vocab_size()}};
-    if (auto s = write_text(tmp / kTokenizerFile, marker.dump()); !s) return s;
+    auto files = tokenizer_files(*chars, "");
+    if (!files) return files.error();
+    if (auto s = write_text(tmp / kTokenizerFile, files->at(kTokenizerFile)); !s) return s;
   }
   if (parts.optimizer) {
     if (auto s = parts.optimizer->save((tmp / "optimizer.pt").string()); !s) return s;
@@ -151,6 +152,28 @@ result<std::optional<trainer_state>> read_trainer_state(const std::string& dir) 
                                               "', expected \"sft\", \"grpo\", \"rejection_sample\" or \"eval\"");
   }
   return std::optional<trainer_state>{state};
+}
+
+result<std::map<std::string, std::string>> tokenizer_files(const model::tokenizer& tokenizer, const std::string& from) {
+  std::map<std::string, std::string> out;
+  if (const auto* chars = dynamic_cast<const model::char_tokenizer*>(&tokenizer)) {
+    nlohmann::json marker{{"format", kTokenizerFormat}, {"type", "char"}, {"vocab_size", chars->vocab_size()}};
+    out[kTokenizerFile] = marker.dump();
+    return out;
+  }
+  for (const char* name : {"tokenizer.json", "tokenizer_config.json"}) {
+    const fs::path file = fs::path(from) / name;
+    if (!fs::is_regular_file(file)) continue;
+    std::ifstream in(file, std::ios::binary);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (!in.good() && !in.eof()) return make_error(errc::io_error, file.string() + ": cannot read");
+    out[name] = std::move(text);
+  }
+  if (!out.count("tokenizer.json")) {
+    return make_error(errc::not_found, "no tokenizer.json in '" + from + "' (a GGUF file's tokenizer has none: "
+                                       "`aha convert` it into a Hugging Face folder first)");
+  }
+  return out;
 }
 
 result<std::shared_ptr<const model::tokenizer>> load_tokenizer(const std::string& dir) {

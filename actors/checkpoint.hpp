@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -46,6 +47,11 @@ status save_checkpoint(const std::string& dir, const checkpoint_parts& parts, co
 // The state of the checkpoint at `dir`; nullopt when there is none (no trainer_state.json).
 // Finishes an interrupted replacement first (see save_checkpoint). Errors: unreadable, wrong format.
 result<std::optional<trainer_state>> read_trainer_state(const std::string& dir);
+
+// The files that carry `tokenizer` in a model folder, by name: the character vocabulary's
+// aha_tokenizer.json, else tokenizer.json and tokenizer_config.json (when present) read from the
+// Hugging Face folder `from` (what a replica on another host needs: cluster/generator_host.hpp).
+result<std::map<std::string, std::string>> tokenizer_files(const model::tokenizer& tokenizer, const std::string& from);
 
 // The tokenizer of a model folder: aha_tokenizer.json's character vocabulary, else the folder's
 // Hugging Face tokenizer.json.

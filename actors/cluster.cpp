@@ -36,6 +36,8 @@ struct node_entry {
   caf::node_id wire;     // the CAF node it connected from: offers must come from there
   caf::actor supervisor; // monitored: its down_msg means the node is gone
   std::uint64_t workers = 0;
+  caf::actor generator_host;        // may be invalid: the node runs no generators
+  std::uint32_t generators = 0;
 };
 
 struct registry_state {
@@ -43,6 +45,7 @@ struct registry_state {
   std::string reward_settings;                          // TOML of setup.rewards
   std::map<std::string, open_challenge> challenges;
   std::map<std::string, node_entry> nodes;              // by node id
+  caf::actor host_listener;                             // told of generator hosts as they come (a GRPO stage)
   cluster_stats counters;
   static inline const char* name = "cluster_registry";
 };
@@ -93,7 +96,7 @@ caf::result<std::string, std::string> on_join(registry_ptr self, const protocol:
   }
   if (!supervisor) return refuse(self, errc::invalid_argument, "node '" + reg.node_id + "' sent no supervisor");
   const auto& sender = self->current_sender();
-  st.nodes[reg.node_id] = node_entry{reg.node_id, sender ? sender->node() : caf::node_id{}, supervisor, 0};
+  st.nodes[reg.node_id] = node_entry{reg.node_id, sender ? sender->node() : caf::node_id{}, supervisor, 0, {}, 0};
   self->monitor(supervisor);
   ++st.counters.joined;
   log_line(self, "node " + describe_node(reg) + " joined");
@@ -133,6 +136,23 @@ caf::result<std::uint32_t> on_offer(registry_ptr self, const std::string& node_i
   st.counters.offered_workers += workers.size();
   log_line(self, "node '" + node_id + "' offers " + std::to_string(workers.size()) + " reward worker(s)");
   return static_cast<std::uint32_t>(workers.size());
+}
+
+// host: like an offer, only from a joined node on its own connection.
+caf::result<caf::ok_atom> on_host(registry_ptr self, const std::string& node_id, std::uint32_t generators,
+                                  const caf::actor& host) {
+  auto& st = self->state;
+  auto node = st.nodes.find(node_id);
+  const auto& sender = self->current_sender();
+  if (node == st.nodes.end() || !sender || sender->node() != node->second.wire) {
+    return to_caf_error(errc::denied, "generators from '" + node_id + "', which has not joined from this connection");
+  }
+  if (!host || generators == 0) return to_caf_error(errc::invalid_argument, "a generator host needs a handle and a count");
+  node->second.generator_host = host;
+  node->second.generators = generators;
+  log_line(self, "node '" + node_id + "' runs " + std::to_string(generators) + " generator(s)");
+  if (st.host_listener) caf::anon_send(st.host_listener, host_atom::value, node_id, generators, host);
+  return caf::ok_atom::value;
 }
 
 cluster_registry_actor::behavior_type registry(registry_ptr self, registry_setup setup) {
@@ -181,6 +201,23 @@ cluster_registry_actor::behavior_type registry(registry_ptr self, registry_setup
       [self](offer_atom, const std::string& node_id, const std::vector<std::string>& reward_names,
              const std::vector<std::string>& pools, const std::vector<caf::actor>& workers) {
         return on_offer(self, node_id, reward_names, pools, workers);
+      },
+      [self](host_atom, const std::string& node_id, std::uint32_t generators, const caf::actor& host) {
+        return on_host(self, node_id, generators, host);
+      },
+      [self](hosts_atom, const caf::actor& listener) {
+        auto& st = self->state;
+        st.host_listener = listener;
+        std::vector<std::string> names;
+        std::vector<std::uint32_t> counts;
+        std::vector<caf::actor> hosts;
+        for (const auto& [id, node] : st.nodes) {
+          if (!node.generator_host) continue;
+          names.push_back(id);
+          counts.push_back(node.generators);
+          hosts.push_back(node.generator_host);
+        }
+        return caf::make_result(std::move(names), std::move(counts), std::move(hosts));
       },
       [self](stats_atom) {
         auto out = self->state.counters;

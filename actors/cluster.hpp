@@ -7,6 +7,11 @@
 //   hello(protocol version)                         -> challenge (random, single use)
 //   join(registration, challenge, node nonce, node) -> controller proof, reward settings (TOML)
 //   offer(node id, reward names, pools, workers)    -> workers accepted (each sent to the grader)
+//   host(node id, generators, host)                 -> ok: the node runs generators for GRPO stages
+//                                                      (cluster/generator_host.hpp)
+//   hosts(listener)                                 -> the generator hosts now (names, counts, hosts);
+//                                                      later ones are sent to `listener` as host(...)
+//                                                      until hosts(invalid) replaces it
 //   stats -> cluster_stats;  done -> ok after telling every node that the run is over.
 // It monitors each node's supervisor: a node that disappears is logged and counted (its workers'
 // tasks are re-queued by the grader, which monitors them). Tested by actors/cluster.test.cpp and
@@ -29,7 +34,7 @@
 namespace aha::actors {
 
 // Bumped whenever a registry message or the handshake changes; a node of another version is refused.
-constexpr std::uint32_t kClusterProtocolVersion = 1;
+constexpr std::uint32_t kClusterProtocolVersion = 2;
 
 // Settings of a process that joins (`aha node`).
 struct node_section {
@@ -37,6 +42,7 @@ struct node_section {
   std::uint32_t cpu_workers = 2;                    // reward workers offered to the "cpu" pool
   std::uint32_t sandbox_workers = 2;                // reward workers offered to the "sandbox" pool; 0 = none
   std::uint32_t checker_workers = 8;                // reward workers offered to the "checker" pool; 0 = none
+  std::uint32_t generators = 0;                     // generators this node runs in each GRPO stage; 0 = none
   std::chrono::milliseconds join_timeout{60000};    // how long to keep trying to reach the controller
   bool rejoin = true;                               // after losing the controller, try to join again
 };
@@ -51,11 +57,28 @@ void describe(V& v, node_section& c) {
   v.field("checker_workers", c.checker_workers,
           "reward workers this node offers for batched sandboxed checkers (countdown); 0 = none (needs grader.sandbox)",
           config::range{0, 1024});
+  v.field("generators", c.generators,
+          "generators this node runs in each GRPO stage, with replicas fed by the learner's streamed weights; 0 = none",
+          config::range{0, 256});
   v.field("join_timeout", c.join_timeout, "how long a node keeps trying to reach the controller (duration)",
           config::range{0, 86400});
   v.field("rejoin", c.rejoin,
           "after losing the controller (a cut link, a restart), keep trying to join again for join_timeout, "
           "with fresh workers; false = exit at once");
+}
+
+// [cluster.weights]: how the learner's weights reach generators on nodes (cluster/weight_sync.hpp).
+struct weights_section {
+  bool delta = true;                      // send only blocks that changed since the receiver's version
+  std::uint64_t block_kib = 64;           // unit of change detection and checksums
+  std::uint64_t chunk_kib = 4096;         // bound on one message's payload
+};
+template <class V>
+void describe(V& v, weights_section& c) {
+  v.field("delta", c.delta, "send a node's replicas only the blocks that changed since the version they hold");
+  v.field("block_kib", c.block_kib, "block size of change detection and checksums (KiB)", config::range{1, 1 << 20});
+  v.field("chunk_kib", c.chunk_kib, "largest payload of one weights message (KiB; at least block_kib)",
+          config::range{1, 1 << 22});
 }
 
 struct cluster_config {
@@ -71,6 +94,7 @@ struct cluster_config {
   std::chrono::milliseconds connection_timeout{5000};    // a silent peer is gone after this (a frozen node)
   std::chrono::milliseconds request_timeout{10000};      // each handshake request
   node_section node;
+  weights_section weights;
 };
 template <class V>
 void describe(V& v, cluster_config& c) {
@@ -96,6 +120,7 @@ void describe(V& v, cluster_config& c) {
   v.field("request_timeout", c.request_timeout, "timeout of each join handshake request (duration)",
           config::range{0.01, 3600});
   v.section("node", c.node, "settings of a process started with aha node --join HOST:PORT");
+  v.section("weights", c.weights, "how the learner's weights reach generators on nodes");
 }
 
 // Validates the keys both sides use (listen when set, the pools, the secret, the TLS folder, and
@@ -123,6 +148,8 @@ bool is_loopback(const std::string& host);
 
 using hello_atom = caf::atom_constant<caf::atom("hello")>;
 using join_atom = caf::atom_constant<caf::atom("join")>;
+using host_atom = caf::atom_constant<caf::atom("host")>;
+using hosts_atom = caf::atom_constant<caf::atom("hosts")>;
 
 struct cluster_stats {
   std::uint64_t nodes = 0;           // nodes joined and alive now
@@ -142,6 +169,9 @@ using cluster_registry_actor = caf::typed_actor<
                                                                                                          std::string>,
     caf::replies_to<offer_atom, std::string, std::vector<std::string>, std::vector<std::string>,
                     std::vector<caf::actor>>::with<std::uint32_t>,
+    caf::replies_to<host_atom, std::string, std::uint32_t, caf::actor>::with<caf::ok_atom>,
+    caf::replies_to<hosts_atom, caf::actor>::with<std::vector<std::string>, std::vector<std::uint32_t>,
+                                                  std::vector<caf::actor>>,
     caf::replies_to<stats_atom>::with<cluster_stats>,
     caf::replies_to<done_atom>::with<caf::ok_atom>>;
 

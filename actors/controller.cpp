@@ -275,6 +275,7 @@ void fill_report(const pipeline::pipeline_outcome& p, train_report& report) {
   report.rollouts_per_second = g.seconds > 0 ? static_cast<double>(g.rollouts_consumed) / g.seconds : 0;
   report.dropped_stale = g.dropped_stale;
   report.gate = g.gate;
+  report.nodes = g.nodes;
 }
 
 }  // namespace
@@ -319,6 +320,13 @@ std::string to_json(const train_report& r) {
                                 {"requeued_unreachable", r.remote_requeued_unreachable}}},
                    {"eval", {{"initial", eval_json(r.initial)}, {"after_sft", eval_json(r.after_sft)},
                              {"after_grpo", eval_json(r.after_grpo)}}}};
+  auto& nodes = j["cluster"]["nodes"] = nlohmann::json::object();
+  for (const auto& [name, n] : r.nodes) {
+    nodes[name] = {{"generators", n.generators},         {"rollouts", n.rollouts},
+                   {"weight_versions", n.weight_versions}, {"weight_bytes", n.weight_bytes},
+                   {"full_versions", n.full_versions},     {"delta_versions", n.delta_versions},
+                   {"resyncs", n.resyncs},                 {"ms_per_version", n.ms_per_version}};
+  }
   j["stages"] = nlohmann::json::array();
   for (const auto& s : r.stages) j["stages"].push_back(pipeline::to_json(s));
   return j.dump(2);

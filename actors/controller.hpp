@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <ostream>
 #include <string>
 
@@ -50,6 +51,7 @@ struct train_report {
   std::uint64_t audited_grpo_groups = 0;
   std::uint64_t generator_restarts = 0;  // generators that died and were replaced
   std::uint64_t prompts_requeued = 0;    // prompts dead generators held, re-issued
+  std::map<std::string, cluster::node_generation> nodes;  // the last GRPO stage's generation on each node
   std::uint64_t reward_worker_restarts = 0;  // local reward workers that died and were replaced
   std::uint64_t reward_tasks_requeued = 0;   // reward tasks re-queued because their worker died (local or remote)
   std::uint64_t grading_failures_masked = 0;  // stored rollouts graded timeout/error: out of advantages and loss

@@ -34,7 +34,9 @@ struct generator_state {
   std::uint32_t outstanding = 0;    // groups at the grader
   bool busy = false;                // a batch is between acquire and hand-over
   bool stopping = false;
+  bool awaiting_weights = false;    // its weights are too old for the learner: waiting for newer ones
   std::uint64_t batches = 0;
+  std::uint64_t rollouts = 0;       // handed to the grader
   double generated_tokens = 0;
   double generating_seconds = 0;
 };
@@ -108,6 +110,7 @@ void sample_and_hand_over(self_ptr self, const std::vector<protocol::prompt>& pr
     auto rollouts = make_rollouts(prompts[i], rows_prompt[i], group, *s.setup.tokenizer, s.setup.weight_version,
                                   s.setup.name, generation_us);
     ++s.outstanding;
+    s.rollouts += rollouts.size();
     self->request(s.setup.peers.grader, cfg.grade_timeout, grade_atom::value, prompts[i], std::move(rollouts))
         .then(
             [=](const protocol::scored_group&) {
@@ -139,6 +142,14 @@ void run_batch(self_ptr self) {
         auto& st = self->state;
         st.learner_version = learner_version;
         swap_in_weights(self);  // weights published before the learner advanced the gate are here now
+        if (st.setup.weight_version + st.setup.max_staleness < learner_version) {
+          // Whatever these weights sample would be too stale to train (a replica on another
+          // host whose next version is still on the way): give the slots back and wait for it.
+          self->send(st.setup.peers.gate, release_atom::value, n, learner_version);
+          st.busy = false;
+          st.awaiting_weights = true;
+          return;
+        }
         // The gate booked the batch at the learner's version; it is sampled with these weights.
         const std::uint64_t version = st.setup.weight_version;
         if (version != learner_version) self->send(st.setup.peers.gate, restamp_atom::value, n, learner_version, version);
@@ -181,6 +192,10 @@ generator_actor::behavior_type generator(self_ptr self, generator_setup setup) {
       [=](weights_atom, weights_ptr snapshot) {
         auto& st = self->state;
         if (!st.pending || snapshot->version > st.pending->version) st.pending = std::move(snapshot);
+        if (st.awaiting_weights) {
+          st.awaiting_weights = false;
+          schedule_work(self);
+        }
       },
       [=](work_atom) {
         if (self->state.stopping) return;
@@ -191,7 +206,10 @@ generator_actor::behavior_type generator(self_ptr self, generator_setup setup) {
         self->state.stopping = true;
         self->quit();
       },
-      [=](progress_atom) -> progress_list { return {{self->state.setup.name, "batches", 0, self->state.batches, ""}}; },
+      [=](progress_atom) -> progress_list {
+        const auto& st = self->state;
+        return {{st.setup.name, "batches", 0, st.batches, ""}, {st.setup.name, "rollouts", 0, st.rollouts, ""}};
+      },
   };
 }
 
@@ -242,6 +260,7 @@ std::vector<protocol::rollout> make_rollouts(const protocol::prompt& prompt, con
 }
 
 generator_actor spawn_generator(caf::actor_system& system, generator_setup setup) {
+  if (setup.where == threading::scheduled) return system.spawn(generator, std::move(setup));
   return system.spawn<caf::detached>(generator, std::move(setup));
 }
 

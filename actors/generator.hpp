@@ -31,6 +31,10 @@ namespace aha::actors {
 using weights_atom = caf::atom_constant<caf::atom("weights")>;
 using stop_atom = caf::atom_constant<caf::atom("stop")>;
 
+// Whatever takes the learner's weight versions: a generator, or the streamer that forwards them
+// to replicas on other hosts (cluster/weight_sync.hpp).
+using weights_sink_actor = caf::typed_actor<caf::reacts_to<weights_atom, weights_ptr>>;
+
 struct generator_config {
   std::uint32_t count = 1;                  // generator actors in this process
   std::uint32_t group_size = 8;             // G: completions per prompt
@@ -61,7 +65,7 @@ void describe(V& v, generator_config& c) {
 }
 
 // progress -> progress_list: batches generated (it blocks while generating, so a generator that
-// does not answer is stuck in generation).
+// does not answer is stuck in generation), and rollouts handed to the grader.
 using generator_actor = caf::typed_actor<caf::reacts_to<weights_atom, weights_ptr>, caf::reacts_to<stop_atom>,
                                          caf::reacts_to<work_atom>, caf::replies_to<progress_atom>::with<progress_list>>;
 
@@ -81,9 +85,10 @@ struct generator_setup {
   std::uint32_t max_staleness = 0;                  // eta (the gate enforces it; the generator checks its weights)
   std::uint64_t weight_version = 0;                 // version of the replica's weights
   std::uint64_t seed = 0;
+  threading where = threading::detached;            // a node's are scheduled (actors/node.cpp says why)
 };
 
-// Spawns a detached generator; it starts sampling at once.
+// Spawns a generator (detached unless setup.where says otherwise); it starts sampling at once.
 generator_actor spawn_generator(caf::actor_system& system, generator_setup setup);
 
 // BOS (when the tokenizer has one) followed by the prompt's tokens: the row that the generator,

@@ -19,7 +19,7 @@ constexpr auto kRequestTimeout = std::chrono::seconds(120);
 
 struct learner_state {
   learner_setup setup;
-  std::vector<generator_actor> subscribers;
+  std::vector<weights_sink_actor> subscribers;
   weights_ptr latest;
   std::uint64_t step = 0;
   std::uint64_t version = 0;
@@ -218,7 +218,7 @@ learner_actor::behavior_type learner(self_ptr self, learner_setup setup) {
     self->send(self, work_atom::value);
   }
   return {
-      [=](subscribe_atom, generator_actor generator) {
+      [=](subscribe_atom, weights_sink_actor generator) {
         self->state.subscribers.push_back(generator);
         self->send(generator, weights_atom::value, self->state.latest);
       },

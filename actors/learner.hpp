@@ -9,7 +9,8 @@
 //   6. mark the prompts done, and advance the rollout gate by the groups consumed and by those the
 //      replay buffer dropped as stale since the last step (read from its stats)
 //   7. metrics line; checkpoint when due
-// Messages: subscribe(generator) (sends it the latest weights at once), work (internal).
+// Messages: subscribe(weights sink: a generator, the weight streamer) (sends it the latest weights
+// at once), work (internal).
 // Tells `listener` (done_atom, steps, idle_fraction, rollouts consumed) when the configured steps are done, or a
 // caf::error on failure.
 #pragma once
@@ -54,7 +55,7 @@ void describe(V& v, learner_config& c) {
 
 // progress -> progress_list: steps taken (it blocks during a step, so a learner that does not
 // answer is stuck in one).
-using learner_actor = caf::typed_actor<caf::reacts_to<subscribe_atom, generator_actor>, caf::reacts_to<work_atom>,
+using learner_actor = caf::typed_actor<caf::reacts_to<subscribe_atom, weights_sink_actor>, caf::reacts_to<work_atom>,
                                        caf::replies_to<progress_atom>::with<progress_list>>;
 
 struct learner_peers {

@@ -11,6 +11,7 @@
 #include <caf/openssl/all.hpp>
 
 #include "actors/cluster_auth.hpp"
+#include "cluster/generator_host.hpp"
 #include "sandbox/pool.hpp"
 
 namespace aha::actors {
@@ -81,6 +82,7 @@ struct worker_set {
 status offer_workers(caf::scoped_actor& self, const cluster_registry_actor& registry, const node_setup& setup,
                      const std::string& node_id, worker_set& set, const std::vector<std::string>& pools,
                      node_outcome& outcome) {
+  if (pools.empty()) return ok_status();
   std::vector<caf::actor> workers;
   for (const auto& pool : pools) {
     auto worker = caf::actor_cast<caf::actor>(spawn_reward_worker(self->system(), set.specs, threading::scheduled));
@@ -228,7 +230,10 @@ result<node_outcome> run_node(const node_setup& setup, const std::atomic<bool>& 
   std::vector<std::string> pools(node.cpu_workers, "cpu");
   if (*sandbox) pools.insert(pools.end(), node.sandbox_workers, "sandbox");
   if (*sandbox) pools.insert(pools.end(), node.checker_workers, "checker");
-  if (pools.empty()) return make_error(errc::invalid_argument, "cluster.node: no workers to offer (cpu_workers = 0, no sandbox)");
+  if (pools.empty() && node.generators == 0) {
+    return make_error(errc::invalid_argument, "cluster.node: nothing to offer (no reward workers: cpu_workers = 0 and no "
+                                              "sandbox; generators = 0)");
+  }
 
   // 2. The actor system, with the middleman's heartbeats so that a frozen controller is noticed.
   // No detached actor anywhere in it (offer_workers says why): one scheduler thread per worker,
@@ -236,7 +241,7 @@ result<node_outcome> run_node(const node_setup& setup, const std::atomic<bool>& 
   // utility actors are scheduled too (CAF spawns them detached by default).
   caf::actor_system_config cfg;
   const auto threads = setup.threads ? setup.threads : std::thread::hardware_concurrency();
-  cfg.set("scheduler.max-threads", static_cast<std::size_t>(std::max(2u, threads)) + pools.size());
+  cfg.set("scheduler.max-threads", static_cast<std::size_t>(std::max(2u, threads)) + pools.size() + node.generators);
   cfg.set("middleman.attach-utility-actors", true);
   cfg.set("logger.verbosity", caf::atom("quiet"));
   add_message_types(cfg);
@@ -249,11 +254,26 @@ result<node_outcome> run_node(const node_setup& setup, const std::atomic<bool>& 
   caf::scoped_actor self{sys};
   std::vector<std::string> kinds;
   for (const auto& pool : pools) kinds.push_back("reward_worker:" + pool);
+  if (node.generators > 0) kinds.push_back("generator:" + std::to_string(node.generators));
   node_outcome outcome;
   worker_set set;
+  cluster::generator_host_actor host;  // this join's generators (GRPO stages order them)
+  auto stop_host = [&] {
+    if (host) self->send_exit(host, caf::exit_reason::user_shutdown);
+    host = nullptr;
+  };
   for (std::uint64_t joins = 0;; ++joins) {
     auto joined = join_and_offer(self, sys, *at, setup, *secret, node_id, kinds, pools, *sandbox, joins > 0, stop, set,
                                  outcome);
+    if (joined && node.generators > 0) {
+      host = cluster::spawn_generator_host(sys, {node_id, node.generators, threading::scheduled, &log});
+      auto hosted = ask<caf::ok_atom>(self, *joined, setup.cluster.request_timeout, "host", host_atom::value, node_id,
+                                      node.generators, caf::actor_cast<caf::actor>(host));
+      if (!hosted) {
+        stop_host();
+        joined = hosted.error();
+      }
+    }
     if (!joined) {
       if (joins == 0) return joined.error();
       log << "aha node: could not join again: " << joined.error().message << "\n";
@@ -263,7 +283,7 @@ result<node_outcome> run_node(const node_setup& setup, const std::atomic<bool>& 
     if (joins == 0) {
       log << "aha node: '" << node_id << "' joined " << setup.join << ": offering " << node.cpu_workers << " cpu, "
           << (*sandbox ? node.sandbox_workers : 0) << " sandbox and " << (*sandbox ? node.checker_workers : 0)
-          << " checker reward workers\n";
+          << " checker reward workers and " << node.generators << " generators\n";
     } else {
       ++outcome.rejoins;
       log << "aha node: '" << node_id << "' joined " << setup.join << " again (" << outcome.rejoins << ")\n";
@@ -272,12 +292,14 @@ result<node_outcome> run_node(const node_setup& setup, const std::atomic<bool>& 
     if (outcome.end != node_end::controller_lost || !node.rejoin || stop) break;
     for (const auto& [worker, pool] : set.pool_of) self->send_exit(caf::actor_cast<caf::actor>(worker), caf::exit_reason::user_shutdown);
     set.pool_of.clear();
+    stop_host();
     log << "aha node: trying to join again for up to " << node.join_timeout.count() << " ms\n";
   }
   if (setup.on_leaving) setup.on_leaving(outcome.end);
   for (const auto& [worker, pool] : set.pool_of) {
     self->send_exit(caf::actor_cast<caf::actor>(worker), caf::exit_reason::user_shutdown);
   }
+  stop_host();
   return outcome;
 }
 

@@ -8,6 +8,7 @@
 #include "actors/supervision/restart_policy.hpp"
 #include "actors/supervision/teardown.hpp"
 #include "actors/supervision/watchdog.hpp"
+#include "cluster/remote_generation.hpp"
 #include "model/hf_checkpoint.hpp"
 
 namespace aha::pipeline {
@@ -59,7 +60,15 @@ result<grpo_outcome> run_grpo(caf::actor_system& sys, const run_config& config, 
   auto gate = spawn_rollout_gate(sys, {learner_cfg.groups_per_step, config.run.max_staleness,
                                        start.weight_version, leftovers});
   caf::scoped_actor self{sys};
-  std::vector<generator_actor> generators;
+  // The stage's generators: its own (restarted when they die) and those nodes run (cluster/
+  // generator_host.hpp; a node's that die are not restarted here: the node offers new ones when
+  // it joins again).
+  struct generator_slot {
+    generator_actor handle;
+    std::string name;
+    std::string node;  // "" = this process
+  };
+  std::vector<generator_slot> generators;
   auto make_generator = [&](std::uint32_t index) {
     generator_setup setup;
     setup.name = "generator/" + std::to_string(index);
@@ -111,14 +120,42 @@ result<grpo_outcome> run_grpo(caf::actor_system& sys, const run_config& config, 
     watch(name, handle);
   }
   auto start_generator = [&](std::uint32_t i) {
-    generators[i] = make_generator(i);
-    self->monitor(generators[i]);
-    self->send(learner, subscribe_atom::value, generators[i]);
-    watch("generator/" + std::to_string(i), generators[i]);
+    generators[i] = {make_generator(i), "generator/" + std::to_string(i), ""};
+    self->monitor(generators[i].handle);
+    self->send(learner, subscribe_atom::value, weights_sink_actor{generators[i].handle});
+    watch(generators[i].name, generators[i].handle);
   };
   generators.resize(config.generator.count);
   std::vector<restart_policy> restarts(config.generator.count, restart_policy(config.supervision));
   for (std::uint32_t i = 0; i < config.generator.count; ++i) start_generator(i);
+  // Nodes' generators: one weight streamer feeds their replicas (cluster/weight_sync.hpp).
+  cluster::remote_setup remote_settings;
+  remote_settings.registry = s.cluster.registry;
+  remote_settings.prompts = s.prompts;
+  remote_settings.grader = s.grader;
+  remote_settings.gate = gate;
+  remote_settings.metrics = s.metrics;
+  remote_settings.learner = learner;
+  remote_settings.policy = &bundle.policy;
+  remote_settings.tokenizer = bundle.tokenizer.get();
+  remote_settings.model_path = config.model.path;
+  remote_settings.stage = "grpo";
+  remote_settings.generator = config.generator;
+  remote_settings.max_staleness = config.run.max_staleness;
+  remote_settings.seed = config.run.seed * 1000003 + 500009;
+  remote_settings.weights = config.cluster.weights;
+  remote_settings.log = &log;
+  cluster::remote_generation remote(sys, std::move(remote_settings));
+  auto add_remote = [&](const std::string& node, caf::actor host) {
+    const auto handles = remote.start(node, host);
+    for (std::size_t k = 0; k < handles.size(); ++k) {
+      generator_slot slot{caf::actor_cast<generator_actor>(handles[k]), node + "/generator/" + std::to_string(k), node};
+      self->monitor(slot.handle);
+      watch(slot.name, slot.handle);
+      generators.push_back(std::move(slot));
+    }
+  };
+  for (const auto& [node, host] : remote.hosts(caf::actor_cast<caf::actor>(self))) add_remote(node, host);
   auto started = clock_type::now();
   grpo_outcome outcome;
   std::optional<aha::error> failure;
@@ -165,6 +202,7 @@ result<grpo_outcome> run_grpo(caf::actor_system& sys, const run_config& config, 
         running = false;
       },
       [&](restart_atom, std::uint32_t i) { start_generator(i); },
+      [&](host_atom, const std::string& node, std::uint32_t, const caf::actor& host) { add_remote(node, host); },
       [&](const caf::down_msg& down) {
         for (const auto& [name, handle] : services_watched) {
           if (handle && down.source == handle.address()) {
@@ -174,11 +212,16 @@ result<grpo_outcome> run_grpo(caf::actor_system& sys, const run_config& config, 
           }
         }
         for (std::uint32_t i = 0; i < generators.size(); ++i) {
-          if (!generators[i] || generators[i].address() != down.source) continue;
+          if (!generators[i].handle || generators[i].handle.address() != down.source) continue;
           auto requeued = requeue_held(sys, s.prompts, down.source, log);
           self->send(gate, release_atom::value, static_cast<std::uint32_t>(requeued), any_version);
           outcome.prompts_requeued += requeued;
-          generators[i] = nullptr;
+          generators[i].handle = nullptr;
+          if (!generators[i].node.empty()) {
+            log << generators[i].name << " stopped (" << describe(down.reason) << "); " << requeued
+                << " prompts it held re-queued\n";
+            return;
+          }
           auto delay = restarts[i].on_death(clock_type::now());
           if (!delay) {
             failure = make_error(errc::internal, "generator/" + std::to_string(i) + " died " +
@@ -202,10 +245,11 @@ result<grpo_outcome> run_grpo(caf::actor_system& sys, const run_config& config, 
   for (const auto& [name, handle] : services_watched) {
     if (handle) self->demonitor(handle);
   }
+  outcome.nodes = remote.finish();  // per-node counts, while the nodes' generators still answer
   for (auto& g : generators) {
-    if (!g) continue;
-    self->demonitor(caf::actor_cast<caf::actor>(g));
-    self->send(g, stop_atom::value);
+    if (!g.handle) continue;
+    self->demonitor(caf::actor_cast<caf::actor>(g.handle));
+    self->send(g.handle, stop_atom::value);
   }
   self->send_exit(watchdog, caf::exit_reason::user_shutdown);
   self->send_exit(learner, caf::exit_reason::user_shutdown);
@@ -215,8 +259,8 @@ result<grpo_outcome> run_grpo(caf::actor_system& sys, const run_config& config, 
   // Teardown, bounded: an actor blocked in a call cannot take its exit; it is named, not waited for.
   std::vector<named_actor> stage_actors{{"rollout gate", caf::actor_cast<caf::actor>(gate)},
                                         {"learner", caf::actor_cast<caf::actor>(learner)}};
-  for (std::uint32_t i = 0; i < generators.size(); ++i) {
-    stage_actors.push_back({"generator/" + std::to_string(i), caf::actor_cast<caf::actor>(generators[i])});
+  for (const auto& g : generators) {
+    if (g.node.empty()) stage_actors.push_back({g.name, caf::actor_cast<caf::actor>(g.handle)});
   }
   auto still = stop_and_wait(sys, stage_actors, config.supervision.teardown_timeout);
   for (const auto& name : still) {

@@ -6,11 +6,13 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <ostream>
 #include <string>
 
 #include "actors/rollout_gate.hpp"
+#include "cluster/remote_generation.hpp"
 #include "pipeline/stage_context.hpp"
 
 namespace aha::pipeline {
@@ -27,6 +29,7 @@ struct grpo_outcome {
   actors::gate_stats gate;                      // the gate's books when the stage ended
   std::uint64_t stalls = 0;             // stalls the watchdog reported
   std::uint64_t stall_restarts = 0;     // grader pools restarted for a stall (on_stall = restart)
+  std::map<std::string, cluster::node_generation> nodes;  // what each node's generators did
 };
 
 // Where a GRPO stage starts: its first step, fresh (0) or inside it after a resume.

@@ -25,6 +25,7 @@
 #include "actors/cluster_auth.hpp"
 #include "actors/controller.hpp"
 #include "actors/replay_buffer.hpp"
+#include "actors/replay_store.hpp"
 #include "actors/tasks/arithmetic.hpp"
 #include "actors/tasks/countdown.hpp"
 #include "tests/aha_process.hpp"
@@ -353,6 +354,77 @@ TEST_CASE("cluster: aha train waits for a node, grades on it, and reports the re
   fs::remove(dir + "-node.log");
 }
 
+// A node runs a generator for the GRPO stage: its replica gets the learner's weights streamed,
+// version by version, and its rollouts (behaviour log-probs included) are graded and trained on
+// like a local generator's. Checked from the run's own artifacts: the replay buffer holds
+// consumed groups sampled on the node, within the staleness bound of the step that took them.
+TEST_CASE("cluster: a node's generator samples with streamed weights and its groups are trained", "[integration]") {
+  const std::string listen = "127.0.0.1:" + std::to_string(free_port());
+  auto config = aha::testing::tiny_run_config(
+      "cluster-gen", {"grpo.learner.steps=6", "grader.cpu_workers=1", "cluster.secret=\"gen-secret\"",
+                      "cluster.wait_for_nodes=1", "cluster.wait_timeout=\"20s\"", "cluster.listen=" + listen,
+                      "run.max_staleness=1"});
+  REQUIRE(config.ok());
+  const std::string dir = config->run.dir;
+  aha_process node({"node", "--join", listen, "--secret", "gen-secret", "--name", "gen-node", "--cpu-workers", "1",
+                    "--sandbox-workers", "0", "--checker-workers", "0", "--set", "run.threads=1", "--set",
+                    "cluster.node.generators=1"},
+                   dir + "-node.log");
+  auto report = run_training(*config, std::cerr);
+  INFO(node.log());
+  REQUIRE(report.ok());
+  REQUIRE(report->nodes.count("gen-node"));
+  const auto& n = report->nodes.at("gen-node");
+  CHECK(n.generators == 1);
+  CHECK(n.rollouts > 0);
+  CHECK(n.weight_versions >= 2);      // the first version, and at least one the learner made
+  CHECK(n.full_versions >= 1);
+  CHECK(n.delta_versions >= 1);       // later versions went as deltas against the one it held
+  CHECK(n.weight_bytes > 0);
+  CHECK(report->dropped_stale == 0);
+  CHECK(report->gate.unmatched == 0);
+  auto json = nlohmann::json::parse(std::ifstream(fs::path(dir) / "report.json"));
+  CHECK(json["cluster"]["nodes"]["gen-node"]["rollouts"].get<std::uint64_t>() == n.rollouts);
+
+  // From the replay buffer: groups sampled on the node were stored with their behaviour
+  // log-probs and consumed.
+  replay_store_options options;
+  options.dir = (fs::path(dir) / config->replay.dir).string();
+  options.read_only = true;
+  auto store = replay_store::open(options);
+  REQUIRE(store.ok());
+  std::uint64_t from_node = 0, consumed_from_node = 0;
+  for (const auto& [id, entry] : (*store)->entries()) {
+    auto group = (*store)->get(id);
+    REQUIRE(group.ok());
+    const auto& rollouts = group->rollouts;
+    REQUIRE_FALSE(rollouts.empty());
+    if (rollouts.front().generator.rfind("gen-node/", 0) != 0) continue;
+    ++from_node;
+    for (const auto& r : rollouts) CHECK(r.behaviour_logprobs.size() == r.completion_tokens.size());
+    if (entry.consumed) ++consumed_from_node;
+  }
+  CHECK(from_node > 0);
+  CHECK(consumed_from_node > 0);
+  // From metrics.jsonl: no step trained a group more than eta versions behind its weights.
+  std::ifstream metrics(fs::path(dir) / "metrics.jsonl");
+  std::uint64_t steps_seen = 0;
+  for (std::string line; std::getline(metrics, line);) {
+    auto m = nlohmann::json::parse(line);
+    for (auto it = m.begin(); it != m.end(); ++it) {
+      const auto suffix = it.key().rfind("staleness/", 0) == 0 ? it.key().substr(10) : std::string();
+      if (suffix.empty() || !std::all_of(suffix.begin(), suffix.end(), ::isdigit)) continue;
+      ++steps_seen;
+      const auto lag = std::stoul(suffix);
+      if (lag > config->run.max_staleness) CHECK(it.value().get<double>() == 0.0);
+    }
+  }
+  CHECK(steps_seen > 0);
+  check_left_cleanly(node);
+  fs::remove_all(dir);
+  fs::remove(dir + "-node.log");
+}
+
 namespace {
 
 // A registry double for the measurement below: takes any node that knows the secret and keeps
@@ -370,6 +442,10 @@ cluster_registry_actor spawn_open_registry(caf::actor_system& sys, const std::st
             const std::vector<caf::actor>& workers) {
           offered->insert(offered->end(), workers.begin(), workers.end());
           return static_cast<std::uint32_t>(workers.size());
+        },
+        [](host_atom, const std::string&, std::uint32_t, const caf::actor&) { return caf::ok_atom::value; },
+        [](hosts_atom, const caf::actor&) {
+          return caf::make_result(std::vector<std::string>{}, std::vector<std::uint32_t>{}, std::vector<caf::actor>{});
         },
         [=](stats_atom) {
           cluster_stats out;  // a reply orders the offer's writes before the test's reads
