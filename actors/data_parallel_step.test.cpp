@@ -2,7 +2,10 @@
 // cluster/data_parallel on loopback, each training its share, gradients summed): the same
 // weights, loss and gradient norm to float tolerance, for GRPO (1 and 4 updates, both loss
 // aggregations, uneven and empty shares) and SFT; broadcast_state makes every rank rank 0's twin.
-// Tolerance: weights within 2e-6 absolute (lr 1e-2; the only difference is the order of float sums).
+// Tolerance: weights within 1e-5 absolute (0.1% of lr = 1e-2). The only difference is the order
+// of float sums, but AdamW's first update is lr * g / (|g| + eps) with eps = 1e-8: a gradient
+// element that is 0 on one side and a rounding residue of ~4e-12 on the other moves by ~4e-6
+// (the worst seen: 3.6e-6, sequence_mean with micro-batches; the other cases stayed below 2e-6).
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -25,7 +28,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-constexpr double kWeightTolerance = 2e-6;
+constexpr double kWeightTolerance = 1e-5;
 
 model::transformer tiny_policy(std::uint64_t seed) {
   model::model_config config = model::tiny_config(32);

@@ -60,7 +60,7 @@ struct two_rank_run {
   // --set options every process of the run shares.
   std::vector<std::string> sets(int ranks, std::uint64_t steps) const {
     std::vector<std::string> out;
-    for (std::string s : {"run.dir=" + run_dir.string(), "sft.steps=4", "grpo.learner.steps=" + std::to_string(steps),
+    for (const std::string& s : std::vector<std::string>{"run.dir=" + run_dir.string(), "sft.steps=4", "grpo.learner.steps=" + std::to_string(steps),
                           "grpo.learner.checkpoint_every=1", "grpo.learner.ranks=" + std::to_string(ranks),
                           "grpo.learner.rendezvous=" + rendezvous, "grpo.learner.rank_timeout=10s",
                           "grpo.learner.rendezvous_timeout=120s"}) {
