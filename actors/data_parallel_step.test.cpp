@@ -1,7 +1,8 @@
 // One optimizer step on a fixed batch, 1 rank vs W ranks (threads of this process joined through
 // cluster/data_parallel on loopback, each training its share, gradients summed): the same
-// weights, loss and gradient norm to float tolerance, for GRPO (1 and 4 updates, both loss
+// weights, loss and gradient norm to float tolerance, for GRPO (1 to 24 updates, both loss
 // aggregations, uneven and empty shares) and SFT; broadcast_state makes every rank rank 0's twin.
+// Also: the commands of rank 0 drive a serving rank; the ranks' config keys are validated.
 // Tolerance: weights within 1e-5 absolute (0.1% of lr = 1e-2). The only difference is the order
 // of float sums, but AdamW's first update is lr * g / (|g| + eps) with eps = 1e-8: a gradient
 // element that is 0 on one side and a rounding residue of ~4e-12 on the other moves by ~4e-6
@@ -16,6 +17,7 @@
 
 #include "actors/learner_rank.hpp"
 #include "actors/policy_trainer.hpp"
+#include "actors/run_config.hpp"
 #include "cluster/data_parallel.hpp"
 #include "core/test_skip.hpp"
 #include "model/logprobs.hpp"
@@ -294,4 +296,20 @@ TEST_CASE("data_parallel_step: rank 0's commands drive a serving rank, and its s
     CHECK(max_weight_difference(leader_trainer->policy(), follower_trainer->policy()) == 0.0);
     CHECK(follower_trainer->optimizer().steps_taken() == 2);
   }
+}
+
+TEST_CASE("data_parallel_step: grpo.learner.ranks needs a rendezvous, and one beyond loopback needs cluster.plaintext") {
+  auto check = [](std::vector<std::string> overrides) {
+    auto config = config::load_string<actors::run_config>("", overrides);
+    REQUIRE(config);
+    actors::resolve(*config);
+    auto valid = actors::validate(*config);
+    return valid ? std::string() : valid.error().message;
+  };
+  CHECK(check({"grpo.learner.ranks=2", "grpo.learner.rendezvous=127.0.0.1:29500"}).empty());
+  CHECK(check({"grpo.learner.ranks=2"}).find("needs grpo.learner.rendezvous") != std::string::npos);
+  CHECK(check({"grpo.learner.ranks=2", "grpo.learner.rendezvous=127.0.0.1"}).find("is not IP:PORT") != std::string::npos);
+  CHECK(check({"grpo.learner.ranks=2", "grpo.learner.rendezvous=10.0.0.1:29500"}).find("is not loopback") !=
+        std::string::npos);
+  CHECK(check({"grpo.learner.ranks=2", "grpo.learner.rendezvous=10.0.0.1:29500", "cluster.plaintext=true"}).empty());
 }
