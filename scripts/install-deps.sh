@@ -17,6 +17,7 @@ packages=(
   curl                                        # tests: a real HTTP client for the HTTP service
   libmsgpack-cxx-dev                          # message schema
   librocksdb-dev                              # replay buffer
+  libxxhash-dev                               # cluster: checksums of streamed weight blocks (XXH3)
   catch2                                      # tests
   libseccomp-dev                              # sandbox
   libtomlplusplus-dev nlohmann-json3-dev      # config files, JSON in/out
