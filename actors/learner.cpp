@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "actors/advantages.hpp"
+#include "actors/learner_rank.hpp"
 #include "core/fault_point.hpp"
 #include "model/runtime.hpp"
 #include "rewards/revision.hpp"
@@ -33,6 +34,7 @@ struct learner_state {
   std::optional<clock_type::time_point> expiring_since;
   bool expiring_given_up = false;
   std::uint64_t expiring_give_ups = 0;  // steps that trained without their late groups
+  std::unique_ptr<rank_leader> ranks;   // with grpo.learner.ranks > 1: the other ranks' leader
 };
 using self_ptr = learner_actor::stateful_pointer<learner_state>;
 
@@ -99,6 +101,13 @@ void close_step(self_ptr self, std::vector<std::uint64_t> prompt_ids, std::vecto
     if (!saved) aout(self) << "learner: checkpoint failed: " << saved.error().message << "\n";
   }
   if (last) {
+    if (st.ranks) {
+      try {
+        st.ranks->stop("");  // the other ranks exit with success
+      } catch (const cluster::rank_lost& e) {
+        aout(self) << "learner: " << e.what() << "\n";
+      }
+    }
     caf::anon_send(st.setup.peers.listener, done_atom::value, st.step, metrics["learner/idle_fraction"],
                    st.rollouts_consumed);
     return;
@@ -131,6 +140,56 @@ void finish_step(self_ptr self, const protocol::learner_batch& batch, metric_map
           [=](const caf::error& e) { fail(self, e); });
 }
 
+// A rank was lost during step `step`: the step stops. If it had not updated the weights yet they
+// are the last completed step's, and so is the checkpoint written now (its consumption was never
+// recorded: a resume trains those groups again). The other ranks are told, the learner fails.
+void rank_lost(self_ptr self, const std::string& what) {
+  auto& st = self->state;
+  std::string resume = "; the last checkpoint written resumes with --resume";
+  if (!st.setup.trainer->step_updated() && st.setup.checkpoint) {
+    if (auto saved = st.setup.checkpoint(st.step, st.version); saved) {
+      resume = "; the checkpoint after step " + std::to_string(st.step) + " (weight version " +
+               std::to_string(st.version) + ") resumes with --resume, with any number of ranks";
+    }
+  }
+  try {
+    st.ranks->stop("rank 0 lost a rank: " + what);
+  } catch (const cluster::rank_lost&) {
+    // That rank is the one gone; the others see the store close.
+  }
+  st.ranks.reset();
+  fail(self, to_caf_error(errc::unavailable, "learner step " + std::to_string(st.step) + ": " + what + resume));
+}
+
+// With grpo.learner.ranks > 1, before the first step: rank 0 opens the rendezvous, waits for the
+// other ranks (grpo.learner.rendezvous_timeout) and hands them its state. False after a failure.
+bool join_ranks(self_ptr self) {
+  auto& st = self->state;
+  const auto& cfg = st.setup.config;
+  cluster::data_parallel_config dp;
+  dp.rendezvous = cfg.rendezvous;
+  dp.rank = 0;
+  dp.world = static_cast<int>(cfg.ranks);
+  dp.timeout = cfg.rank_timeout;
+  dp.rendezvous_timeout = cfg.rendezvous_timeout;
+  aout(self) << "learner: waiting at " << cfg.rendezvous << " for " << (cfg.ranks - 1) << " more learner ranks\n";
+  auto group = cluster::data_parallel_group::join(dp);
+  if (!group) {
+    fail(self, to_caf_error(group.error()));
+    return false;
+  }
+  std::shared_ptr<cluster::data_parallel_group> shared(std::move(*group));
+  st.ranks = std::make_unique<rank_leader>(shared, st.setup.trainer);
+  try {
+    st.ranks->sync_state();
+  } catch (const cluster::rank_lost& e) {
+    rank_lost(self, e.what());
+    return false;
+  }
+  aout(self) << "learner: " << cfg.ranks << " learner ranks joined at " << cfg.rendezvous << "\n";
+  return true;
+}
+
 void train(self_ptr self, protocol::learner_batch batch) {
   auto& s = self->state;
   metric_map metrics = batch_statistics(batch, s.version);
@@ -142,7 +201,13 @@ void train(self_ptr self, protocol::learner_batch batch) {
   // 3. The optimizer step (blocking: this actor is detached).
   auto started = clock_type::now();
   if (!informative.groups.empty()) {
-    auto step_metrics = s.setup.trainer->grpo_step(informative);
+    metric_map step_metrics;
+    try {
+      step_metrics = s.ranks ? s.ranks->grpo_step(informative) : s.setup.trainer->grpo_step(informative);
+    } catch (const cluster::rank_lost& e) {
+      rank_lost(self, e.what());
+      return;
+    }
     metrics.insert(step_metrics.begin(), step_metrics.end());
     ++s.version;
     // 4. Publish before the gate advances, so a generator sees the weights before the room.
@@ -197,6 +262,7 @@ void fetch(self_ptr self, std::uint64_t expiring_in_flight) {
 }
 
 void next_step(self_ptr self) {
+  if (self->state.setup.config.ranks > 1 && !self->state.ranks && !join_ranks(self)) return;
   // 1. A batch within the staleness bound, holding the groups that age out after this step; short
   //    batches are retried (the groups are re-leased). The gate knows what is still in flight.
   self->request(self->state.setup.peers.gate, kRequestTimeout, expiring_atom::value, self->state.version)

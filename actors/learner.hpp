@@ -9,6 +9,10 @@
 //   6. mark the prompts done, and advance the rollout gate by the groups consumed and by those the
 //      replay buffer dropped as stale since the last step (read from its stats)
 //   7. metrics line; checkpoint when due
+// With grpo.learner.ranks = W > 1 it is rank 0 of a data-parallel group (actors/learner_rank.hpp):
+// it joins the others before its first step and sends them its state; step 3 is taken by all
+// ranks. A lost rank fails the learner with the reason; when the step had not updated the weights
+// yet, a checkpoint of the last completed step is written first.
 // Messages: subscribe(weights sink: a generator, the weight streamer) (sends it the latest weights
 // at once), work (internal).
 // Tells `listener` (done_atom, steps, idle_fraction, rollouts consumed) when the configured steps are done, or a
@@ -40,6 +44,13 @@ struct learner_config {
   std::chrono::milliseconds expiring_wait{10000};
   std::uint64_t checkpoint_every = 0;         // steps between checkpoints; 0 = at the end only
   std::uint32_t threads = 1;                  // LibTorch threads of the learner
+  // Data parallelism (actors/learner_rank.hpp): this learner is rank 0 of `ranks`; ranks 1.. are
+  // `aha learner-rank` processes that join at `rendezvous` (rank 0 listens there).
+  std::uint32_t ranks = 1;
+  std::string rendezvous;                          // "IP:PORT"; required when ranks > 1
+  std::chrono::milliseconds rank_timeout{30000};   // a collective that takes longer: the rank is lost
+  std::chrono::milliseconds rendezvous_timeout{300000};  // how long the ranks may take to join
+  std::chrono::milliseconds rank_idle{3600000};    // a rank > 0 waits this long for rank 0's next command
 };
 template <class V>
 void describe(V& v, learner_config& c) {
@@ -51,6 +62,12 @@ void describe(V& v, learner_config& c) {
           "how long a step waits for late groups that would be too stale after it; 0 = drop them (duration)");
   v.field("checkpoint_every", c.checkpoint_every, "steps between checkpoints; 0 = at the end", config::range{0, 1e9});
   v.field("threads", c.threads, "LibTorch threads of the learner", config::range{1, 1024});
+  v.field("ranks", c.ranks, "data-parallel learner ranks; ranks 1.. run as `aha learner-rank` processes",
+          config::range{1, 1024});
+  v.field("rendezvous", c.rendezvous, "IP:PORT where rank 0 meets the other ranks (required when ranks > 1)");
+  v.field("rank_timeout", c.rank_timeout, "a collective slower than this means a rank is lost (duration)");
+  v.field("rendezvous_timeout", c.rendezvous_timeout, "how long the ranks may take to join (duration)");
+  v.field("rank_idle", c.rank_idle, "how long a rank > 0 waits for rank 0's next command (duration)");
 }
 
 // progress -> progress_list: steps taken (it blocks during a step, so a learner that does not

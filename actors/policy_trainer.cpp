@@ -1,10 +1,16 @@
 // SFT and GRPO optimizer steps over padded batches (actors/policy_trainer.hpp).
 #include "actors/policy_trainer.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 
 #include "actors/advantages.hpp"
+#include "cluster/data_parallel.hpp"
 #include "model/logprobs.hpp"
 
 namespace aha::actors {
@@ -90,18 +96,36 @@ policy_trainer::packed policy_trainer::pack(const std::vector<std::vector<std::i
 }
 
 metric_map policy_trainer::sft_step(const std::vector<sft_example>& batch) {
-  std::vector<std::vector<std::int32_t>> prompts, completions;
-  for (const auto& example : batch) prompts.push_back(example.prompt), completions.push_back(example.completion);
-  packed data = pack(prompts, completions);
+  updated_ = false;
+  // With ranks, this rank's contiguous share of the examples; the normaliser stays the batch's tokens.
+  std::size_t begin = 0, end = batch.size();
+  double whole_tokens = 0;
+  for (const auto& example : batch) whole_tokens += static_cast<double>(example.completion.size());
+  if (split()) {
+    const auto w = static_cast<std::size_t>(group_->world()), r = static_cast<std::size_t>(group_->rank());
+    begin = batch.size() * r / w, end = batch.size() * (r + 1) / w;
+  }
+  double loss_value = 0;
   policy_->train();
-  auto result = model::token_logprobs(policy_, data.input_ids, data.attention_mask, 1.0);
-  torch::Tensor loss = model::sft_loss(result.logprobs, data.completion_mask);
-  loss.backward();
+  if (begin < end) {
+    std::vector<std::vector<std::int32_t>> prompts, completions;
+    for (std::size_t i = begin; i < end; ++i) prompts.push_back(batch[i].prompt), completions.push_back(batch[i].completion);
+    packed data = pack(prompts, completions);
+    auto result = model::token_logprobs(policy_, data.input_ids, data.attention_mask, 1.0);
+    // sft_loss is this share's token mean; weighted by its share of the batch's tokens.
+    torch::Tensor loss = model::sft_loss(result.logprobs, data.completion_mask) *
+                         (static_cast<double>(data.tokens) / std::max(1.0, whole_tokens));
+    loss.backward();
+    loss_value = loss.item<double>();
+  }
+  sync_gradients();
+  sum_across_ranks({&loss_value});
   metric_map metrics;
   metrics["sft/lr"] = optimizer_->lr_at(optimizer_->steps_taken());
   metrics["sft/grad_norm"] = optimizer_->step();
-  metrics["sft/loss"] = loss.item<double>();
-  metrics["sft/tokens"] = static_cast<double>(data.tokens);
+  updated_ = true;
+  metrics["sft/loss"] = loss_value;
+  metrics["sft/tokens"] = whole_tokens;
   return metrics;
 }
 
@@ -195,15 +219,61 @@ void policy_trainer::grpo_proximal(grpo_rows& rows, bool with_proximal) {
   if (!reference.empty()) rows.reference = torch::cat(reference, 0);            // [N, L-1]
 }
 
-// Forward + loss + backward of rows [begin, begin + count) in micro-batches, each weighted by its
-// share of the mini-batch so that the accumulated gradient equals one pass over it. Returns the
-// mini-batch's loss. `proximal_is_current`: the step's only update, whose forward is pi_old itself.
-double policy_trainer::grpo_update(const grpo_rows& rows, std::int64_t begin, std::int64_t count,
-                                   bool proximal_is_current, update_sums& sums) {
+// This rank's rows of one mini-batch, [begin, begin + count) of its grpo_rows, and the whole
+// mini-batch's normaliser (every rank's rows): the loss of a share is its part of the whole's.
+struct policy_trainer::mini_batch {
+  std::int64_t begin = 0, count = 0;  // this rank's rows (count may be 0)
+  double tokens = 0;                  // completion tokens of the whole mini-batch (token_mean)
+  std::int64_t sequences = 0;         // rows of the whole mini-batch (sequence_mean)
+};
+
+// The rows this rank trains and its plan: mini-batches of `rows_per_mini` consecutive rows of the
+// whole batch; with W ranks, rank r takes rows [c*r/W, c*(r+1)/W) of each mini-batch of c rows,
+// kept in order (contiguous per mini-batch). Alone, all rows.
+policy_trainer::grpo_rows policy_trainer::grpo_share(grpo_rows all, std::int64_t rows_per_mini,
+                                                     std::vector<mini_batch>& plan) const {
+  const std::int64_t n = all.rows;
+  const std::int64_t w = split() ? group_->world() : 1, r = split() ? group_->rank() : 0;
+  std::vector<std::int64_t> mine;
+  for (std::int64_t begin = 0; begin < n; begin += rows_per_mini) {
+    const std::int64_t count = std::min(rows_per_mini, n - begin);
+    mini_batch mb;
+    mb.tokens = all.data.completion_mask.narrow(0, begin, count).sum().item<double>();
+    mb.sequences = count;
+    mb.begin = static_cast<std::int64_t>(mine.size());
+    for (std::int64_t i = begin + count * r / w; i < begin + count * (r + 1) / w; ++i) mine.push_back(i);
+    mb.count = static_cast<std::int64_t>(mine.size()) - mb.begin;
+    plan.push_back(mb);
+  }
+  if (w == 1) return all;
+  grpo_rows rows;
+  const auto device = all.data.input_ids.device();
+  auto index = torch::tensor(mine, torch::kInt64).to(device);  // [n_r]
+  auto pick = [&](const torch::Tensor& t) { return t.index_select(0, index); };
+  rows.data.input_ids = pick(all.data.input_ids);
+  rows.data.attention_mask = pick(all.data.attention_mask);
+  rows.data.completion_mask = pick(all.data.completion_mask);
+  for (auto i : mine) rows.data.prompt_lengths.push_back(all.data.prompt_lengths[static_cast<std::size_t>(i)]);
+  rows.data.tokens = static_cast<std::int64_t>(rows.data.completion_mask.sum().item<double>());
+  rows.behaviour = pick(all.behaviour);
+  rows.advantage = pick(all.advantage);
+  rows.rows = static_cast<std::int64_t>(mine.size());
+  rows.excluded = all.excluded;
+  return rows;
+}
+
+// Forward + loss + backward of this rank's rows of one mini-batch in micro-batches, each weighted
+// by its share of the whole mini-batch so that the gradient summed over micro-batches (and ranks)
+// equals one pass over it. Returns this rank's part of the mini-batch's loss.
+// `proximal_is_current`: the step's only update, whose forward is pi_old itself.
+double policy_trainer::grpo_update(const grpo_rows& rows, const mini_batch& mini, bool proximal_is_current,
+                                   update_sums& sums) {
+  if (mini.count == 0) return 0.0;  // this rank has no rows here; it still joins the gradient sum
   const model::sampler_truncation* sampler = config_.sampler.active() ? &config_.sampler : nullptr;
+  const std::int64_t begin = mini.begin, count = mini.count;
   const std::int64_t micro = std::max<std::int64_t>(1, std::min<std::int64_t>(config_.micro_batches, count));
   const std::int64_t rows_per = (count + micro - 1) / micro;
-  const double mini_tokens = rows.data.completion_mask.narrow(0, begin, count).sum().item<double>();
+  const double mini_tokens = mini.tokens;
   double loss = 0;
   for (std::int64_t start = begin; start < begin + count; start += rows_per) {
     const std::int64_t n = std::min(rows_per, begin + count - start);
@@ -223,7 +293,7 @@ double policy_trainer::grpo_update(const grpo_rows& rows, std::int64_t begin, st
     // token_mean: loss_mb = sum_mb / tokens_mb, so share = tokens_mb / tokens_mini gives sum_mini / tokens_mini.
     const double share = config_.loss.aggregation == model::loss_aggregation::token_mean
                              ? out.tokens / std::max(1.0, mini_tokens)
-                             : static_cast<double>(n) / static_cast<double>(count);
+                             : static_cast<double>(n) / static_cast<double>(mini.sequences);
     (out.loss * share).backward();
     loss += out.loss.item<double>() * share;
     sums.add(out);
@@ -233,34 +303,45 @@ double policy_trainer::grpo_update(const grpo_rows& rows, std::int64_t begin, st
 }
 
 metric_map policy_trainer::grpo_step(const protocol::learner_batch& batch) {
+  updated_ = false;
   // 1. Rows of the rollouts whose grading succeeded: tokens, behaviour log-probs and advantages.
-  grpo_rows rows = grpo_pack(batch);
+  grpo_rows all = grpo_pack(batch);
   metric_map metrics;
-  metrics["grpo/excluded_rollouts"] = static_cast<double>(rows.excluded);
-  if (rows.rows == 0) return metrics;
-  // 2. Mini-batches: contiguous row ranges, the same each epoch (deterministic; no shuffle).
-  const std::int64_t n = rows.rows;
+  metrics["grpo/excluded_rollouts"] = static_cast<double>(all.excluded);
+  if (all.rows == 0) return metrics;  // every rank sees the same batch: all return here together
+  // 2. Mini-batches: contiguous row ranges of the whole batch, the same each epoch (deterministic;
+  //    no shuffle); with ranks, this rank's share of each (grpo_share).
+  const std::int64_t n = all.rows;
   const std::int64_t mini = std::max<std::int64_t>(1, std::min<std::int64_t>(config_.mini_batches, n));
   const std::int64_t rows_per_mini = (n + mini - 1) / mini;
   const std::int64_t minis = (n + rows_per_mini - 1) / rows_per_mini;
   const std::int64_t updates = std::max<std::int64_t>(1, config_.ppo_epochs) * minis;
+  const double whole_tokens = all.data.completion_mask.sum().item<double>();
+  std::vector<mini_batch> plan;
+  grpo_rows rows = grpo_share(std::move(all), rows_per_mini, plan);
   // 3. pi_old once, before any update (one update needs no copy: its own forward is pi_old), and pi_ref.
   policy_->train();
   grpo_proximal(rows, updates > 1);
-  // 4. Each epoch, each mini-batch: loss with ratio pi_theta / pi_old, backward, one optimizer update.
-  //    The learning rate is the step's for every update; the schedule moves on after the last.
+  // 4. Each epoch, each mini-batch: loss with ratio pi_theta / pi_old, backward, gradients summed
+  //    across ranks, one optimizer update. The learning rate is the step's for every update; the
+  //    schedule moves on after the last.
   metrics["grpo/lr"] = optimizer_->lr_at(optimizer_->steps_taken());
   update_sums sums;
   double loss = 0, grad_norm = 0;
   std::int64_t done = 0;
   for (std::uint32_t epoch = 0; epoch < std::max<std::uint32_t>(1, config_.ppo_epochs); ++epoch) {
-    for (std::int64_t begin = 0; begin < n; begin += rows_per_mini) {
-      loss += grpo_update(rows, begin, std::min(rows_per_mini, n - begin), updates == 1, sums);
+    for (const auto& mb : plan) {
+      loss += grpo_update(rows, mb, updates == 1, sums);
+      sync_gradients();
       ++done;
       grad_norm += optimizer_->step(done == updates ? model::schedule::advance : model::schedule::hold);
+      updated_ = true;
     }
   }
-  // 5. Diagnostics: token-weighted over every forward, loss and gradient norm averaged over updates.
+  // 5. Diagnostics: token-weighted over every forward (of every rank), loss and gradient norm
+  //    averaged over updates.
+  sum_across_ranks({&loss, &sums.tokens, &sums.clip, &sums.kl, &sums.weight, &sums.deviation, &sums.over_cap,
+                    &sums.masked, &sums.ratio, &sums.ratio_deviation, &sums.entropy});
   metrics["grpo/grad_norm"] = grad_norm / static_cast<double>(updates);
   metrics["grpo/loss"] = loss / static_cast<double>(updates);
   metrics["grpo/updates"] = static_cast<double>(updates);
@@ -273,9 +354,69 @@ metric_map policy_trainer::grpo_step(const protocol::learner_batch& batch) {
   metrics["grpo/over_cap_fraction"] = sums.mean(sums.over_cap);
   metrics["grpo/behaviour_masked_fraction"] = sums.mean(sums.masked);
   if (config_.entropy) metrics["grpo/entropy"] = sums.mean(sums.entropy);
-  metrics["grpo/tokens"] = rows.data.completion_mask.sum().item<double>();
+  metrics["grpo/tokens"] = whole_tokens;
   metrics["grpo/sequences"] = static_cast<double>(n);
   return metrics;
+}
+
+void policy_trainer::set_group(std::shared_ptr<cluster::data_parallel_group> group) { group_ = std::move(group); }
+
+bool policy_trainer::split() const { return group_ && group_->world() > 1; }
+
+// Every gradient becomes its sum over the ranks (a rank without rows adds zeros); the optimizer
+// then clips by the global norm and steps identically everywhere.
+void policy_trainer::sync_gradients() {
+  if (!split()) return;
+  std::vector<torch::Tensor> grads;
+  for (auto& p : policy_->parameters()) {
+    if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
+    grads.push_back(p.grad());
+  }
+  try {
+    group_->all_reduce_sum(grads);
+  } catch (...) {
+    optimizer_->zero_grad();  // half-summed gradients must not reach a later update
+    throw;
+  }
+}
+
+void policy_trainer::sum_across_ranks(std::vector<double*> values) {
+  if (!split()) return;
+  auto t = torch::zeros({static_cast<std::int64_t>(values.size())}, torch::kFloat64);  // [V]
+  for (std::size_t i = 0; i < values.size(); ++i) t[static_cast<std::int64_t>(i)] = *values[i];
+  group_->all_reduce_sum({t});
+  for (std::size_t i = 0; i < values.size(); ++i) *values[i] = t[static_cast<std::int64_t>(i)].item<double>();
+}
+
+// Weights and the reference as tensors; the optimizer's state through its own file format (the
+// moments and the schedule position), as bytes: rank 0 saves, the others load.
+void policy_trainer::broadcast_state() {
+  if (!split()) return;
+  std::vector<torch::Tensor> tensors;
+  for (auto& p : policy_->parameters()) tensors.push_back(p);
+  if (reference_) {
+    for (auto& p : reference_->parameters()) tensors.push_back(p);
+  }
+  group_->broadcast(tensors, 0);
+  namespace fs = std::filesystem;
+  const fs::path file = fs::temp_directory_path() / ("aha-optimizer-" + std::to_string(::getpid()) + "-rank" +
+                                                     std::to_string(group_->rank()) + ".pt");
+  std::string bytes;
+  if (group_->rank() == 0) {
+    if (auto saved = optimizer_->save(file.string()); !saved) throw std::runtime_error(saved.error().message);
+    std::ifstream in(file, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  group_->broadcast_bytes(bytes, 0);
+  if (group_->rank() != 0) {
+    std::ofstream(file, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    auto loaded = optimizer_->load(file.string());
+    std::error_code ignored;
+    fs::remove(file, ignored);
+    if (!loaded) throw std::runtime_error("rank " + std::to_string(group_->rank()) + ": " + loaded.error().message);
+  }
+  std::error_code ignored;
+  fs::remove(file, ignored);
 }
 
 weights_ptr policy_trainer::snapshot(std::uint64_t version) {

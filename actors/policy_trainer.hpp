@@ -2,7 +2,9 @@
 // (only when kl_beta > 0) and the optimizer; runs one SFT optimizer step, or one GRPO learner
 // step (ppo_epochs x mini_batches PPO updates against the step's proximal policy), on a batch;
 // hands out weight snapshots for the generators; saves and loads checkpoints.
-// No actors here: actors/learner.hpp drives it. Tested by actors/policy_trainer.test.cpp.
+// With a data-parallel group (cluster/data_parallel.hpp) W ranks take each step together.
+// No actors here: actors/learner.hpp drives it. Tested by actors/policy_trainer.test.cpp and,
+// across ranks, actors/data_parallel_step.test.cpp.
 // Letters: N = sequences in a batch (groups x G), L = prompt + completion tokens (padded).
 #pragma once
 
@@ -19,6 +21,10 @@
 #include "model/sampling.hpp"
 #include "model/transformer.hpp"
 #include "protocol/messages.hpp"
+
+namespace aha::cluster {
+class data_parallel_group;
+}
 
 namespace aha::actors {
 
@@ -66,6 +72,19 @@ class policy_trainer {
   // Starts a new stage: fresh optimizer state and schedule; snapshots the reference when kl_beta > 0.
   void begin_stage(const trainer_config& config);
 
+  // Data parallelism. With a group of W ranks every rank calls the same step with the same whole
+  // batch; each trains a contiguous share of the rows of every mini-batch (of the SFT batch),
+  // keeps the whole mini-batch's loss normaliser, and gradients are summed across the ranks before
+  // each update: W ranks make the update one rank makes on the batch, to float rounding.
+  // Metrics are the whole batch's on every rank. A lost rank throws cluster::rank_lost.
+  // nullptr: alone again.
+  void set_group(std::shared_ptr<cluster::data_parallel_group> group);
+  // Collective: every rank takes rank 0's weights, reference and optimizer state (moments, schedule).
+  void broadcast_state();
+  // Whether the step now running (or the last one) applied an update: false when it failed before
+  // its first, so the weights and optimizer are still the previous step's.
+  bool step_updated() const { return updated_; }
+
   weights_ptr snapshot(std::uint64_t version);
   model::transformer& policy() { return policy_; }
   model::optimizer& optimizer() { return *optimizer_; }
@@ -74,10 +93,14 @@ class policy_trainer {
   struct packed;  // a batch as padded tensors
   struct grpo_rows;  // a GRPO batch as padded tensors with its per-token inputs
   struct update_sums;  // token-weighted diagnostics summed over a step's updates
+  struct mini_batch;   // this rank's rows of one mini-batch and the whole mini-batch's normaliser
   grpo_rows grpo_pack(const protocol::learner_batch& batch) const;
+  grpo_rows grpo_share(grpo_rows all, std::int64_t rows_per_mini, std::vector<mini_batch>& plan) const;
   void grpo_proximal(grpo_rows& rows, bool with_proximal);
-  double grpo_update(const grpo_rows& rows, std::int64_t begin, std::int64_t count, bool proximal_is_current,
-                     update_sums& sums);
+  double grpo_update(const grpo_rows& rows, const mini_batch& mini, bool proximal_is_current, update_sums& sums);
+  bool split() const;
+  void sync_gradients();
+  void sum_across_ranks(std::vector<double*> values);
   packed pack(const std::vector<std::vector<std::int32_t>>& prompts,
               const std::vector<std::vector<std::int32_t>>& completions) const;
 
@@ -86,6 +109,8 @@ class policy_trainer {
   trainer_config config_;
   std::unique_ptr<model::optimizer> optimizer_;
   std::int32_t pad_id_;
+  std::shared_ptr<cluster::data_parallel_group> group_;  // null: this trainer is alone
+  bool updated_ = false;
 };
 
 }  // namespace aha::actors

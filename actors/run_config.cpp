@@ -5,6 +5,8 @@
 #include <set>
 #include <thread>
 
+#include "cluster/data_parallel.hpp"
+
 namespace aha::actors {
 
 std::vector<std::string> resolve(run_config& config) {
@@ -147,6 +149,20 @@ void validate_run(const run_config& config, bool trains_grpo, const std::string&
                        ": GRPO samples and trains at this temperature and needs it > 0 (e.g. 1.0); "
                        "greedy decoding belongs to eval.temperature = 0");
   }
+  const auto& learner = config.grpo.learner;
+  if (trains_grpo && learner.ranks > 1) {
+    if (learner.rendezvous.empty()) {
+      add("grpo.learner.ranks = " + std::to_string(learner.ranks) +
+          " needs grpo.learner.rendezvous = \"IP:PORT\" (where rank 0 meets the `aha learner-rank` processes)");
+    } else if (auto endpoint = cluster::parse_endpoint(learner.rendezvous); !endpoint) {
+      add("grpo.learner.rendezvous: " + endpoint.error().message);
+    } else if (endpoint->first.rfind("127.", 0) != 0 && endpoint->first != "localhost" && !config.cluster.plaintext) {
+      // c10d's store and Gloo speak plain, unauthenticated TCP (the node wire has TLS; this does not).
+      add("grpo.learner.rendezvous = " + learner.rendezvous +
+          " is not loopback: the learner ranks' traffic is neither encrypted nor authenticated; "
+          "set cluster.plaintext = true for a network you trust");
+    }
+  }
   for (auto k : config.eval.pass_at) {
     if (k < 1 || k > config.eval.samples) {
       add("eval.pass_at holds " + std::to_string(k) + ": each k must be in [1, eval.samples = " +
@@ -164,6 +180,12 @@ status validate(const run_config& config) {
   } else {
     // With [[stages]] the sections above are only the stages' defaults: each stage's view is checked.
     validate_stages(config, problems);
+    for (std::size_t i = 0; i < config.stages.size() && problems.empty(); ++i) {
+      if (stage_view(config, i).grpo.learner.ranks > 1) {
+        problems.push_back("stages[" + std::to_string(i) + "]: grpo.learner.ranks > 1 needs a recipe without [[stages]] "
+                           "(`aha learner-rank` follows the top-level sections)");
+      }
+    }
     const bool entries_ok = problems.empty();  // a stage without a kind has no view to check
     for (std::size_t i = 0; i < config.stages.size() && entries_ok; ++i) {
       const auto& s = config.stages[i];

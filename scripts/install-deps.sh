@@ -10,6 +10,7 @@ packages=(
   libssl-dev                                  # cluster TLS (CAF's OpenSSL module; certificates)
   iproute2                                    # tests: network namespaces stand in for hosts
   libtorch-dev libopenblas0-openmp            # model (CPU LibTorch; OpenBLAS-openmp, not the reference BLAS)
+  libgloo-dev                                 # cluster: the headers of the Gloo group LibTorch carries (data-parallel learner)
   libicu-dev                                  # model: BPE pre-tokenizer regex (\p{L}) and NFC
   libzmq3-dev cppzmq-dev libsodium-dev        # sandbox service (ZeroMQ + CURVE)
   libcpp-httplib-dev                          # sandbox HTTP service (SandboxFusion-compatible)
