@@ -177,6 +177,7 @@ TEST_CASE("distill: a smaller student learns from verified traces, the report ha
     std::ostringstream resumed_log;
     auto resumed = aha::actors::run_training(config, resumed_log);
     INFO(resumed_log.str());
+    INFO((resumed.ok() ? std::string() : resumed.error().message));
     REQUIRE(resumed.ok());
     CHECK(resumed_log.str().find("continuing with \"check\"") != std::string::npos);
     CHECK(resumed_log.str().find("distill:") == std::string::npos);

@@ -101,7 +101,7 @@ result<distill_result> run_distill(caf::actor_system& sys, const run_config& con
     auto baseline = fresh_student(config, settings);
     if (!baseline) return baseline.error();
     services quiet = s;
-    quiet.metrics = {};  // its SFT losses would mix with the student's under the same keys
+    quiet.metrics = metrics_actor();  // its SFT losses would mix with the student's under the same keys
     auto taken = run_sft(config, quiet, baseline->bundle, *baseline->trainer, {"", files.baseline_examples}, log);
     if (!taken) return make_error(taken.error().code, "distill.baseline: " + taken.error().message);
     auto evaluated = run_eval(sys, s, baseline->bundle, held_out, config, "baseline of " + stage_name,

@@ -418,21 +418,21 @@ result<pipeline_outcome> run_stages(caf::actor_system& sys, pipeline_inputs in, 
       details = to_json(*stats);
       if (auto saved = save_stage_end(st, i, bundle, *trainer, out.sft_steps, 0, version); !saved) return fail(saved.error());
     } else if (st.kind == stage_kind::distill) {
-      auto result = run_distill(sys, st.config, *current, bundle, st.distill, st.rejection, st.distilled, st.name,
-                                *in.held_out, log);
-      if (!result) return fail(result.error());
-      steps = result->steps;
+      auto made = run_distill(sys, st.config, *current, bundle, st.distill, st.rejection, st.distilled, st.name,
+                              *in.held_out, log);
+      if (!made) return fail(made.error());
+      steps = made->steps;
       out.sft_steps += steps;
       out.sft_files.push_back(st.distilled.traces);
       out.sft_files.push_back(st.distilled.examples);
-      if (result->baseline) out.sft_files.push_back(st.distilled.baseline_examples);
+      if (made->baseline) out.sft_files.push_back(st.distilled.baseline_examples);
       // From here on the policy is the student: the stages after this one train it, the
       // checkpoint holds it (a resume loads it: pipeline::policy_model).
-      bundle = result->student;
-      in.trainer = result->trainer;
+      bundle = made->student;
+      in.trainer = made->trainer;
       trainer = in.trainer.get();
       if (auto saved = save_stage_end(st, i, bundle, *trainer, out.sft_steps, 0, version); !saved) return fail(saved.error());
-      distilled = std::move(*result);
+      distilled = std::move(*made);
     } else {
       if (auto saved = save_stage_end(st, i, bundle, *trainer, out.sft_steps, 0, version); !saved) return fail(saved.error());
     }
