@@ -258,7 +258,25 @@ TEST_CASE("configs: every recipe in configs/ loads, resolves and validates", "[i
     auto valid = aha::actors::validate(*config);
     INFO((valid ? std::string() : valid.error().message));
     CHECK(valid.ok());
+    // What `aha config show` prints (and a run directory's config.toml holds) reads back the same.
+    auto again = aha::config::load_string<run_config>(aha::config::to_toml(*config));
+    INFO((again.ok() ? std::string() : again.error().message));
+    REQUIRE(again.ok());
+    REQUIRE(again->stages.size() == config->stages.size());
+    for (std::size_t i = 0; i < config->stages.size(); ++i) {
+      CHECK(again->stages[i].kind == config->stages[i].kind);
+      CHECK(again->stages[i].distill.student.builtin == config->stages[i].distill.student.builtin);
+      CHECK(again->stages[i].distill.student.path == config->stages[i].distill.student.path);
+    }
     ++recipes;
   }
-  CHECK(recipes >= 4);  // tiny_r1, r1_tiny, r1_zero_qwen_gpu, distill_tiny, r1_qwen_gpu
+  CHECK(recipes >= 5);  // tiny_r1, r1_tiny, r1_zero_qwen_gpu, distill_tiny, r1_qwen_gpu
+  // The distill recipe's student is the smaller built-in model, its teacher the run's policy.
+  auto distill = aha::config::load<run_config>(std::string(AHA_SOURCE_DIR) + "/configs/distill_tiny.toml", {});
+  REQUIRE(distill.ok());
+  REQUIRE(distill->stages.size() == 3);
+  CHECK(distill->stages[2].kind == aha::actors::stage_kind::distill);
+  CHECK(distill->stages[2].distill.student.builtin == "micro");
+  CHECK(distill->model.builtin == "tiny");
+  CHECK(distill->stages[2].distill.teacher.empty());
 }
