@@ -1,13 +1,14 @@
 // distill_stage: R1's distillation. A teacher (the run's current policy, or any model folder, aha
 // checkpoint or GGUF file) samples k traces per training prompt; the stage's grader and the
 // readability filters keep the verified ones (the same mechanism as rejection_sample:
-// run_rejection_sampling writes them as a JSONL SFT set with acceptance statistics); a student —
-// a built-in model from fresh weights or a model folder from its own, possibly another size or
-// another tokenizer: traces move as text and its tokenizer re-tokenizes them — is SFT-trained on them. The student becomes the run's
-// policy for the stages after it (the runner swaps it in; its checkpoint is the stage's, and a
-// copy stays in stages/<name>/student/). Beside it the teacher and a baseline (the same student,
-// same initial weights, SFT on the training split's demonstrations for as many steps) are
-// evaluated on the run's held-out prompts. Tested by pipeline/distill.test.cpp.
+// run_rejection_sampling writes them as a JSONL SFT set with acceptance statistics); a student
+// (a built-in model from fresh weights or a model folder from its own; possibly another size or
+// another tokenizer: traces move as text and its tokenizer re-tokenizes them) is SFT-trained on
+// them. The student becomes the run's policy for the stages after it (the runner swaps it in; its
+// checkpoint is the stage's, and a copy stays in stages/<name>/student/). Beside it the teacher
+// and a baseline (the same student, same initial weights, SFT on the training split's
+// demonstrations for as many steps) are evaluated on the run's held-out prompts.
+// Tested by pipeline/distill.test.cpp.
 #pragma once
 
 #include <cstdint>
