@@ -147,9 +147,10 @@ result<std::optional<trainer_state>> read_trainer_state(const std::string& dir) 
   state.stage_index = j->value("stage_index", std::int64_t{-1});
   state.stage_name = j->value("stage_name", std::string());
   state.stage_done = j->value("stage_done", false);
-  if (state.stage != "sft" && state.stage != "grpo" && state.stage != "rejection_sample" && state.stage != "eval") {
+  if (state.stage != "sft" && state.stage != "grpo" && state.stage != "rejection_sample" && state.stage != "distill" &&
+      state.stage != "eval") {
     return make_error(errc::corrupt_data, (target / kStateFile).string() + ": stage '" + state.stage +
-                                              "', expected \"sft\", \"grpo\", \"rejection_sample\" or \"eval\"");
+                                              "', expected \"sft\", \"grpo\", \"rejection_sample\", \"distill\" or \"eval\"");
   }
   return std::optional<trainer_state>{state};
 }

@@ -23,7 +23,7 @@ namespace aha::actors {
 // trainer_state.json: where the run stood when the checkpoint was taken.
 struct trainer_state {
   std::string stage;                 // the stage's kind: "sft" (complete), "grpo" (in or after it),
-                                     // "rejection_sample" or "eval" (complete)
+                                     // "rejection_sample", "distill" or "eval" (complete)
   std::uint64_t sft_steps = 0;       // SFT steps taken (all SFT stages together)
   std::uint64_t grpo_step = 0;       // GRPO steps taken in this stage (the learner's next step)
   std::uint64_t weight_version = 0;  // version of the saved weights (GRPO steps that changed them)

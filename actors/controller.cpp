@@ -10,7 +10,6 @@
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
-#include <torch/cuda.h>
 
 #include "actors/checkpoint.hpp"
 #include "actors/grader.hpp"
@@ -18,8 +17,6 @@
 #include "actors/run_audit.hpp"
 #include "actors/supervision/teardown.hpp"
 #include "actors/tasks/dataset.hpp"
-#include "model/char_tokenizer.hpp"
-#include "model/gguf_model.hpp"
 #include "model/hf_checkpoint.hpp"
 #include "model/runtime.hpp"
 #include "pipeline/eval_stage.hpp"
@@ -37,45 +34,6 @@ using pipeline::policy_bundle;
 using pipeline::resume_point;
 using pipeline::seconds_since;
 using pipeline::services;
-
-// The built-in tiny model with its character vocabulary, a Hugging Face folder (an aha
-// checkpoint of the tiny model included: its aha_tokenizer.json names the character vocabulary),
-// or a GGUF file (load_pretrained reads it too).
-result<policy_bundle> load_policy(const model_section& section, std::uint64_t seed) {
-  std::optional<torch::Device> device;
-  try {
-    device.emplace(section.device);
-  } catch (const std::exception&) {
-    return make_error(errc::invalid_argument, "model.device: '" + section.device + "' is not cpu, cuda or cuda:N");
-  }
-  if (device->is_cuda() && !torch::cuda::is_available()) {
-    return make_error(errc::invalid_argument, "model.device = " + section.device +
-                                                  ": no CUDA device is visible (or this LibTorch is CPU-only)");
-  }
-  policy_bundle out;
-  if (section.path.empty()) {
-    auto tokenizer = std::make_shared<model::char_tokenizer>();
-    out.policy = model::transformer(model::tiny_config(tokenizer->vocab_size()));
-    out.policy->init_weights(seed);
-    out.tokenizer = tokenizer;
-  } else {
-    auto policy = model::load_pretrained(section.path);
-    if (!policy) return policy.error();
-    out.policy = *policy;
-    if (model::is_gguf_file(section.path)) {  // a llama.cpp GGUF file: the tokenizer is in its metadata
-      auto tokenizer = model::load_gguf_tokenizer(section.path);
-      if (!tokenizer) return tokenizer.error();
-      out.tokenizer = std::make_shared<model::bpe_tokenizer>(std::move(*tokenizer));
-    } else {
-      auto tokenizer = load_tokenizer(section.path);
-      if (!tokenizer) return tokenizer.error();
-      out.tokenizer = *tokenizer;
-    }
-  }
-  // Everything downstream (engine, trainer, optimizer, replicas) follows the parameters' device.
-  out.policy->to(*device);
-  return out;
-}
 
 // A new run needs a missing or empty run directory (two runs never mix); with run.resume the
 // directory's checkpoint, replay buffer and prompt cursor are picked up.
@@ -353,7 +311,8 @@ result<train_report> run_training(run_config config, std::ostream& log) {
   model::tune_malloc();
   model::set_threads(static_cast<int>(config.run.threads));
   model::seed_everything(config.run.seed);
-  auto bundle = load_policy(config.model, config.run.seed);
+  // After a distill stage the policy is its student (pipeline/distill_stage.hpp): another model.
+  auto bundle = pipeline::load_model(pipeline::policy_model(config, resumed->state), config.run.seed);
   if (!bundle) return bundle.error();
   if (resumed->state) {
     if (auto s = model::load_weights(bundle->policy, checkpoint_dir(config).string()); !s) return s.error();
@@ -415,7 +374,7 @@ result<eval_report> run_evaluation(run_config config, const std::string& checkpo
   resolve(config);
   config.model.path = checkpoint;
   model::set_threads(static_cast<int>(config.run.threads));
-  auto bundle = load_policy(config.model, config.run.seed);
+  auto bundle = pipeline::load_model(config.model, config.run.seed);
   if (!bundle) return bundle.error();
   auto held_out = held_out_prompts(config);
   if (!held_out) return held_out.error();

@@ -48,6 +48,7 @@ const char* stage_kind_name(stage_kind kind) {
     case stage_kind::sft: return "sft";
     case stage_kind::grpo: return "grpo";
     case stage_kind::rejection_sample: return "rejection_sample";
+    case stage_kind::distill: return "distill";
     case stage_kind::eval: return "eval";
     case stage_kind::none: break;
   }
@@ -93,7 +94,7 @@ void validate_stages(const run_config& config, std::vector<std::string>& problem
     if (!file_safe(s.name)) problems.push_back(at + "name must be letters, digits, '_' or '-' (it names stages/<name>/)");
     if (!names.insert(s.name).second) problems.push_back(at + "name is used by an earlier stage; names must be unique");
     if (s.kind == stage_kind::none) {
-      problems.push_back(at + "missing kind: one of sft, grpo, rejection_sample, eval");
+      problems.push_back(at + "missing kind: one of sft, grpo, rejection_sample, distill, eval");
       continue;
     }
     if (s.kind != stage_kind::sft && (!s.data.empty() || !s.from_stage.empty())) {
@@ -105,11 +106,16 @@ void validate_stages(const run_config& config, std::vector<std::string>& problem
     if (!s.from_stage.empty()) {
       bool found = false;
       for (std::size_t j = 0; j < i; ++j) {
-        found = found || (config.stages[j].name == s.from_stage && config.stages[j].kind == stage_kind::rejection_sample);
+        const auto kind = config.stages[j].kind;
+        found = found || (config.stages[j].name == s.from_stage &&
+                          (kind == stage_kind::rejection_sample || kind == stage_kind::distill));
       }
-      if (!found) problems.push_back(at + "from_stage = \"" + s.from_stage + "\" names no earlier rejection_sample stage");
+      if (!found) {
+        problems.push_back(at + "from_stage = \"" + s.from_stage + "\" names no earlier rejection_sample or distill stage");
+      }
     }
-    if (s.kind == stage_kind::rejection_sample) {
+    // A distill stage samples its teacher's traces with the same settings and filters.
+    if (s.kind == stage_kind::rejection_sample || s.kind == stage_kind::distill) {
       if (!(s.rejection.temperature > 0)) {
         problems.push_back(at + "rejection.temperature must be > 0 (k samples at temperature 0 are k copies)");
       }

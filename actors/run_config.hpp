@@ -52,13 +52,16 @@ void describe(V& v, run_section& c) {
 }
 
 struct model_section {
-  std::string builtin = "tiny";  // built-in model with the character tokenizer; used when path is empty
+  std::string builtin = "tiny";  // built-in model with the character tokenizer (tiny, micro); used when path is empty
   std::string path;              // a Hugging Face folder (config.json, *.safetensors, tokenizer.json)
   std::string device = "cpu";    // where the policy, its replicas and the learner live: cpu, cuda, cuda:N
 };
 template <class V>
 void describe(V& v, model_section& c) {
-  v.field("builtin", c.builtin, "built-in model when path is empty", {{"tiny", std::string("tiny")}});
+  v.field("builtin", c.builtin,
+          "built-in model (character vocabulary) when path is empty: tiny (d=128, 4 layers, ~0.8M parameters) or "
+          "micro (d=64, 2 layers, ~0.1M; a distillation student)",
+          {{"tiny", std::string("tiny")}, {"micro", std::string("micro")}});
   v.field("path", c.path, "Hugging Face model folder; empty = the built-in model");
   v.field("device", c.device, "device of the policy, its replicas and the learner: cpu, cuda or cuda:N");
 }
@@ -120,7 +123,7 @@ void describe(V& v, eval_section& c) {
 
 // A stage pipeline (pipeline/runner.hpp): the kinds of stage a recipe's [[stages]] may list.
 // `none` is only the unset value (validate() asks for a kind).
-enum class stage_kind { none, sft, grpo, rejection_sample, eval };
+enum class stage_kind { none, sft, grpo, rejection_sample, distill, eval };
 const char* stage_kind_name(stage_kind kind);
 
 // rejection_sample: k completions per training prompt from the current policy, graded by the
@@ -150,6 +153,27 @@ void describe(V& v, rejection_config& c) {
   v.field("output", c.output, "JSONL written in the run directory; empty = <stage name>.jsonl");
 }
 
+// distill: a teacher's traces, sampled and verified as rejection_sample does (the stage's
+// rejection settings), train a student — possibly another model with another tokenizer: traces
+// move as text — by SFT (the stage's sft settings); the student becomes the policy of the stages
+// after it. A baseline (the same student, SFT on the training split's demonstrations for as many
+// steps) is evaluated beside them (pipeline/distill_stage.hpp).
+struct distill_config {
+  std::string teacher;           // a model folder, aha checkpoint or GGUF file; "" = the run's current policy
+  model_section student;         // starts as a copy of [model] (a built-in one from fresh weights): the keys named replace its
+  bool baseline = true;          // also train and evaluate the baseline student
+};
+template <class V>
+void describe(V& v, distill_config& c) {
+  v.field("teacher", c.teacher,
+          "the teacher: a Hugging Face folder, an aha checkpoint or a GGUF file; empty = the run's current policy");
+  v.section("student", c.student,
+            "the student (a built-in model starts from fresh weights, a path from its own); a copy of [model] overlaid by the keys named here "
+            "(set path = \"\" to use a built-in model when [model] has a path)");
+  v.field("baseline", c.baseline,
+          "also train the same student by SFT on the training split's demonstrations (as many steps) and evaluate it");
+}
+
 // The sections a stage may override. A stage's table overlays the run's: keys it names replace
 // the run's values, every other key keeps the run's (so [[stages]] and the plain sections are
 // one mechanism). run, model, replay, metrics, cluster and supervision belong to the whole run.
@@ -177,8 +201,9 @@ struct stage_spec {
   stage_kind kind = stage_kind::none;
   std::string data;                  // sft: JSONL of demonstrations ({"prompt","completion",...}), relative
                                      // to the run directory; "" = the dataset's own demonstrations
-  std::string from_stage;            // sft: train on this earlier rejection_sample stage's output
-  rejection_config rejection;        // rejection_sample's settings
+  std::string from_stage;            // sft: train on this earlier rejection_sample (or distill) stage's output
+  rejection_config rejection;        // rejection_sample's settings; distill: how the teacher's traces are sampled
+  distill_config distill;            // distill: teacher, student, baseline
   stage_sections config;             // the run's sections, overlaid by the stage's table
 };
 template <class V>
@@ -186,10 +211,11 @@ void describe(V& v, stage_spec& c) {
   v.required("name", c.name, "the stage's name: letters, digits, '_' or '-', unique in the recipe");
   v.field("kind", c.kind, "what the stage does",
           {{"sft", stage_kind::sft}, {"grpo", stage_kind::grpo}, {"rejection_sample", stage_kind::rejection_sample},
-           {"eval", stage_kind::eval}});
+           {"distill", stage_kind::distill}, {"eval", stage_kind::eval}});
   v.field("data", c.data, "sft: JSONL demonstrations relative to the run directory; empty = the dataset's");
-  v.field("from_stage", c.from_stage, "sft: the earlier rejection_sample stage whose output it trains on");
-  v.section("rejection", c.rejection, "rejection_sample: k, m, temperature and readability filters");
+  v.field("from_stage", c.from_stage, "sft: the earlier rejection_sample or distill stage whose output it trains on");
+  v.section("rejection", c.rejection, "rejection_sample and distill: k, m, temperature and readability filters");
+  v.section("distill", c.distill, "distill: the teacher, the student and the baseline");
   describe_stage_sections(v, c.config);
 }
 
@@ -213,6 +239,7 @@ struct run_config {
 inline stage_spec stage_prototype(const run_config& c) {
   stage_spec s;
   s.config = {c.prompts, c.generator, c.grader, c.sft, c.grpo, c.eval};
+  s.distill.student = c.model;  // a student is the run's model unless the stage says otherwise
   return s;
 }
 
@@ -232,7 +259,7 @@ void describe(V& v, run_config& c) {
   v.section("supervision", c.supervision, "the watchdog, restart limits and backoff, bounded teardown");
   // Last: each stage starts as a copy of the sections read above.
   v.list("stages", c.stages,
-         "the stage pipeline, run in order (sft, grpo, rejection_sample, eval); each table overlays the sections above",
+         "the stage pipeline, run in order (sft, grpo, rejection_sample, distill, eval); each table overlays the sections above",
          stage_prototype(c));
 }
 

@@ -196,7 +196,7 @@ std::vector<planned_stage> plan_stages(const run_config& config) {
     }
     return plan;
   }
-  std::map<std::string, std::string> outputs;  // rejection stage name -> its SFT set
+  std::map<std::string, std::string> outputs;  // rejection or distill stage name -> its SFT set
   for (std::size_t i = 0; i < config.stages.size(); ++i) {
     const auto& spec = config.stages[i];
     const fs::path folder = dir / "stages" / spec.name;
@@ -211,7 +211,15 @@ std::vector<planned_stage> plan_stages(const run_config& config) {
     st.rejection = spec.rejection;
     st.rejection_output = (dir / (spec.rejection.output.empty() ? spec.name + ".jsonl" : spec.rejection.output)).string();
     st.samples_file = (folder / "samples.jsonl").string();
-    if (spec.kind == stage_kind::rejection_sample) outputs[spec.name] = st.rejection_output;
+    if (spec.kind == stage_kind::rejection_sample || spec.kind == stage_kind::distill) outputs[spec.name] = st.rejection_output;
+    st.distill = spec.distill;
+    st.distilled = {st.rejection_output,
+                    st.samples_file,
+                    st.examples_file,
+                    (folder / "baseline_sft_examples.jsonl").string(),
+                    (folder / "eval_teacher.jsonl").string(),
+                    (folder / "eval_baseline.jsonl").string(),
+                    (folder / "student").string()};
     if (!spec.from_stage.empty()) st.sft_data = outputs[spec.from_stage];
     st.from_stage = spec.from_stage;
     if (!spec.data.empty()) st.sft_data = (fs::path(spec.data).is_absolute() ? fs::path(spec.data) : dir / spec.data).string();
@@ -344,7 +352,7 @@ result<pipeline_outcome> run_stages(caf::actor_system& sys, pipeline_inputs in, 
 
   // 2. Each stage: its work, its checkpoint, its eval, its entry in stages.json.
   auto& bundle = *in.bundle;
-  auto& trainer = *in.trainer;
+  policy_trainer* trainer = in.trainer.get();  // a distill stage swaps in its student's
   for (std::size_t i = start->index; i < plan.size(); ++i) {
     const auto& st = plan[i];
     if (!legacy && !first_open) {
@@ -355,22 +363,23 @@ result<pipeline_outcome> run_stages(caf::actor_system& sys, pipeline_inputs in, 
     std::error_code ec;
     std::uint64_t steps = 0;
     nlohmann::json details = nlohmann::json::object();
+    std::optional<distill_result> distilled;
     if (st.kind == stage_kind::sft && !st.from_stage.empty() && fs::file_size(st.sft_data, ec) == 0) {
       // Rejection sampling kept nothing: an outcome of the run, not a broken recipe. Nothing to train.
       log << "sft: stage \"" << st.from_stage << "\" kept no completion (" << st.sft_data << "): \"" << st.name
           << "\" trains nothing\n";
       details = {{"data", st.sft_data}, {"skipped", "the sampled set is empty"}};
-      if (auto saved = save_stage_end(st, i, bundle, trainer, out.sft_steps, 0, version); !saved) return fail(saved.error());
+      if (auto saved = save_stage_end(st, i, bundle, *trainer, out.sft_steps, 0, version); !saved) return fail(saved.error());
     } else if (st.kind == stage_kind::sft) {
-      trainer.begin_stage(sft_trainer_config(st.config));
-      auto taken = run_sft(st.config, *current, bundle, trainer, {st.sft_data, st.examples_file}, log);
+      trainer->begin_stage(sft_trainer_config(st.config));
+      auto taken = run_sft(st.config, *current, bundle, *trainer, {st.sft_data, st.examples_file}, log);
       if (!taken) return fail(taken.error());
       steps = *taken;
       out.sft_steps += steps;
       out.sft_files.push_back(st.examples_file);
       details = {{"data", st.sft_data.empty() ? std::string("the training split") : st.sft_data},
                  {"examples_file", st.examples_file}};
-      if (auto saved = save_stage_end(st, i, bundle, trainer, out.sft_steps, 0, version); !saved) return fail(saved.error());
+      if (auto saved = save_stage_end(st, i, bundle, *trainer, out.sft_steps, 0, version); !saved) return fail(saved.error());
     } else if (st.kind == stage_kind::grpo) {
       const bool inside = start->inside && i == start->index;
       grpo_start gs;
@@ -382,7 +391,7 @@ result<pipeline_outcome> run_stages(caf::actor_system& sys, pipeline_inputs in, 
       gs.checkpoint.sft_steps = out.sft_steps;
       gs.checkpoint.stage_index = static_cast<std::int64_t>(i);
       gs.checkpoint.stage_name = st.name;
-      if (auto begun = begin_grpo(st.config, gs, trainer); !begun) return fail(begun.error());
+      if (auto begun = begin_grpo(st.config, gs, *trainer); !begun) return fail(begun.error());
       auto outcome = run_grpo(sys, st.config, *current, bundle, in.trainer, gs, log);
       if (!outcome) return fail(outcome.error());
       steps = outcome->steps;
@@ -407,14 +416,34 @@ result<pipeline_outcome> run_stages(caf::actor_system& sys, pipeline_inputs in, 
       if (!stats) return fail(stats.error());
       steps = stats->sampled;
       details = to_json(*stats);
-      if (auto saved = save_stage_end(st, i, bundle, trainer, out.sft_steps, 0, version); !saved) return fail(saved.error());
+      if (auto saved = save_stage_end(st, i, bundle, *trainer, out.sft_steps, 0, version); !saved) return fail(saved.error());
+    } else if (st.kind == stage_kind::distill) {
+      auto made = run_distill(sys, st.config, *current, bundle, st.distill, st.rejection, st.distilled, st.name,
+                              *in.held_out, log);
+      if (!made) return fail(made.error());
+      steps = made->steps;
+      out.sft_steps += steps;
+      out.sft_files.push_back(st.distilled.traces);
+      out.sft_files.push_back(st.distilled.examples);
+      if (made->baseline) out.sft_files.push_back(st.distilled.baseline_examples);
+      // From here on the policy is the student: the stages after this one train it, the
+      // checkpoint holds it (a resume loads it: pipeline::policy_model).
+      bundle = made->student;
+      in.trainer = made->trainer;
+      trainer = in.trainer.get();
+      if (auto saved = save_stage_end(st, i, bundle, *trainer, out.sft_steps, 0, version); !saved) return fail(saved.error());
+      distilled = std::move(*made);
     } else {
-      if (auto saved = save_stage_end(st, i, bundle, trainer, out.sft_steps, 0, version); !saved) return fail(saved.error());
+      if (auto saved = save_stage_end(st, i, bundle, *trainer, out.sft_steps, 0, version); !saved) return fail(saved.error());
     }
     const double seconds = seconds_since(started);
     auto after = run_eval(sys, *current, bundle, *in.held_out, st.config, st.label, st.eval_file, log);
     if (!after) return fail(after.error());
     if (st.kind == stage_kind::sft) out.after_sft = *after;
+    if (distilled) {  // the eval after the stage is the student's: side by side with the teacher and the baseline
+      details = distill_details(*distilled, st.distill, st.distilled, *after);
+      log << distill_summary(st.name, *distilled, *after) << "\n";
+    }
     out.final_eval = *after;
     auto entry = report_of(st, steps, seconds, *after);
     entry.details = std::move(details);
@@ -431,6 +460,11 @@ result<pipeline_outcome> run_stages(caf::actor_system& sys, pipeline_inputs in, 
   for (std::size_t i = 0; i < plan.size(); ++i) {
     const auto& st = plan[i];
     if (st.kind == stage_kind::sft && i < start->index) out.sft_files.push_back(st.examples_file);
+    if (st.kind == stage_kind::distill && i < start->index) {
+      for (const auto& file : {st.distilled.traces, st.distilled.examples, st.distilled.baseline_examples}) {
+        if (fs::exists(file)) out.sft_files.push_back(file);
+      }
+    }
     if (st.kind == stage_kind::grpo && i < start->index) out.replay_dirs.push_back((dir / st.config.replay.dir).string());
   }
   return out;

@@ -1,5 +1,6 @@
 // runner: the stage pipeline of a run — R1's sft -> grpo -> rejection_sample -> sft -> grpo, or
-// any order of those and eval — run in order over one policy. A held-out eval comes before the
+// any order of those, distill and eval — run in order over one policy (after a distill stage,
+// its student). A held-out eval comes before the
 // first stage and after each one; each stage checkpoints at its end (its index, name and kind in
 // trainer_state.json), so `--resume` continues in the stage the checkpoint names: a finished stage
 // is not run again, a GRPO stage resumes at its checkpointed step. Each stage's figures go to
@@ -19,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "actors/evaluation.hpp"
+#include "pipeline/distill_stage.hpp"
 #include "pipeline/grpo_stage.hpp"
 #include "pipeline/stage_context.hpp"
 
@@ -33,11 +35,13 @@ struct planned_stage {
   std::string eval_file;        // the held-out samples after it
   std::string examples_file;    // sft: what it trained on (the split audit reads it)
   std::string sft_data;         // sft: its demonstrations file; "" = the dataset's own
-  std::string from_stage;       // sft: the rejection_sample stage that wrote sft_data (an empty set skips it)
+  std::string from_stage;       // sft: the rejection_sample or distill stage that wrote sft_data (an empty set skips it)
   std::string reference_dir;    // grpo: the KL reference model
-  std::string rejection_output; // rejection_sample: the SFT set it writes
-  std::string samples_file;     // rejection_sample: every graded sample
+  std::string rejection_output; // rejection_sample, distill: the SFT set it writes
+  std::string samples_file;     // rejection_sample, distill: every graded sample
   actors::rejection_config rejection;
+  actors::distill_config distill;
+  distill_files distilled;      // distill: its files (traces = rejection_output, samples = samples_file)
 };
 
 // The stages of `config` (resolved), or the legacy two when it has no [[stages]].
@@ -47,15 +51,16 @@ std::vector<planned_stage> plan_stages(const run_config& config);
 struct stage_report {
   std::string name;
   std::string kind;
-  std::uint64_t steps = 0;      // optimizer steps (sft, grpo); samples graded (rejection_sample)
+  std::uint64_t steps = 0;      // optimizer steps (sft, grpo, the distill student's); samples graded (rejection_sample)
   double wall_seconds = 0;      // the stage's own work, without the eval after it
-  double accuracy = 0;          // held-out pass@1 after the stage
+  double accuracy = 0;          // held-out pass@1 after the stage (distill: the student's)
   double maj_at_k = 0;
   double format_rate = 0;
   double response_chars = 0;    // mean held-out completion length after the stage (characters)
   bool evaluated = false;       // false: the run stopped between the stage's checkpoint and its eval
   nlohmann::json eval = nlohmann::json::object();     // the held-out eval after it (evaluation.hpp)
-  nlohmann::json details = nlohmann::json::object();  // rejection statistics, SFT data, GRPO counters
+  nlohmann::json details = nlohmann::json::object();  // rejection statistics, SFT data, GRPO counters,
+                                                      // distill: teacher / student / baseline side by side
 };
 nlohmann::json to_json(const stage_report& stage);
 stage_report stage_report_from_json(const nlohmann::json& j);
@@ -64,7 +69,7 @@ stage_report stage_report_from_json(const nlohmann::json& j);
 struct pipeline_inputs {
   const run_config* config = nullptr;                // the run, resolved
   policy_bundle* bundle = nullptr;
-  std::shared_ptr<actors::policy_trainer> trainer;
+  std::shared_ptr<actors::policy_trainer> trainer;   // a distill stage replaces it (and *bundle) by its student's
   const std::vector<protocol::prompt>* held_out = nullptr;
   actors::metrics_actor metrics;
   std::optional<services> shared;                    // without [[stages]]: the run's services
@@ -84,7 +89,7 @@ struct pipeline_outcome {
   // Grading counters of the per-stage graders (with [[stages]]), summed; the controller adds the shared one's.
   std::uint64_t worker_restarts = 0, requeued = 0, remote_tasks = 0, remote_workers_lost = 0, failures_masked = 0;
   std::uint64_t requeued_unreachable = 0;
-  std::vector<std::string> sft_files;            // what the SFT stages trained on (for the split audit)
+  std::vector<std::string> sft_files;            // what the SFT and distill stages trained on (for the split audit)
   std::vector<std::string> replay_dirs;          // the GRPO stages' replay buffers (for the split audit)
 };
 

@@ -35,7 +35,21 @@ constexpr auto kRequestTimeout = std::chrono::seconds(60);
 struct policy_bundle {
   model::transformer policy{nullptr};
   std::shared_ptr<const model::tokenizer> tokenizer;
+  std::string source;  // the model.path it came from ("" = built-in): checkpoints copy its tokenizer files
 };
+
+// The architecture of a built-in model (model.builtin) for the character vocabulary: "tiny"
+// (model::tiny_config) or "micro" (half its width, half its depth: a distillation student).
+result<model::model_config> builtin_model_config(const std::string& name, std::int64_t vocab_size);
+
+// The built-in model (fresh weights from `seed`) with its character vocabulary, a Hugging Face
+// folder (an aha checkpoint included: its aha_tokenizer.json names the character vocabulary), or a
+// GGUF file; on section.device.
+result<policy_bundle> load_model(const actors::model_section& section, std::uint64_t seed);
+
+// The model the run's policy is at checkpoint `state`: [model], or the student of the last
+// distill stage finished by then (a distill stage checkpoints only at its end).
+actors::model_section policy_model(const run_config& config, const std::optional<actors::trainer_state>& state);
 
 // The services a stage talks to. Metrics live for the whole run; the others are a stage's own
 // in a [[stages]] pipeline (its grader, data and replay buffer) and the whole run's otherwise.

@@ -266,7 +266,7 @@ TEST_CASE("stages: malformed [[stages]] entries get a clear error", "[integratio
              Catch::Contains("unique"));
   CHECK_THAT(config_error("[[stages]]\nname = \"a b\"\nkind = \"sft\"\n"), Catch::Contains("letters, digits"));
   CHECK_THAT(config_error("[[stages]]\nname = \"a\"\nkind = \"sft\"\nfrom_stage = \"b\"\n"),
-             Catch::Contains("names no earlier rejection_sample stage"));
+             Catch::Contains("names no earlier rejection_sample or distill stage"));
   CHECK_THAT(config_error("[[stages]]\nname = \"a\"\nkind = \"grpo\"\ndata = \"x.jsonl\"\n"),
              Catch::Contains("belong to sft stages"));
   CHECK_THAT(config_error("[[stages]]\nname = \"r\"\nkind = \"rejection_sample\"\n[stages.rejection]\nsamples = 2\nkeep = 3\n"),
