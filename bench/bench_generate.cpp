@@ -330,7 +330,7 @@ int bench_generate(aha::cli::arguments& args) {
     report["tiny"] = bench_model("tiny", tiny, setup, setup.groups, setup.group_size, setup.new_tokens);
   }
   if (models.find("smollm2") != std::string::npos) {
-    auto model = gguf.empty() ? result<transformer>(aha::make_error(aha::errc::not_found, "not found")) : load_gguf_model(gguf);
+    auto model = gguf.empty() ? aha::result<transformer>(aha::make_error(aha::errc::not_found, "no GGUF")) : load_gguf_model(gguf);
     if (model) {
       report["smollm2"] = bench_model("smollm2", *model, setup, setup.groups, setup.group_size, setup.new_tokens);
     } else {

@@ -112,14 +112,15 @@ torch::Tensor attention_impl::forward(const torch::Tensor& x, const torch::Tenso
 torch::Tensor attention_impl::decode(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
                                      const torch::Tensor& mask, torch::Tensor& keys, torch::Tensor& values,
                                      const torch::Tensor& rows, const torch::Tensor& slots, int64_t key_slots) {
-  using torch::indexing::Slice;
   const int64_t B = x.size(0);
   auto q = apply_rope(q_proj(x).view({B, 1, heads, head_dim}).transpose(1, 2), cos, sin);     // [B, H, 1, D]
   auto k = apply_rope(k_proj(x).view({B, 1, kv_heads, head_dim}).transpose(1, 2), cos, sin);  // [B, Hkv, 1, D]
   auto v = v_proj(x).view({B, kv_heads, head_dim});                                          // [B, Hkv, D]
-  // In place: row b's key/value land in slot slots[b] (indices on dims 0 and 2 -> a [B, Hkv, D] value).
-  keys.index_put_({rows, Slice(), slots}, k.squeeze(2));
-  values.index_put_({rows, Slice(), slots}, v);
+  // In place: row b's key/value land in slot slots[b]. `rows` holds, per (row, kv head), the
+  // index of that slot in the cache seen as [B * Hkv * capacity, D] (index_copy_ is much cheaper
+  // than a two-index index_put_); the row views are contiguous in those dims.
+  keys.view({-1, head_dim}).index_copy_(0, rows, k.reshape({B * kv_heads, head_dim}));
+  values.view({-1, head_dim}).index_copy_(0, rows, v.reshape({B * kv_heads, head_dim}));
   auto out = grouped_attention(q, keys.narrow(2, 0, key_slots), values.narrow(2, 0, key_slots), mask);  // [B, H, 1, D]
   return o_proj(out.transpose(1, 2).reshape({B, 1, heads * head_dim}));
 }
@@ -223,7 +224,13 @@ torch::Tensor transformer_impl::decode_hidden(const torch::Tensor& input_ids, co
     mask.masked_fill_((slots > pos.unsqueeze(1)).view({B, 1, 1, S}).to(device),
                       -std::numeric_limits<float>::infinity());
   }
-  auto rows = torch::arange(B, torch::TensorOptions().dtype(torch::kInt64).device(device));
+  // Flat slot index of (row b, kv head h) in a layer's cache viewed as [B * Hkv * C, D]:
+  // (b * Hkv + h) * C + positions[b]. The same for every layer.
+  const int64_t Hkv = cache.keys[0].size(1), C = cache.capacity();
+  auto rows = ((torch::arange(B, torch::kInt64).unsqueeze(1) * Hkv + torch::arange(Hkv, torch::kInt64).unsqueeze(0)) * C +
+               pos.unsqueeze(1))
+                  .reshape({-1})
+                  .to(device);  // [B * Hkv]
   int64_t l = 0;
   for (const auto& module : *body->layers) {
     auto* layer = module->as<decoder_layer_impl>();

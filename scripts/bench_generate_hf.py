@@ -15,8 +15,12 @@ A developer-time reference: needs torch and transformers, e.g.
 """
 import argparse
 import json
+import os
 import sys
 import time
+
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # stdout/stderr stay one JSON line per run
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 import torch
 from transformers import AutoModelForCausalLM
