@@ -18,6 +18,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <dlfcn.h>
 #include <filesystem>
 #include <random>
 #include <string>
@@ -63,6 +64,15 @@ std::vector<std::vector<int32_t>> random_prompts(int64_t count, int64_t length, 
   for (auto& p : prompts)
     for (int64_t t = 0; t < length; ++t) p.push_back(id(rng));
   return prompts;
+}
+
+// The kernel set OpenBLAS (LibTorch's CPU BLAS here) picked, or "" when it is not loaded. Its
+// CPU detection can fall back to Prescott (SSE3) on a virtual CPU it does not know; then
+// OPENBLAS_CORETYPE=SkylakeX (or Haswell) selects the vector kernels (docs/model.md).
+std::string openblas_core() {
+  using corename_fn = char* (*)();
+  auto fn = reinterpret_cast<corename_fn>(::dlsym(RTLD_DEFAULT, "openblas_get_corename"));
+  return fn ? std::string(fn()) : std::string();
 }
 
 // Memory bandwidth of this machine now, in GB/s: reading a 2 GiB float tensor (LibTorch's sum,
@@ -320,6 +330,9 @@ int bench_generate(aha::cli::arguments& args) {
   set_threads(setup.threads);
   json report{{"bench", "generate"}, {"threads", setup.threads}, {"device", setup.device.str()},
               {"load_average_start", load_average()}};
+  report["openblas_core"] = openblas_core();
+  if (report["openblas_core"] == "Prescott")
+    std::fprintf(stderr, "note: OpenBLAS uses its Prescott (SSE3) kernels; OPENBLAS_CORETYPE=SkylakeX may be much faster\n");
   report["memory"] = memory_bandwidth();
   setup.read_GBps = report["memory"]["read_GBps"];
   std::fprintf(stderr, "memory: read %.1f GB/s, memcpy %.1f GB/s; load average %.2f\n", setup.read_GBps,

@@ -47,7 +47,9 @@ struct attention_impl : torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
                         const torch::Tensor& mask, torch::Tensor* keys, torch::Tensor* values, int64_t start);
   // One token per row at its own slot (transformer_impl::decode_hidden): x [B, 1, d]; slots [B]
-  // int64 (row b's key/value go to slot slots[b], in place); attends to key slots [0, key_slots).
+  // int64, row b's position; rows [B * Hkv] int64, where row b / kv head h writes its key and
+  // value in place: (b * Hkv + h) * capacity + slots[b] in the cache viewed as [B * Hkv *
+  // capacity, D] (keys/values must be contiguous row views). Attends to key slots [0, key_slots).
   torch::Tensor decode(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
                        const torch::Tensor& mask, torch::Tensor& keys, torch::Tensor& values,
                        const torch::Tensor& rows, const torch::Tensor& slots, int64_t key_slots);
