@@ -202,7 +202,7 @@ result<std::vector<completion>> engine::generate_groups(const std::vector<std::v
     return result;
   };
 
-  // Copies `rows` positions of cache row `from` (or a prefix's row 0) into cache row `to`.
+  // Copies positions [0, length) of row `from` of `src` (the engine cache or a prefix) into cache row `to`.
   auto copy_rows = [&](const kv_cache& src, int64_t from, int64_t to, int64_t length) {
     for (size_t l = 0; l < cache_.keys.size(); ++l) {
       cache_.keys[l][to].narrow(1, 0, length).copy_(src.keys[l][from].narrow(1, 0, length));
