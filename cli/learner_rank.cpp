@@ -6,45 +6,15 @@
 // a checkpoint: rank 0 does both. Tested by tests/data_parallel.test.cpp.
 #include <iostream>
 
-#include "actors/checkpoint.hpp"
 #include "actors/learner_rank.hpp"
 #include "actors/run_config.hpp"
 #include "cli/command.hpp"
-#include "model/bpe_tokenizer.hpp"
-#include "model/char_tokenizer.hpp"
-#include "model/gguf_model.hpp"
-#include "model/hf_checkpoint.hpp"
 #include "model/runtime.hpp"
 #include "pipeline/stage_context.hpp"
 
 namespace {
 
 using namespace aha;
-
-// The recipe's architecture and pad id, as `aha train` builds them (the weights are overwritten
-// by rank 0's when the group starts).
-result<std::pair<model::transformer, std::int32_t>> rank_policy(const actors::run_config& config) {
-  const auto& section = config.model;
-  if (section.path.empty()) {
-    model::char_tokenizer tokenizer;
-    model::transformer policy(model::tiny_config(tokenizer.vocab_size()));
-    policy->init_weights(config.run.seed);
-    return std::make_pair(policy, tokenizer.pad_id());
-  }
-  auto policy = model::load_pretrained(section.path);
-  if (!policy) return policy.error();
-  std::int32_t pad = 0;
-  if (model::is_gguf_file(section.path)) {
-    auto tokenizer = model::load_gguf_tokenizer(section.path);
-    if (!tokenizer) return tokenizer.error();
-    pad = model::bpe_tokenizer(std::move(*tokenizer)).pad_id();
-  } else {
-    auto tokenizer = actors::load_tokenizer(section.path);
-    if (!tokenizer) return tokenizer.error();
-    pad = (*tokenizer)->pad_id();
-  }
-  return std::make_pair(*policy, pad);
-}
 
 int learner_rank(cli::arguments& args) {
   auto overrides = args.options("--set");
@@ -83,14 +53,15 @@ int learner_rank(cli::arguments& args) {
   model::tune_malloc();
   model::set_threads(static_cast<int>(learner.threads));
   model::seed_everything(config->run.seed);
-  auto policy = rank_policy(*config);
+  // The recipe's policy as `aha train` builds it (its weights are replaced by rank 0's when the
+  // group starts).
+  auto policy = pipeline::load_model(config->model, config->run.seed);
   if (!policy) {
     std::cerr << "aha learner-rank: " << policy.error().message << "\n";
     return 1;
   }
-  policy->first->to(torch::Device(config->model.device));
-  auto trainer = std::make_shared<actors::policy_trainer>(policy->first, pipeline::grpo_trainer_config(*config),
-                                                          policy->second);
+  auto trainer = std::make_shared<actors::policy_trainer>(policy->policy, pipeline::grpo_trainer_config(*config),
+                                                          policy->tokenizer->pad_id());
   cluster::data_parallel_config dp;
   dp.rendezvous = learner.rendezvous;
   dp.rank = rank;
