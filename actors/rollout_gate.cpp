@@ -20,7 +20,6 @@ struct gate_state {
   gate_stats totals;
   struct waiter {
     std::uint32_t groups;
-    std::uint64_t version;  // the weights the groups will be sampled with (any_version: the learner's)
     caf::actor_addr requester;
     caf::typed_response_promise<std::uint64_t> promise;
   };
@@ -34,21 +33,12 @@ struct gate_state {
   std::int64_t consumer_version_of_last(std::int64_t groups) const {
     return learner_version + (groups + per_version() - 1) / per_version() - 1;
   }
-  // The version groups sampled with `version` are booked at: never newer than the learner's.
-  std::int64_t booked_at(std::uint64_t version) const {
-    return version == any_version ? learner_version : std::min<std::int64_t>(learner_version, static_cast<std::int64_t>(version));
+  bool fits(std::uint32_t groups) const {
+    return consumer_version_of_last(in_flight + groups) <= learner_version + config.max_staleness;
   }
-  // Weights so old that nothing sampled with them can still be trained.
-  bool hopeless(std::uint64_t version) const {
-    return booked_at(version) + static_cast<std::int64_t>(config.max_staleness) < learner_version;
-  }
-  // Every group in flight, these included, is consumed before groups of `version` age out.
-  bool fits(std::uint32_t groups, std::uint64_t version) const {
-    return consumer_version_of_last(in_flight + groups) <= booked_at(version) + config.max_staleness;
-  }
-  void grant(std::uint32_t groups, std::uint64_t version) {
+  void grant(std::uint32_t groups) {
     in_flight += groups;
-    by_version[static_cast<std::uint64_t>(booked_at(version))] += groups;
+    by_version[static_cast<std::uint64_t>(learner_version)] += groups;
     totals.granted += groups;
   }
   // Takes one group booked at `version` (else a leftover, else the oldest); false if none is booked.
@@ -92,23 +82,11 @@ struct gate_state {
     return at == by_version.end() ? 0 : static_cast<std::uint64_t>(at->second);
   }
   void grant_waiting() {
-    while (!waiting.empty()) {
-      auto& head = waiting.front();
-      if (hopeless(head.version)) {
-        head.promise.deliver(stale_weights(head.version));
-      } else if (fits(head.groups, head.version)) {
-        grant(head.groups, head.version);
-        head.promise.deliver(static_cast<std::uint64_t>(learner_version));
-      } else {
-        return;
-      }
+    while (!waiting.empty() && fits(waiting.front().groups)) {
+      grant(waiting.front().groups);
+      waiting.front().promise.deliver(static_cast<std::uint64_t>(learner_version));
       waiting.pop_front();
     }
-  }
-  caf::error stale_weights(std::uint64_t version) const {
-    return to_caf_error(errc::timeout, "weights of version " + std::to_string(version) + " are more than " +
-                                           std::to_string(config.max_staleness) + " behind the learner's " +
-                                           std::to_string(learner_version) + ": wait for newer ones");
   }
   gate_stats stats() const {
     gate_stats s = totals;
@@ -130,27 +108,6 @@ void forget_waiters_of(self_ptr self, const caf::actor_addr& dead) {
   self->state.grant_waiting();  // the head may have been the one blocking the others
 }
 
-// Grants `groups` sampled with weights `version` once they fit (first come, first served);
-// refuses weights too old for anything they sample to be trained.
-caf::result<std::uint64_t> acquire(self_ptr self, std::uint32_t groups, std::uint64_t version) {
-  auto& st = self->state;
-  if (groups == 0 || groups > st.window()) {
-    return caf::make_error(caf::sec::invalid_argument, "acquire of " + std::to_string(groups) +
-                                                           " groups: the staleness window holds 1.." +
-                                                           std::to_string(st.window()));
-  }
-  if (st.hopeless(version)) return st.stale_weights(version);
-  if (st.waiting.empty() && st.fits(groups, version)) {
-    st.grant(groups, version);
-    return static_cast<std::uint64_t>(st.learner_version);
-  }
-  auto requester = caf::actor_cast<caf::actor_addr>(self->current_sender());
-  if (requester && st.monitored.insert(requester).second) self->monitor(requester);
-  auto promise = self->make_response_promise<std::uint64_t>();
-  st.waiting.push_back({groups, version, requester, promise});
-  return promise;
-}
-
 rollout_gate_actor::behavior_type gate(self_ptr self, rollout_gate_config config) {
   auto& s = self->state;
   s.config = config;
@@ -161,9 +118,22 @@ rollout_gate_actor::behavior_type gate(self_ptr self, rollout_gate_config config
   s.totals.preexisting = config.preexisting;
   self->set_down_handler([=](caf::down_msg& down) { forget_waiters_of(self, down.source); });
   return {
-      [=](acquire_atom, std::uint32_t groups) -> caf::result<std::uint64_t> { return acquire(self, groups, any_version); },
-      [=](acquire_atom, std::uint32_t groups, std::uint64_t version) -> caf::result<std::uint64_t> {
-        return acquire(self, groups, version);
+      [=](acquire_atom, std::uint32_t groups) -> caf::result<std::uint64_t> {
+        auto& st = self->state;
+        if (groups == 0 || groups > st.window()) {
+          return caf::make_error(caf::sec::invalid_argument,
+                                 "acquire of " + std::to_string(groups) + " groups: the staleness window holds 1.." +
+                                     std::to_string(st.window()));
+        }
+        if (st.waiting.empty() && st.fits(groups)) {
+          st.grant(groups);
+          return static_cast<std::uint64_t>(st.learner_version);
+        }
+        auto requester = caf::actor_cast<caf::actor_addr>(self->current_sender());
+        if (requester && st.monitored.insert(requester).second) self->monitor(requester);
+        auto promise = self->make_response_promise<std::uint64_t>();
+        st.waiting.push_back({groups, requester, promise});
+        return promise;
       },
       [=](restamp_atom, std::uint32_t groups, std::uint64_t from, std::uint64_t to) {
         self->state.restamp(groups, from, to);

@@ -267,38 +267,3 @@ TEST_CASE("rollout_gate: a resumed run's leftovers are stored, never counted as 
   self->send_exit(gate, caf::exit_reason::user_shutdown);
   f.sched->run();
 }
-
-TEST_CASE("rollout_gate: groups sampled with older weights get the room those weights leave, and hopeless ones are refused") {
-  fixture f;
-  caf::scoped_actor self{*f.sys};
-  auto gate = spawn_rollout_gate(*f.sys, window_of(2, 1));  // B = 2, eta = 1: window 4
-  advance(self, gate, 3, 0);                                // the learner is at version 3
-  // A replica at version 2 (one behind): its groups age out after version 3, so only what the
-  // learner consumes at version 3 (B = 2 groups) fits, not the whole window.
-  self->send(gate, acquire_atom::value, std::uint32_t{2}, std::uint64_t{2});
-  self->send(gate, acquire_atom::value, std::uint32_t{2}, std::uint64_t{2});
-  CHECK(f.replies(self) == std::vector<std::uint64_t>{3});  // the second waits
-  auto s = f.stats(self, gate);
-  CHECK(s.in_flight == 2);
-  CHECK(expiring(f, self, gate, 3) == 2);  // booked at version 2: they train for the last time at 3
-  // The learner moves on to 4 with those two consumed: version 2 is now hopeless (4 - 1 > 2), and
-  // the waiting request is refused rather than left to block everyone behind it.
-  advance(self, gate, 4, 2);
-  f.sched->run();
-  bool refused = false;
-  self->receive([&](const caf::error&) { refused = true; }, caf::after(std::chrono::seconds(0)) >> [] {});
-  CHECK(refused);
-  // An acquire with hopeless weights is refused at once; one with current weights is granted.
-  self->send(gate, acquire_atom::value, std::uint32_t{2}, std::uint64_t{1});
-  f.sched->run();
-  refused = false;
-  self->receive([&](const caf::error&) { refused = true; }, caf::after(std::chrono::seconds(0)) >> [] {});
-  CHECK(refused);
-  self->send(gate, acquire_atom::value, std::uint32_t{2}, std::uint64_t{4});
-  CHECK(f.replies(self) == std::vector<std::uint64_t>{4});
-  s = f.stats(self, gate);
-  CHECK(s.granted == 4);
-  check_books(s);
-  self->send_exit(gate, caf::exit_reason::user_shutdown);
-  f.sched->run();
-}
