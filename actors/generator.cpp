@@ -83,17 +83,14 @@ void requeue(self_ptr self, const std::vector<protocol::prompt>& prompts, std::u
 void sample_and_hand_over(self_ptr self, const std::vector<protocol::prompt>& prompts) {
   auto& s = self->state;
   const auto& cfg = s.setup.config;
-  std::vector<std::vector<std::int32_t>> rows;
   std::vector<std::vector<std::int32_t>> rows_prompt;
-  for (const auto& p : prompts) {
-    std::vector<std::int32_t> tokens = p.tokens.empty() ? prompt_tokens(*s.setup.tokenizer, p.text) : p.tokens;
-    rows_prompt.push_back(tokens);
-    for (std::uint32_t g = 0; g < cfg.group_size; ++g) rows.push_back(tokens);
-  }
+  for (const auto& p : prompts)
+    rows_prompt.push_back(p.tokens.empty() ? prompt_tokens(*s.setup.tokenizer, p.text) : p.tokens);
   s.sampling.seed += 1;  // a fresh, reproducible stream per batch
   const std::uint64_t version = s.setup.weight_version;  // the weights these groups are sampled with
   auto started = clock_type::now();
-  auto completions = s.engine->generate(rows, s.sampling, s.setup.tokenizer.get());
+  // One prefill per prompt, shared by its group (completions are prompt-major).
+  auto completions = s.engine->generate_groups(rows_prompt, cfg.group_size, s.sampling, s.setup.tokenizer.get());
   double seconds = std::chrono::duration<double>(clock_type::now() - started).count();
   if (!completions) {
     aout(self) << s.setup.name << ": generation failed: " << completions.error().message << "\n";

@@ -109,6 +109,22 @@ torch::Tensor attention_impl::forward(const torch::Tensor& x, const torch::Tenso
   return o_proj(out.transpose(1, 2).reshape({B, T, heads * head_dim}));
 }
 
+torch::Tensor attention_impl::decode(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
+                                     const torch::Tensor& mask, torch::Tensor& keys, torch::Tensor& values,
+                                     const torch::Tensor& rows, const torch::Tensor& slots, int64_t key_slots) {
+  const int64_t B = x.size(0);
+  auto q = apply_rope(q_proj(x).view({B, 1, heads, head_dim}).transpose(1, 2), cos, sin);     // [B, H, 1, D]
+  auto k = apply_rope(k_proj(x).view({B, 1, kv_heads, head_dim}).transpose(1, 2), cos, sin);  // [B, Hkv, 1, D]
+  auto v = v_proj(x).view({B, kv_heads, head_dim});                                          // [B, Hkv, D]
+  // In place: row b's key/value land in slot slots[b]. `rows` holds, per (row, kv head), the
+  // index of that slot in the cache seen as [B * Hkv * capacity, D] (index_copy_ is much cheaper
+  // than a two-index index_put_); the row views are contiguous in those dims.
+  keys.view({-1, head_dim}).index_copy_(0, rows, k.reshape({B * kv_heads, head_dim}));
+  values.view({-1, head_dim}).index_copy_(0, rows, v.reshape({B * kv_heads, head_dim}));
+  auto out = grouped_attention(q, keys.narrow(2, 0, key_slots), values.narrow(2, 0, key_slots), mask);  // [B, H, 1, D]
+  return o_proj(out.transpose(1, 2).reshape({B, 1, heads * head_dim}));
+}
+
 mlp_impl::mlp_impl(const model_config& c) {
   gate_proj = register_module("gate_proj", make_linear(c.hidden_size, c.intermediate_size, c.mlp_bias));
   up_proj = register_module("up_proj", make_linear(c.hidden_size, c.intermediate_size, c.mlp_bias));
@@ -184,6 +200,45 @@ torch::Tensor transformer_impl::hidden(const torch::Tensor& input_ids, const tor
     ++l;
   }
   if (cache) cache->length = start + T;
+  return body->norm(x);
+}
+
+torch::Tensor transformer_impl::decode_hidden(const torch::Tensor& input_ids, const torch::Tensor& positions,
+                                              kv_cache& cache) {
+  const int64_t B = input_ids.size(0);
+  auto pos = positions.to(torch::kInt64);
+  const int64_t S = pos.max().item<int64_t>() + 1;
+  if (S > cache.capacity() || B > cache.batch())
+    throw std::runtime_error("kv_cache: decode needs " + std::to_string(B) + " rows x " + std::to_string(S) +
+                             " slots, cache has " + std::to_string(cache.batch()) + " x " + std::to_string(cache.capacity()));
+  auto x = body->embed_tokens(input_ids);  // [B, 1, d]
+  const auto device = x.device();
+  auto pos_dev = pos.to(device);
+  auto cos = rope_cos_.index_select(0, pos_dev).view({B, 1, 1, -1});  // [B, 1, 1, D]
+  auto sin = rope_sin_.index_select(0, pos_dev).view({B, 1, 1, -1});
+  // Row b sees slots [0, positions[b]]; later slots hold stale keys of an earlier occupant.
+  torch::Tensor mask;  // [B, 1, 1, S] additive; none when every row sees all S slots
+  if (pos.min().item<int64_t>() + 1 < S) {
+    auto slots = torch::arange(S, torch::kInt64).unsqueeze(0);  // [1, S]
+    mask = torch::zeros({B, 1, 1, S}, x.options());
+    mask.masked_fill_((slots > pos.unsqueeze(1)).view({B, 1, 1, S}).to(device),
+                      -std::numeric_limits<float>::infinity());
+  }
+  // Flat slot index of (row b, kv head h) in a layer's cache viewed as [B * Hkv * C, D]:
+  // (b * Hkv + h) * C + positions[b]. The same for every layer.
+  const int64_t Hkv = cache.keys[0].size(1), C = cache.capacity();
+  auto rows = ((torch::arange(B, torch::kInt64).unsqueeze(1) * Hkv + torch::arange(Hkv, torch::kInt64).unsqueeze(0)) * C +
+               pos.unsqueeze(1))
+                  .reshape({-1})
+                  .to(device);  // [B * Hkv]
+  int64_t l = 0;
+  for (const auto& module : *body->layers) {
+    auto* layer = module->as<decoder_layer_impl>();
+    x = x + layer->self_attn->decode(layer->input_layernorm(x), cos, sin, mask, cache.keys[l], cache.values[l], rows,
+                                     pos_dev, S);
+    x = x + layer->mlp_block(layer->post_attention_layernorm(x));
+    ++l;
+  }
   return body->norm(x);
 }
 

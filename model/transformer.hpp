@@ -46,6 +46,13 @@ struct attention_impl : torch::nn::Module {
   // cache tensors or undefined (then S == T). Returns [B, T, d].
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
                         const torch::Tensor& mask, torch::Tensor* keys, torch::Tensor* values, int64_t start);
+  // One token per row at its own slot (transformer_impl::decode_hidden): x [B, 1, d]; slots [B]
+  // int64, row b's position; rows [B * Hkv] int64, where row b / kv head h writes its key and
+  // value in place: (b * Hkv + h) * capacity + slots[b] in the cache viewed as [B * Hkv *
+  // capacity, D] (keys/values must be contiguous row views). Attends to key slots [0, key_slots).
+  torch::Tensor decode(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
+                       const torch::Tensor& mask, torch::Tensor& keys, torch::Tensor& values,
+                       const torch::Tensor& rows, const torch::Tensor& slots, int64_t key_slots);
   torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
   int64_t heads, kv_heads, head_dim;
 };
@@ -84,6 +91,12 @@ class transformer_impl : public torch::nn::Module {
   // cache whose slots [cache->length, +T) receive this call's keys/values. Returns [B, T, d].
   torch::Tensor hidden(const torch::Tensor& input_ids, const torch::Tensor& positions,
                        const torch::Tensor& key_valid = {}, kv_cache* cache = nullptr);
+  // One decoding step where every row sits at its own position (the engine's continuous batch):
+  // input_ids [B, 1] int64; positions [B] int64 on the CPU, row b's token is at position
+  // positions[b], which is also its cache slot (rows hold no padding); it attends to slots
+  // [0, positions[b]]. cache: rows [0, B) are these rows (cache->length is not used or changed).
+  // Returns [B, 1, d].
+  torch::Tensor decode_hidden(const torch::Tensor& input_ids, const torch::Tensor& positions, kv_cache& cache);
   // Logits of the head for hidden states [..., d] -> [..., V].
   torch::Tensor logits(const torch::Tensor& hidden_states);
   // hidden() then logits(): [B, T, V].
