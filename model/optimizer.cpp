@@ -43,9 +43,14 @@ double optimizer::step(schedule move) {
     }
     norm = std::sqrt(norm);
   }
-  double lr = lr_at(steps_);
-  for (auto& group : adam_->param_groups()) group.options().set_lr(lr);
-  adam_->step();
+  // A gradient that is exactly zero carries no evidence (a mini-batch whose groups all scored
+  // alike, with no KL term): AdamW would still move every weight by its momentum and decay, so the
+  // policy would drift between versions on no signal. Such an update leaves weights and moments be.
+  if (norm > 0) {
+    double lr = lr_at(steps_);
+    for (auto& group : adam_->param_groups()) group.options().set_lr(lr);
+    adam_->step();
+  }
   zero_grad();
   if (move == schedule::advance) ++steps_;
   return norm;

@@ -53,7 +53,8 @@ class optimizer {
   optimizer(const optimizer&) = delete;
   optimizer& operator=(const optimizer&) = delete;
 
-  // Clips gradients, sets this step's learning rate, steps AdamW, zeroes gradients; moves the
+  // Clips gradients, sets this step's learning rate, steps AdamW (not when the gradient is exactly
+  // zero: momentum and decay alone would move the weights on no evidence), zeroes gradients; moves the
   // schedule on unless told to hold it. Returns the global gradient norm before clipping.
   double step(schedule move = schedule::advance);
   void zero_grad();

@@ -56,3 +56,21 @@ TEST_CASE("optimizer: state survives save and load") {
   CHECK_FALSE(again.load("no/such/file.pt").ok());
   std::remove(path.c_str());
 }
+
+TEST_CASE("optimizer: an exactly zero gradient moves no weight, however much momentum there is") {
+  at::Tensor w = at::full({3}, 2.0).requires_grad_(true);
+  optimizer_config config;
+  config.lr = 0.1;
+  config.weight_decay = 0.1;
+  optimizer opt({w}, config);
+  (w * w).sum().backward();
+  opt.step();  // momentum and decay now want to move w further
+  at::Tensor before = w.detach().clone();
+  (w * 0.0).sum().backward();  // a mini-batch whose groups all scored alike: gradients of 0
+  CHECK(opt.step() == 0.0);
+  CHECK(at::equal(w.detach(), before));
+  CHECK(opt.steps_taken() == 2);  // the schedule still moves on: the step happened, with no evidence
+  (w * w).sum().backward();
+  opt.step();
+  CHECK(w.detach().lt(before).all().item<bool>());  // a real gradient moves it again
+}
