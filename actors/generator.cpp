@@ -133,23 +133,18 @@ void run_batch(self_ptr self) {
   auto& s = self->state;
   swap_in_weights(self);
   const std::uint32_t n = s.setup.config.prompts_per_batch;
-  // 1. Room in the staleness window (the reply is the learner's version).
-  self->request(s.setup.peers.gate, caf::infinite, acquire_atom::value, n)
+  // 1. Room in the staleness window for groups sampled with these weights (the reply is the
+  //    learner's version; weights too far behind it are refused: wait for newer ones).
+  const std::uint64_t asked_with = s.setup.weight_version;
+  self->request(s.setup.peers.gate, caf::infinite, acquire_atom::value, n, asked_with)
       .then([=](std::uint64_t learner_version) {
         auto& st = self->state;
         st.learner_version = learner_version;
         swap_in_weights(self);  // weights published before the learner advanced the gate are here now
-        if (st.setup.weight_version + st.setup.max_staleness < learner_version) {
-          // Whatever these weights sample would be too stale to train (a replica on another
-          // host whose next version is still on the way): give the slots back and wait for it.
-          self->send(st.setup.peers.gate, release_atom::value, n, learner_version);
-          st.busy = false;
-          st.awaiting_weights = true;
-          return;
-        }
-        // The gate booked the batch at the learner's version; it is sampled with these weights.
+        // The gate booked the batch at the older of the two versions; it is sampled with these weights.
+        const std::uint64_t booked = std::min(asked_with, learner_version);
         const std::uint64_t version = st.setup.weight_version;
-        if (version != learner_version) self->send(st.setup.peers.gate, restamp_atom::value, n, learner_version, version);
+        if (version != booked) self->send(st.setup.peers.gate, restamp_atom::value, n, booked, version);
         // 2. Prompts.
         self->request(st.setup.peers.prompts, std::chrono::seconds(60), next_atom::value, n)
             .then(
@@ -172,6 +167,17 @@ void run_batch(self_ptr self) {
                   self->state.busy = false;
                   self->delayed_send(self, std::chrono::seconds(1), work_atom::value);
                 });
+      },
+      [=](const caf::error&) {
+        // Refused: these weights are too far behind the learner (a replica on another host whose
+        // next version is still on the way). Sample again once newer ones are here.
+        auto& st = self->state;
+        st.busy = false;
+        if (st.pending && st.pending->version > asked_with) {
+          schedule_work(self);
+        } else {
+          st.awaiting_weights = true;
+        }
       });
 }
 

@@ -20,6 +20,7 @@ struct gate_state {
   gate_stats totals;
   struct waiter {
     std::uint32_t groups;
+    std::uint64_t version;  // the weights the groups will be sampled with (any_version: the learner's)
     caf::actor_addr requester;
     caf::typed_response_promise<std::uint64_t> promise;
   };
@@ -33,12 +34,23 @@ struct gate_state {
   std::int64_t consumer_version_of_last(std::int64_t groups) const {
     return learner_version + (groups + per_version() - 1) / per_version() - 1;
   }
-  bool fits(std::uint32_t groups) const {
-    return consumer_version_of_last(in_flight + groups) <= learner_version + config.max_staleness;
+  // The version groups sampled with `version` are booked at: never newer than the learner's.
+  std::int64_t booked_at(std::uint64_t version) const {
+    return version == any_version ? learner_version : std::min<std::int64_t>(learner_version, static_cast<std::int64_t>(version));
   }
-  void grant(std::uint32_t groups) {
+  // Whether a request that does not fit yet may wait: only one for groups of the learner's own
+  // weights. Older weights gain nothing by waiting: each version the learner advances consumes B
+  // groups ahead of them and moves their deadline no further, so at the head of the queue they
+  // could block everyone for good (the learner waiting for groups, the groups for room). They are
+  // refused instead; the learner has published newer weights, with which the sampler asks again.
+  bool may_wait(std::uint64_t version) const { return booked_at(version) >= learner_version; }
+  // Every group in flight, these included, is consumed before groups of `version` age out.
+  bool fits(std::uint32_t groups, std::uint64_t version) const {
+    return consumer_version_of_last(in_flight + groups) <= booked_at(version) + config.max_staleness;
+  }
+  void grant(std::uint32_t groups, std::uint64_t version) {
     in_flight += groups;
-    by_version[static_cast<std::uint64_t>(learner_version)] += groups;
+    by_version[static_cast<std::uint64_t>(booked_at(version))] += groups;
     totals.granted += groups;
   }
   // Takes one group booked at `version` (else a leftover, else the oldest); false if none is booked.
@@ -82,11 +94,24 @@ struct gate_state {
     return at == by_version.end() ? 0 : static_cast<std::uint64_t>(at->second);
   }
   void grant_waiting() {
-    while (!waiting.empty() && fits(waiting.front().groups)) {
-      grant(waiting.front().groups);
-      waiting.front().promise.deliver(static_cast<std::uint64_t>(learner_version));
+    while (!waiting.empty()) {
+      auto& head = waiting.front();
+      if (fits(head.groups, head.version)) {
+        grant(head.groups, head.version);
+        head.promise.deliver(static_cast<std::uint64_t>(learner_version));
+      } else if (!may_wait(head.version)) {
+        head.promise.deliver(stale_weights(head.groups, head.version));
+      } else {
+        return;
+      }
       waiting.pop_front();
     }
+  }
+  caf::error stale_weights(std::uint32_t groups, std::uint64_t version) const {
+    return to_caf_error(errc::timeout, std::to_string(groups) + " group(s) sampled with weights of version " +
+                                           std::to_string(version) + " could not be trained within eta " +
+                                           std::to_string(config.max_staleness) + " of the learner's " +
+                                           std::to_string(learner_version) + ": wait for newer weights");
   }
   gate_stats stats() const {
     gate_stats s = totals;
@@ -108,6 +133,29 @@ void forget_waiters_of(self_ptr self, const caf::actor_addr& dead) {
   self->state.grant_waiting();  // the head may have been the one blocking the others
 }
 
+// Grants `groups` sampled with weights `version` once they fit (first come, first served);
+// refuses groups of older weights than the learner's that do not fit (may_wait).
+caf::result<std::uint64_t> acquire(self_ptr self, std::uint32_t groups, std::uint64_t version) {
+  auto& st = self->state;
+  if (groups == 0 || groups > st.window()) {
+    return caf::make_error(caf::sec::invalid_argument, "acquire of " + std::to_string(groups) +
+                                                           " groups: the staleness window holds 1.." +
+                                                           std::to_string(st.window()));
+  }
+  if (st.waiting.empty()) {
+    if (st.fits(groups, version)) {
+      st.grant(groups, version);
+      return static_cast<std::uint64_t>(st.learner_version);
+    }
+    if (!st.may_wait(version)) return st.stale_weights(groups, version);
+  }
+  auto requester = caf::actor_cast<caf::actor_addr>(self->current_sender());
+  if (requester && st.monitored.insert(requester).second) self->monitor(requester);
+  auto promise = self->make_response_promise<std::uint64_t>();
+  st.waiting.push_back({groups, version, requester, promise});
+  return promise;
+}
+
 rollout_gate_actor::behavior_type gate(self_ptr self, rollout_gate_config config) {
   auto& s = self->state;
   s.config = config;
@@ -118,22 +166,9 @@ rollout_gate_actor::behavior_type gate(self_ptr self, rollout_gate_config config
   s.totals.preexisting = config.preexisting;
   self->set_down_handler([=](caf::down_msg& down) { forget_waiters_of(self, down.source); });
   return {
-      [=](acquire_atom, std::uint32_t groups) -> caf::result<std::uint64_t> {
-        auto& st = self->state;
-        if (groups == 0 || groups > st.window()) {
-          return caf::make_error(caf::sec::invalid_argument,
-                                 "acquire of " + std::to_string(groups) + " groups: the staleness window holds 1.." +
-                                     std::to_string(st.window()));
-        }
-        if (st.waiting.empty() && st.fits(groups)) {
-          st.grant(groups);
-          return static_cast<std::uint64_t>(st.learner_version);
-        }
-        auto requester = caf::actor_cast<caf::actor_addr>(self->current_sender());
-        if (requester && st.monitored.insert(requester).second) self->monitor(requester);
-        auto promise = self->make_response_promise<std::uint64_t>();
-        st.waiting.push_back({groups, requester, promise});
-        return promise;
+      [=](acquire_atom, std::uint32_t groups) -> caf::result<std::uint64_t> { return acquire(self, groups, any_version); },
+      [=](acquire_atom, std::uint32_t groups, std::uint64_t version) -> caf::result<std::uint64_t> {
+        return acquire(self, groups, version);
       },
       [=](restamp_atom, std::uint32_t groups, std::uint64_t from, std::uint64_t to) {
         self->state.restamp(groups, from, to);

@@ -15,6 +15,12 @@
 // learner asks, and the replay buffer holds its batch until they are there (learner.hpp,
 // `expiring_wait`), instead of training newer groups and dropping the late one. Messages:
 //   acquire(n)                                  -> learner version; deferred (FIFO) until the n groups fit
+//   acquire(n, version)                         -> the same for groups sampled with weights `version`
+//                                                  (a replica on another host may lag the learner): they
+//                                                  are booked at that version, fit only while they can be
+//                                                  consumed within its eta; groups of weights older than
+//                                                  the learner's that do not fit are refused (an error),
+//                                                  not queued: waiting cannot help them, newer weights can
 //   restamp(n, from, to)                        -  n groups granted at `from` are sampled with weights `to`
 //   release(n, version)                         -  n groups of `version` will never be produced
 //   advance(version, consumed_versions, dropped)-  the learner reached `version`; groups consumed
@@ -67,6 +73,7 @@ using gate_stats_atom = caf::atom_constant<caf::atom("gstats")>;
 
 using rollout_gate_actor =
     caf::typed_actor<caf::replies_to<acquire_atom, std::uint32_t>::with<std::uint64_t>,
+                     caf::replies_to<acquire_atom, std::uint32_t, std::uint64_t>::with<std::uint64_t>,
                      caf::reacts_to<restamp_atom, std::uint32_t, std::uint64_t, std::uint64_t>,
                      caf::reacts_to<release_atom, std::uint32_t, std::uint64_t>,
                      caf::reacts_to<advance_atom, std::uint64_t, std::vector<std::uint64_t>, std::uint64_t>,

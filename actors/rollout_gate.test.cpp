@@ -267,3 +267,80 @@ TEST_CASE("rollout_gate: a resumed run's leftovers are stored, never counted as 
   self->send_exit(gate, caf::exit_reason::user_shutdown);
   f.sched->run();
 }
+
+TEST_CASE("rollout_gate: a request its weights cannot see trained in time is refused even with nothing in flight") {
+  fixture f;
+  caf::scoped_actor self{*f.sys};
+  auto gate = spawn_rollout_gate(*f.sys, window_of(2, 1));  // B = 2, eta = 1: window 4
+  advance(self, gate, 3, 0);                                // the learner is at version 3
+  // Four groups of version 2 would be consumed at versions 3 and 4; the last two past 2 + eta.
+  // Nothing is in flight, so waiting would never help: queued, it would block the gate for good.
+  self->send(gate, acquire_atom::value, std::uint32_t{4}, std::uint64_t{2});
+  f.sched->run();
+  bool refused = false;
+  self->receive([&](const caf::error& e) { refused = to_string(e).find("wait for newer weights") != std::string::npos; },
+                caf::after(std::chrono::seconds(0)) >> [] {});
+  CHECK(refused);
+  // Nothing was booked, and the gate still serves a request behind it.
+  self->send(gate, acquire_atom::value, std::uint32_t{4}, std::uint64_t{3});
+  CHECK(f.replies(self) == std::vector<std::uint64_t>{3});
+  auto s = f.stats(self, gate);
+  CHECK(s.granted == 4);
+  check_books(s);
+  self->send_exit(gate, caf::exit_reason::user_shutdown);
+  f.sched->run();
+}
+
+TEST_CASE("rollout_gate: groups sampled with older weights get the room those weights leave, and no more") {
+  fixture f;
+  caf::scoped_actor self{*f.sys};
+  auto gate = spawn_rollout_gate(*f.sys, window_of(2, 1));  // B = 2, eta = 1: window 4
+  advance(self, gate, 3, 0);                                // the learner is at version 3
+  // A replica at version 2 (one behind): its groups age out after version 3, so only what the
+  // learner consumes at version 3 (B = 2 groups) fits, not the whole window. A second request
+  // with those weights is refused at once: waiting would not make it fit.
+  self->send(gate, acquire_atom::value, std::uint32_t{2}, std::uint64_t{2});
+  CHECK(f.replies(self) == std::vector<std::uint64_t>{3});
+  self->send(gate, acquire_atom::value, std::uint32_t{2}, std::uint64_t{2});
+  f.sched->run();
+  bool refused = false;
+  self->receive([&](const caf::error&) { refused = true; }, caf::after(std::chrono::seconds(0)) >> [] {});
+  CHECK(refused);
+  auto s = f.stats(self, gate);
+  CHECK(s.in_flight == 2);
+  CHECK(expiring(f, self, gate, 3) == 2);  // booked at version 2: they train for the last time at 3
+  // Current weights take the rest of the window.
+  self->send(gate, acquire_atom::value, std::uint32_t{2}, std::uint64_t{3});
+  CHECK(f.replies(self) == std::vector<std::uint64_t>{3});
+  s = f.stats(self, gate);
+  CHECK(s.granted == 4);
+  check_books(s);
+  self->send_exit(gate, caf::exit_reason::user_shutdown);
+  f.sched->run();
+}
+
+TEST_CASE("rollout_gate: a request queued with the learner's weights is refused once the learner moves past them") {
+  // The resumed run that hung: one leftover group in flight, B = 2. A request of version 2 waits;
+  // the learner reaches 3, consuming two groups; the waiter (now one version old) no longer fits
+  // beside the one group still in flight, and would have waited for ever, as would the learner.
+  fixture f;
+  caf::scoped_actor self{*f.sys};
+  auto gate = spawn_rollout_gate(*f.sys, {2, 1, 2, 1});  // B = 2, eta = 1, at version 2, 1 leftover
+  self->send(gate, acquire_atom::value, std::uint32_t{2}, std::uint64_t{2});
+  CHECK(f.replies(self) == std::vector<std::uint64_t>{2});  // 3 in flight
+  self->send(gate, acquire_atom::value, std::uint32_t{2}, std::uint64_t{2});
+  f.sched->run();
+  CHECK(f.replies(self).empty());  // 5 would not fit the window of 4: it waits
+  advance(self, gate, 3, 2);       // two consumed: 1 in flight, the waiter's weights now one behind
+  f.sched->run();
+  bool refused = false;
+  self->receive([&](const caf::error& e) { refused = to_string(e).find("wait for newer weights") != std::string::npos; },
+                caf::after(std::chrono::seconds(0)) >> [] {});
+  CHECK(refused);
+  // With the learner's weights it fits.
+  self->send(gate, acquire_atom::value, std::uint32_t{2}, std::uint64_t{3});
+  CHECK(f.replies(self) == std::vector<std::uint64_t>{3});
+  check_books(f.stats(self, gate));
+  self->send_exit(gate, caf::exit_reason::user_shutdown);
+  f.sched->run();
+}
