@@ -7,8 +7,6 @@
 // of float sums, but AdamW's first update is lr * g / (|g| + eps) with eps = 1e-8: a gradient
 // element that is 0 on one side and a rounding residue of ~4e-12 on the other moves by ~4e-6
 // (the worst seen: 3.6e-6, sequence_mean with micro-batches; the other cases stayed below 2e-6).
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <functional>
@@ -19,6 +17,7 @@
 #include "actors/policy_trainer.hpp"
 #include "actors/run_config.hpp"
 #include "cluster/data_parallel.hpp"
+#include "core/test_port.hpp"
 #include "core/test_skip.hpp"
 #include "model/logprobs.hpp"
 
@@ -44,18 +43,6 @@ model::transformer tiny_policy(std::uint64_t seed) {
   model::transformer policy(config);
   policy->init_weights(seed);
   return policy;
-}
-
-std::uint16_t free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
-  socklen_t length = sizeof(address);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-  ::close(fd);
-  return ntohs(address.sin_port);
 }
 
 // Three groups of four rollouts with completions of 1 to 7 tokens (so token_mean and
@@ -105,7 +92,7 @@ std::vector<std::shared_ptr<actors::policy_trainer>> on_ranks(
     int world, const actors::trainer_config& config,
     const std::function<actors::metric_map(actors::policy_trainer&)>& step, std::vector<actors::metric_map>& metrics,
     std::uint64_t seed = 5) {
-  const auto port = free_port();
+  const auto port = aha::testing::free_loopback_port();
   std::vector<std::shared_ptr<actors::policy_trainer>> trainers(world);
   std::vector<std::string> failures(world);
   metrics.assign(world, {});
@@ -211,7 +198,7 @@ TEST_CASE("data_parallel_step: broadcast_state gives every rank rank 0's weights
   reference_run.grpo_step(batch);
   reference_run.grpo_step(batch);
   std::vector<actors::metric_map> metrics;
-  const auto port = free_port();
+  const auto port = aha::testing::free_loopback_port();
   std::vector<std::shared_ptr<actors::policy_trainer>> trainers(2);
   std::vector<std::string> failures(2);
   std::vector<std::thread> threads;
@@ -254,7 +241,7 @@ TEST_CASE("data_parallel_step: rank 0's commands drive a serving rank, and its s
   config.optimizer.lr = 1e-2;
   for (const std::string reason : {"", "rank 0 lost a rank: test"}) {
     INFO("stop reason '" << reason << "'");
-    const auto port = free_port();
+    const auto port = aha::testing::free_loopback_port();
     auto leader_trainer = std::make_shared<actors::policy_trainer>(tiny_policy(5), config, 0);
     auto follower_trainer = std::make_shared<actors::policy_trainer>(tiny_policy(77), config, 0);
     const auto batch = three_groups(leader_trainer->policy());

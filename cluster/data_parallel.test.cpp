@@ -3,8 +3,6 @@
 // others throw rank_lost within the timeout; a rendezvous nobody joins fails with a clear error.
 #include "cluster/data_parallel.hpp"
 
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,6 +11,7 @@
 #include <functional>
 #include <thread>
 
+#include "core/test_port.hpp"
 #include "core/test_skip.hpp"
 
 #undef CHECK
@@ -22,19 +21,6 @@ using namespace aha;
 using namespace std::chrono_literals;
 
 namespace {
-
-// A loopback port free at the time of the call (the kernel's choice for port 0).
-std::uint16_t free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
-  socklen_t length = sizeof(address);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-  ::close(fd);
-  return ntohs(address.sin_port);
-}
 
 cluster::data_parallel_config config_for(std::uint16_t port, int rank, int world, std::chrono::milliseconds timeout) {
   cluster::data_parallel_config c;
@@ -50,7 +36,7 @@ cluster::data_parallel_config config_for(std::uint16_t port, int rank, int world
 // Runs body(group) on `world` threads, one rank each; returns each rank's failure text ("" = none).
 std::vector<std::string> run_ranks(int world, std::chrono::milliseconds timeout,
                                    const std::function<void(cluster::data_parallel_group&)>& body) {
-  const auto port = free_port();
+  const auto port = aha::testing::free_loopback_port();
   std::vector<std::string> failures(world);
   std::vector<std::thread> threads;
   for (int rank = 0; rank < world; ++rank) {
@@ -151,7 +137,7 @@ TEST_CASE("data_parallel: a rank that stops answering fails the others at the ti
 
 TEST_CASE("data_parallel: a rendezvous the other ranks never join fails with the address") {
   if (!cluster::gloo_available()) AHA_SKIP("built without Gloo (libgloo-dev)");
-  auto group = cluster::data_parallel_group::join(config_for(free_port(), 0, 2, 1000ms));
+  auto group = cluster::data_parallel_group::join(config_for(aha::testing::free_loopback_port(), 0, 2, 1000ms));
   REQUIRE_FALSE(group);
   CHECK(group.error().code == errc::unavailable);
   CHECK(group.error().message.find("data-parallel rendezvous at 127.0.0.1:") != std::string::npos);

@@ -14,8 +14,6 @@
 #include <thread>
 
 #include <fcntl.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -28,6 +26,7 @@
 #include "actors/replay_store.hpp"
 #include "actors/tasks/arithmetic.hpp"
 #include "actors/tasks/countdown.hpp"
+#include "core/test_port.hpp"
 #include "tests/aha_process.hpp"
 #include "tests/tiny_run.hpp"
 
@@ -314,23 +313,10 @@ TEST_CASE("cluster: a node's worker past its deadline is killed and its node off
 
 namespace {
 
-// A port that was free a moment ago (the training run must listen at a known address).
-std::uint16_t free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t size = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &size);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
 }  // namespace
 
 TEST_CASE("cluster: aha train waits for a node, grades on it, and reports the remote work", "[integration]") {
-  const std::string listen = "127.0.0.1:" + std::to_string(free_port());
+  const std::string listen = "127.0.0.1:" + std::to_string(aha::testing::free_loopback_port());
   auto config = aha::testing::tiny_run_config(
       "cluster-train", {"grpo.learner.steps=2", "grader.cpu_workers=1", "cluster.secret=\"train-secret\"",
                         "cluster.wait_for_nodes=1", "cluster.wait_timeout=\"20s\"", "cluster.listen=" + listen});
@@ -359,7 +345,7 @@ TEST_CASE("cluster: aha train waits for a node, grades on it, and reports the re
 // like a local generator's. Checked from the run's own artifacts: the replay buffer holds
 // consumed groups sampled on the node, within the staleness bound of the step that took them.
 TEST_CASE("cluster: a node's generator samples with streamed weights and its groups are trained", "[integration]") {
-  const std::string listen = "127.0.0.1:" + std::to_string(free_port());
+  const std::string listen = "127.0.0.1:" + std::to_string(aha::testing::free_loopback_port());
   auto config = aha::testing::tiny_run_config(
       "cluster-gen", {"grpo.learner.steps=6", "grader.cpu_workers=1", "cluster.secret=\"gen-secret\"",
                       "cluster.wait_for_nodes=1", "cluster.wait_timeout=\"20s\"", "cluster.listen=" + listen,

@@ -2,8 +2,6 @@
 // `aha learner-rank` (rank 1) finish a tiny run together; killing rank 1 mid-run stops rank 0
 // with the reason and a checkpoint of the last completed step, which `--resume` continues from
 // with 1 rank and then with 2 ranks. Hang guards only (every wait is bounded).
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -13,6 +11,7 @@
 
 #include "actors/checkpoint.hpp"
 #include "cluster/data_parallel.hpp"
+#include "core/test_port.hpp"
 #include "core/test_skip.hpp"
 #include "tests/aha_process.hpp"
 #include "tests/tiny_run.hpp"
@@ -28,18 +27,6 @@ namespace {
 
 constexpr auto kGuard = std::chrono::seconds(240);  // hang guard of a whole tiny run on a loaded machine
 
-std::uint16_t free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
-  socklen_t length = sizeof(address);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-  ::close(fd);
-  return ntohs(address.sin_port);
-}
-
 // The tiny run's recipe in a file beside (not in) its run directory, for both processes.
 struct two_rank_run {
   fs::path root, recipe, run_dir;
@@ -51,7 +38,7 @@ struct two_rank_run {
     recipe = root / "recipe.toml";
     run_dir = root / "run";
     std::ofstream(recipe) << aha::testing::kTinyRunToml;
-    rendezvous = "127.0.0.1:" + std::to_string(free_port());
+    rendezvous = "127.0.0.1:" + std::to_string(aha::testing::free_loopback_port());
   }
   ~two_rank_run() {
     std::error_code ignored;
