@@ -134,7 +134,7 @@ void run_batch(self_ptr self) {
   swap_in_weights(self);
   const std::uint32_t n = s.setup.config.prompts_per_batch;
   // 1. Room in the staleness window for groups sampled with these weights (the reply is the
-  //    learner's version; weights too far behind it are refused: wait for newer ones).
+  //    learner's version; older weights without room are refused: wait for newer ones).
   const std::uint64_t asked_with = s.setup.weight_version;
   self->request(s.setup.peers.gate, caf::infinite, acquire_atom::value, n, asked_with)
       .then([=](std::uint64_t learner_version) {
@@ -169,8 +169,9 @@ void run_batch(self_ptr self) {
                 });
       },
       [=](const caf::error&) {
-        // Refused: these weights are too far behind the learner (a replica on another host whose
-        // next version is still on the way). Sample again once newer ones are here.
+        // Refused: these weights are older than the learner's and their groups have no room left
+        // to be trained in time (a replica on another host whose next version is on the way, or a
+        // request that waited while the learner moved on). Sample again with the newer ones.
         auto& st = self->state;
         st.busy = false;
         if (st.pending && st.pending->version > asked_with) {
