@@ -32,8 +32,14 @@
 #undef CHECK
 #include <catch2/catch.hpp>
 
+#include "tests/staged_run.hpp"  // after Catch2: it uses its macros
+
 namespace fs = std::filesystem;
 using aha::actors::run_config;
+using aha::testing::config_error;
+using aha::testing::read_json;
+using aha::testing::read_jsonl;
+using aha::testing::staged_run;
 
 namespace {
 
@@ -73,45 +79,12 @@ name = "check"
 kind = "eval"
 )";
 
-run_config distill_run(const std::string& name, const std::string& stages_toml) {
-  const std::string dir = (fs::temp_directory_path() / ("aha-" + name + "-" + std::to_string(::getpid()))).string();
-  fs::remove_all(dir);
-  auto config = aha::config::load_string<run_config>(std::string(aha::testing::kTinyRunToml) + stages_toml,
-                                                     {"run.dir=" + dir}, "<" + name + ">");
-  INFO((config.ok() ? std::string() : config.error().message));
-  REQUIRE(config.ok());
-  return *config;
-}
-
-nlohmann::json read_json(const fs::path& path) {
-  std::ifstream in(path);
-  REQUIRE(in);
-  return nlohmann::json::parse(in);
-}
-
-std::vector<nlohmann::json> read_jsonl(const fs::path& path) {
-  std::ifstream in(path);
-  std::vector<nlohmann::json> out;
-  for (std::string line; std::getline(in, line);) {
-    if (!line.empty()) out.push_back(nlohmann::json::parse(line));
-  }
-  return out;
-}
-
-std::string config_error(const std::string& stages_toml) {
-  auto config = aha::config::load_string<run_config>(stages_toml, {}, "<recipe>");
-  if (!config) return config.error().message;
-  aha::actors::resolve(*config);
-  auto valid = aha::actors::validate(*config);
-  return valid ? std::string() : valid.error().message;
-}
-
 }  // namespace
 
 TEST_CASE("distill: a smaller student learns from verified traces, the report has teacher, student and baseline, "
           "a resume does not distil again",
           "[integration]") {
-  auto config = distill_run("distill", kDistill);
+  auto config = staged_run("distill", kDistill);
   const fs::path dir = config.run.dir;
   const bool stop_between = aha::fault::kCompiledIn;
   std::ostringstream log;
@@ -232,7 +205,7 @@ TEST_CASE("distill: malformed distill entries get a clear error", "[integration]
 }
 
 TEST_CASE("distill: a teacher that cannot be loaded is a clear error", "[integration]") {
-  auto config = distill_run("distill-noteacher", R"(
+  auto config = staged_run("distill-noteacher", R"(
 [[stages]]
 name = "d"
 kind = "distill"

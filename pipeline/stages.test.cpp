@@ -34,8 +34,15 @@
 #undef CHECK
 #include <catch2/catch.hpp>
 
+#include "tests/staged_run.hpp"  // after Catch2: it uses its macros
+
 namespace fs = std::filesystem;
 using aha::actors::run_config;
+using aha::testing::arm_once;
+using aha::testing::config_error;
+using aha::testing::read_json;
+using aha::testing::read_jsonl;
+using aha::testing::staged_run;
 
 namespace {
 
@@ -77,52 +84,6 @@ from_stage = "sample"
 [stages.sft]
 steps = 3
 )";
-
-// The tiny run of tests/tiny_run.hpp (its sections: the stages' defaults) with `stages_toml`
-// after them, in a fresh folder <tmp>/aha-<name>-<pid>.
-run_config staged_run(const std::string& name, const std::string& stages_toml) {
-  const std::string dir = (fs::temp_directory_path() / ("aha-" + name + "-" + std::to_string(::getpid()))).string();
-  fs::remove_all(dir);
-  auto config = aha::config::load_string<run_config>(std::string(aha::testing::kTinyRunToml) + stages_toml,
-                                                     {"run.dir=" + dir}, "<" + name + ">");
-  INFO((config.ok() ? std::string() : config.error().message));
-  REQUIRE(config.ok());
-  return *config;
-}
-
-nlohmann::json read_json(const fs::path& path) {
-  std::ifstream in(path);
-  REQUIRE(in);
-  return nlohmann::json::parse(in);
-}
-
-std::vector<nlohmann::json> read_jsonl(const fs::path& path) {
-  std::ifstream in(path);
-  std::vector<nlohmann::json> out;
-  for (std::string line; std::getline(in, line);) {
-    if (!line.empty()) out.push_back(nlohmann::json::parse(line));
-  }
-  return out;
-}
-
-// Throws from a fault point once, on its (skip+1)-th hit.
-void arm_once(const std::string& point, int skip) {
-  auto fired = std::make_shared<std::atomic<bool>>(false);
-  aha::fault::arm(
-      point,
-      [fired, point] {
-        if (!fired->exchange(true)) throw std::runtime_error("injected fault at " + point);
-      },
-      skip);
-}
-
-std::string config_error(const std::string& stages_toml) {
-  auto config = aha::config::load_string<run_config>(stages_toml, {}, "<recipe>");
-  if (!config) return config.error().message;
-  aha::actors::resolve(*config);
-  auto valid = aha::actors::validate(*config);
-  return valid ? std::string() : valid.error().message;
-}
 
 }  // namespace
 
