@@ -20,6 +20,7 @@
 #include "core/test_port.hpp"
 #include "core/test_skip.hpp"
 #include "model/logprobs.hpp"
+#include "model/test_policy.hpp"
 
 #undef CHECK
 #include <catch2/catch.hpp>
@@ -30,20 +31,6 @@ using namespace std::chrono_literals;
 namespace {
 
 constexpr double kWeightTolerance = 1e-5;
-
-model::transformer tiny_policy(std::uint64_t seed) {
-  model::model_config config = model::tiny_config(32);
-  config.num_hidden_layers = 1;
-  config.hidden_size = 32;
-  config.intermediate_size = 64;
-  config.num_attention_heads = 2;
-  config.num_key_value_heads = 1;
-  config.head_dim = 16;
-  config.max_position_embeddings = 64;
-  model::transformer policy(config);
-  policy->init_weights(seed);
-  return policy;
-}
 
 // Three groups of four rollouts with completions of 1 to 7 tokens (so token_mean and
 // sequence_mean differ, and shares hold unequal token counts); behaviour log-probs slightly off
@@ -108,7 +95,7 @@ std::vector<std::shared_ptr<actors::policy_trainer>> on_ranks(
         failures[rank] = group.error().message;
         return;
       }
-      auto trainer = std::make_shared<actors::policy_trainer>(tiny_policy(seed), config, 0);
+      auto trainer = std::make_shared<actors::policy_trainer>(model::tiny_test_policy(seed), config, 0);
       trainer->set_group(std::shared_ptr<cluster::data_parallel_group>(std::move(*group)));
       try {
         metrics[rank] = step(*trainer);
@@ -146,7 +133,7 @@ TEST_CASE("data_parallel_step: a GRPO step on 2 or 3 ranks gives the weights of 
     config.optimizer.lr = 1e-2;
     config.ppo_epochs = v.epochs, config.mini_batches = v.minis, config.micro_batches = v.micros;
     config.loss.aggregation = v.aggregation;
-    actors::policy_trainer alone(tiny_policy(5), config, 0);
+    actors::policy_trainer alone(model::tiny_test_policy(5), config, 0);
     const auto batch = three_groups(alone.policy());
     auto expected = alone.grpo_step(batch);
     for (int world : {2, 3}) {
@@ -175,7 +162,7 @@ TEST_CASE("data_parallel_step: an SFT step on 2 ranks gives the weights of 1 ran
   config.optimizer.lr = 1e-2;
   // Three examples of unequal lengths: rank 0 gets one, rank 1 two; the token normaliser is the batch's.
   const std::vector<actors::sft_example> batch{{{1, 5, 6}, {7, 8, 9, 2}}, {{1, 4}, {10, 2}}, {{1, 9}, {11, 12, 13, 14, 15, 2}}};
-  actors::policy_trainer alone(tiny_policy(1), config, 0);
+  actors::policy_trainer alone(model::tiny_test_policy(1), config, 0);
   auto expected = alone.sft_step(batch);
   std::vector<actors::metric_map> metrics;
   auto trainers = on_ranks(2, config, [&](actors::policy_trainer& t) { return t.sft_step(batch); }, metrics, 1);
@@ -193,7 +180,7 @@ TEST_CASE("data_parallel_step: broadcast_state gives every rank rank 0's weights
   config.optimizer.lr = 1e-2;
   config.loss.kl_beta = 0.1;  // a reference model travels too
   // Rank 0 has trained a step alone (moments, schedule position); rank 1 starts from another seed.
-  actors::policy_trainer reference_run(tiny_policy(5), config, 0);
+  actors::policy_trainer reference_run(model::tiny_test_policy(5), config, 0);
   const auto batch = three_groups(reference_run.policy());
   reference_run.grpo_step(batch);
   reference_run.grpo_step(batch);
@@ -204,7 +191,7 @@ TEST_CASE("data_parallel_step: broadcast_state gives every rank rank 0's weights
   std::vector<std::thread> threads;
   for (int rank = 0; rank < 2; ++rank) {
     threads.emplace_back([&, rank] {
-      auto trainer = std::make_shared<actors::policy_trainer>(tiny_policy(rank == 0 ? 5 : 99), config, 0);
+      auto trainer = std::make_shared<actors::policy_trainer>(model::tiny_test_policy(rank == 0 ? 5 : 99), config, 0);
       if (rank == 0) trainer->grpo_step(batch);  // alone, before joining
       cluster::data_parallel_config c;
       c.rendezvous = "127.0.0.1:" + std::to_string(port);
@@ -242,8 +229,8 @@ TEST_CASE("data_parallel_step: rank 0's commands drive a serving rank, and its s
   for (const std::string reason : {"", "rank 0 lost a rank: test"}) {
     INFO("stop reason '" << reason << "'");
     const auto port = aha::testing::free_loopback_port();
-    auto leader_trainer = std::make_shared<actors::policy_trainer>(tiny_policy(5), config, 0);
-    auto follower_trainer = std::make_shared<actors::policy_trainer>(tiny_policy(77), config, 0);
+    auto leader_trainer = std::make_shared<actors::policy_trainer>(model::tiny_test_policy(5), config, 0);
+    auto follower_trainer = std::make_shared<actors::policy_trainer>(model::tiny_test_policy(77), config, 0);
     const auto batch = three_groups(leader_trainer->policy());
     aha::status served = aha::ok_status();
     std::string leader_failure;

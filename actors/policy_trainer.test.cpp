@@ -5,6 +5,7 @@
 #include "actors/policy_trainer.hpp"
 
 #include "model/logprobs.hpp"
+#include "model/test_policy.hpp"
 
 // LibTorch pulls in glog, whose CHECK would replace Catch2's: include Catch2 last.
 #undef CHECK
@@ -13,20 +14,6 @@
 using namespace aha;
 
 namespace {
-
-model::transformer tiny_policy(std::uint64_t seed) {
-  model::model_config config = model::tiny_config(32);
-  config.num_hidden_layers = 1;
-  config.hidden_size = 32;
-  config.intermediate_size = 64;
-  config.num_attention_heads = 2;
-  config.num_key_value_heads = 1;
-  config.head_dim = 16;
-  config.max_position_embeddings = 64;
-  model::transformer policy(config);
-  policy->init_weights(seed);
-  return policy;
-}
 
 // Mean log-prob of `completion` after `prompt` under the policy.
 double completion_logprob(model::transformer& policy, std::vector<std::int32_t> prompt,
@@ -63,7 +50,7 @@ protocol::rollout rollout_of(std::uint64_t prompt_id, std::vector<std::int32_t> 
 TEST_CASE("policy_trainer: SFT steps raise the demonstration's likelihood") {
   actors::trainer_config config;
   config.optimizer.lr = 1e-2;
-  actors::policy_trainer trainer(tiny_policy(1), config, 0);
+  actors::policy_trainer trainer(model::tiny_test_policy(1), config, 0);
   std::vector<std::int32_t> prompt{1, 5, 6}, completion{7, 8, 9, 2};
   double before = completion_logprob(trainer.policy(), prompt, completion);
   double first_loss = 0, last_loss = 0;
@@ -80,7 +67,7 @@ TEST_CASE("policy_trainer: a GRPO step moves log-probs in the direction of the a
   actors::trainer_config config;
   config.optimizer.lr = 1e-2;
   config.micro_batches = 2;
-  actors::policy_trainer trainer(tiny_policy(2), config, 0);
+  actors::policy_trainer trainer(model::tiny_test_policy(2), config, 0);
   std::vector<std::int32_t> prompt{1, 5, 6}, good{7, 8, 2}, bad{9, 10, 11, 2};
   protocol::scored_group group;
   group.source.id = 3;
@@ -99,10 +86,10 @@ TEST_CASE("policy_trainer: a GRPO step moves log-probs in the direction of the a
 }
 
 TEST_CASE("policy_trainer: a snapshot copies the weights into another replica") {
-  actors::policy_trainer trainer(tiny_policy(3), actors::trainer_config{}, 0);
+  actors::policy_trainer trainer(model::tiny_test_policy(3), actors::trainer_config{}, 0);
   auto snapshot = trainer.snapshot(5);
   CHECK(snapshot->version == 5);
-  model::transformer replica = tiny_policy(4);
+  model::transformer replica = model::tiny_test_policy(4);
   std::vector<std::int32_t> prompt{1, 5}, completion{6, 2};
   CHECK(completion_logprob(replica, prompt, completion) != completion_logprob(trainer.policy(), prompt, completion));
   actors::load_snapshot(replica, *snapshot);
@@ -157,9 +144,9 @@ TEST_CASE("policy_trainer: micro-batching within a mini-batch equals a single pa
     config.optimizer.lr = 1e-2;
     config.ppo_epochs = epochs;
     config.mini_batches = epochs;  // 1 x 1 (one update) and 2 x 2 (four updates against pi_old)
-    actors::policy_trainer whole(tiny_policy(5), config, 0);
+    actors::policy_trainer whole(model::tiny_test_policy(5), config, 0);
     config.micro_batches = 3;
-    actors::policy_trainer split(tiny_policy(5), config, 0);
+    actors::policy_trainer split(model::tiny_test_policy(5), config, 0);
     auto batch = two_groups(whole.policy());
     auto a = whole.grpo_step(batch);
     auto b = split.grpo_step(batch);
@@ -175,7 +162,7 @@ TEST_CASE("policy_trainer: with 2 mini-batches x 2 epochs the ratio leaves 1 and
   actors::trainer_config config;
   config.optimizer.lr = 5e-2;  // large: the later updates see ratios well outside [0.8, 1.28]
   config.optimizer.grad_clip = 0;
-  actors::policy_trainer single(tiny_policy(6), config, 0);
+  actors::policy_trainer single(model::tiny_test_policy(6), config, 0);
   auto batch = two_groups(single.policy());
   auto one = single.grpo_step(batch);
   CHECK(one["grpo/updates"] == 1);
@@ -184,7 +171,7 @@ TEST_CASE("policy_trainer: with 2 mini-batches x 2 epochs the ratio leaves 1 and
 
   config.ppo_epochs = 2;
   config.mini_batches = 2;
-  actors::policy_trainer ppo(tiny_policy(6), config, 0);
+  actors::policy_trainer ppo(model::tiny_test_policy(6), config, 0);
   auto four = ppo.grpo_step(batch);
   CHECK(four["grpo/updates"] == 4);
   CHECK(four["grpo/ratio_deviation"] > 0.05);
@@ -197,8 +184,8 @@ TEST_CASE("policy_trainer: with 2 mini-batches x 2 epochs the ratio leaves 1 and
 TEST_CASE("policy_trainer: a rollout whose grading timed out contributes no gradient and no normaliser place") {
   actors::trainer_config config;
   config.optimizer.lr = 1e-2;
-  actors::policy_trainer with(tiny_policy(7), config, 0);
-  actors::policy_trainer without(tiny_policy(7), config, 0);
+  actors::policy_trainer with(model::tiny_test_policy(7), config, 0);
+  actors::policy_trainer without(model::tiny_test_policy(7), config, 0);
   auto batch = two_groups(with.policy());
   auto clean = batch;
   // Rollout 3 of group 0 timed out: its advantage (nonzero here, as an old store might hold) is ignored.
@@ -219,8 +206,8 @@ TEST_CASE("policy_trainer: under 'mask' tokens past the behaviour-weight cap pas
   actors::trainer_config config;
   config.optimizer.lr = 1e-2;
   config.loss.behaviour_weight_over_cap = model::over_cap_policy::mask;
-  actors::policy_trainer trainer(tiny_policy(8), config, 0);
-  model::transformer untouched = tiny_policy(8);
+  actors::policy_trainer trainer(model::tiny_test_policy(8), config, 0);
+  model::transformer untouched = model::tiny_test_policy(8);
   auto batch = two_groups(trainer.policy());
   for (auto& group : batch.groups) {
     for (auto& r : group.rollouts) {
@@ -239,8 +226,8 @@ TEST_CASE("policy_trainer: stale behaviour log-probs give weights away from 1 an
   config.optimizer.lr = 1e-2;
   config.ppo_epochs = 2;
   config.mini_batches = 2;
-  actors::policy_trainer trainer(tiny_policy(9), config, 0);
-  model::transformer stale = tiny_policy(10);  // another policy sampled the rollouts
+  actors::policy_trainer trainer(model::tiny_test_policy(9), config, 0);
+  model::transformer stale = model::tiny_test_policy(10);  // another policy sampled the rollouts
   auto batch = two_groups(stale);
   double first = 0, last = 0;
   for (int step = 0; step < 8; ++step) {

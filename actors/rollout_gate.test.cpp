@@ -31,6 +31,13 @@ struct fixture {
     }
     return out;
   }
+  // The text of the error delivered to `self` (a refused acquire), "" if none came.
+  std::string refusal(caf::scoped_actor& self) {
+    sched->run();
+    std::string text;
+    self->receive([&](const caf::error& e) { text = to_string(e); }, caf::after(std::chrono::seconds(0)) >> [] {});
+    return text;
+  }
   gate_stats stats(caf::scoped_actor& self, const rollout_gate_actor& gate) {
     self->send(gate, gate_stats_atom::value);
     sched->run();
@@ -276,11 +283,7 @@ TEST_CASE("rollout_gate: a request its weights cannot see trained in time is ref
   // Four groups of version 2 would be consumed at versions 3 and 4; the last two past 2 + eta.
   // Nothing is in flight, so waiting would never help: queued, it would block the gate for good.
   self->send(gate, acquire_atom::value, std::uint32_t{4}, std::uint64_t{2});
-  f.sched->run();
-  bool refused = false;
-  self->receive([&](const caf::error& e) { refused = to_string(e).find("wait for newer weights") != std::string::npos; },
-                caf::after(std::chrono::seconds(0)) >> [] {});
-  CHECK(refused);
+  CHECK_THAT(f.refusal(self), Catch::Contains("wait for newer weights"));
   // Nothing was booked, and the gate still serves a request behind it.
   self->send(gate, acquire_atom::value, std::uint32_t{4}, std::uint64_t{3});
   CHECK(f.replies(self) == std::vector<std::uint64_t>{3});
@@ -302,10 +305,7 @@ TEST_CASE("rollout_gate: groups sampled with older weights get the room those we
   self->send(gate, acquire_atom::value, std::uint32_t{2}, std::uint64_t{2});
   CHECK(f.replies(self) == std::vector<std::uint64_t>{3});
   self->send(gate, acquire_atom::value, std::uint32_t{2}, std::uint64_t{2});
-  f.sched->run();
-  bool refused = false;
-  self->receive([&](const caf::error&) { refused = true; }, caf::after(std::chrono::seconds(0)) >> [] {});
-  CHECK(refused);
+  CHECK_THAT(f.refusal(self), Catch::Contains("wait for newer weights"));
   auto s = f.stats(self, gate);
   CHECK(s.in_flight == 2);
   CHECK(expiring(f, self, gate, 3) == 2);  // booked at version 2: they train for the last time at 3
@@ -332,11 +332,7 @@ TEST_CASE("rollout_gate: a request queued with the learner's weights is refused 
   f.sched->run();
   CHECK(f.replies(self).empty());  // 5 would not fit the window of 4: it waits
   advance(self, gate, 3, 2);       // two consumed: 1 in flight, the waiter's weights now one behind
-  f.sched->run();
-  bool refused = false;
-  self->receive([&](const caf::error& e) { refused = to_string(e).find("wait for newer weights") != std::string::npos; },
-                caf::after(std::chrono::seconds(0)) >> [] {});
-  CHECK(refused);
+  CHECK_THAT(f.refusal(self), Catch::Contains("wait for newer weights"));
   // With the learner's weights it fits.
   self->send(gate, acquire_atom::value, std::uint32_t{2}, std::uint64_t{3});
   CHECK(f.replies(self) == std::vector<std::uint64_t>{3});
